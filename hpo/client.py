@@ -1,0 +1,188 @@
+"""The SDK: ``hpo.Client`` creates studies and drives them with ask/report/tell.
+
+``Client()`` works in-process on the embedded default storage (``$HPO_STORAGE`` or
+``./hpo.db``); ``Client("postgresql://...")`` on any SQLAlchemy URL.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from hpo.coordinator import Assignment, Coordinator
+from hpo.errors import HpoError, InvalidStudy
+from hpo.history import History
+from hpo.model import (
+    Budget,
+    Decision,
+    Fidelity,
+    Objective,
+    SchedulerSpec,
+    Study,
+    StudySpec,
+    Trial,
+    TrialState,
+)
+from hpo.results import TrialResult, best_trial, pareto_front
+from hpo.space import SearchSpace
+
+
+def _space(space: SearchSpace | Mapping[str, Any]) -> SearchSpace:
+    if isinstance(space, SearchSpace):
+        return space
+    if isinstance(space, Mapping) and all(isinstance(v, Mapping) for v in space.values()):
+        return SearchSpace.from_dict(space)
+    return SearchSpace(space)  # type: ignore[arg-type]
+
+
+def _objectives(objective: Any, mode: str) -> tuple[Objective, ...]:
+    if isinstance(objective, str):
+        return (Objective(objective, mode),)
+    if isinstance(objective, Objective):
+        return (objective,)
+    if isinstance(objective, Mapping):
+        return (Objective(objective.get("name", ""), objective.get("mode", mode)),)
+    if isinstance(objective, Iterable):
+        return tuple(o2 for o in objective for o2 in _objectives(o, mode))
+    raise InvalidStudy(f"objective must be a metric name, Objective or list, got {objective!r}")
+
+
+def _fidelity(f: Any) -> Fidelity | None:
+    if f is None or isinstance(f, Fidelity):
+        return f
+    if isinstance(f, Mapping):
+        unknown = set(f) - {"name", "min", "max"}
+        if unknown:
+            raise InvalidStudy(f"fidelity has unknown keys {sorted(unknown)}; use name, min, max")
+        try:
+            return Fidelity(f["name"], f["min"], f["max"])
+        except KeyError as e:
+            raise InvalidStudy(f"fidelity needs {e.args[0]!r}") from None
+    if isinstance(f, Sequence) and len(f) == 3:
+        return Fidelity(*f)
+    raise InvalidStudy(f"fidelity must be Fidelity(name, min, max) or a mapping, got {f!r}")
+
+
+class Client:
+    """In-process client over one storage URL (``None``: ``$HPO_STORAGE`` or ``./hpo.db``)."""
+
+    def __init__(self, storage: str | None = None, *, project: str = "default"):
+        if storage is not None and storage.startswith(("http://", "https://")):
+            raise HpoError(
+                "a REST client needs the hpo service (hpo serve), which is not available in "
+                "this version; pass a database URL instead"
+            )
+        from hpo.storage import SQLStorage
+
+        self.storage = SQLStorage(storage)
+        self.project = project
+        self._coordinators: dict[int, Coordinator] = {}
+        self.worker = f"sdk:{socket.gethostname()}:{os.getpid()}"
+
+    # ---- studies ----------------------------------------------------------------------------
+    def create_study(
+        self,
+        name: str,
+        space: SearchSpace | Mapping[str, Any],
+        objective: Any = "loss",
+        *,
+        mode: str = "min",
+        fidelity: Any = None,
+        scheduler: str | Mapping[str, Any] = "random",
+        scheduler_params: Mapping[str, Any] | None = None,
+        budget: Budget | Mapping[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        exist_ok: bool = False,
+    ) -> Study:
+        """Creates a study, validating everything (space, scheduler and its params, budget)."""
+        from hpo.schedulers import make_scheduler
+
+        if isinstance(scheduler, Mapping):
+            sched = SchedulerSpec(scheduler.get("name", "random"), dict(scheduler.get("params", {})))
+        else:
+            sched = SchedulerSpec(scheduler, dict(scheduler_params or {}))
+        b = budget if isinstance(budget, Budget) else Budget.from_dict(budget)
+        spec = StudySpec(
+            name=name,
+            space=_space(space),
+            objectives=_objectives(objective, mode),
+            fidelity=_fidelity(fidelity),
+            scheduler=sched,
+            budget=b,
+            project=self.project,
+            metadata=dict(metadata or {}),
+        )
+        make_scheduler(Study(**{**spec.__dict__}))  # validates the scheduler's params
+        return self.storage.create_study(spec, exist_ok=exist_ok)
+
+    def get_study(self, name: str | int) -> Study:
+        return self.storage.get_study(name, self.project)
+
+    def list_studies(self) -> list[Study]:
+        return self.storage.list_studies(self.project)
+
+    def delete_study(self, name: str | int) -> None:
+        study = self.get_study(name)
+        self._coordinators.pop(study.id, None)
+        self.storage.delete_study(study.id)
+
+    def coordinator(self, study: str | int | Study) -> Coordinator:
+        s = study if isinstance(study, Study) else self.get_study(study)
+        c = self._coordinators.get(s.id)
+        if c is None:
+            c = self._coordinators[s.id] = Coordinator(self.storage, s)
+        return c
+
+    # ---- trials -----------------------------------------------------------------------------
+    def ask(self, study: str | int | Study, worker: str | None = None) -> Assignment | None:
+        """The next trial to run (``None``: nothing to run now, or the study is over)."""
+        return self.coordinator(study).ask(worker or self.worker)
+
+    def report(
+        self, study: str | int | Study, trial_id: int, step: float, **metrics: float
+    ) -> Decision:
+        return self.coordinator(study).report(trial_id, step, metrics)
+
+    def tell(
+        self,
+        study: str | int | Study,
+        trial_id: int,
+        value: float | Mapping[str, float] | None = None,
+        *,
+        step: float | None = None,
+    ) -> Trial:
+        """Ends a trial with its final result (a number for the first objective, or a dict)."""
+        return self.coordinator(study).tell(trial_id, value, step=step)
+
+    def fail(self, study: str | int | Study, trial_id: int, error: str = "failed") -> Trial:
+        return self.coordinator(study).fail(trial_id, error)
+
+    def history(self, study: str | int | Study) -> History:
+        s = study if isinstance(study, Study) else self.get_study(study)
+        return self.storage.history(s.id)
+
+    def trials(
+        self, study: str | int | Study, states: Iterable[TrialState | str] | None = None
+    ) -> list[Trial]:
+        states_ = None if states is None else [TrialState(s) for s in states]
+        return self.history(study).trials(states_)
+
+    def best_trial(self, study: str | int | Study) -> TrialResult | None:
+        return best_trial(self.history(study))
+
+    def pareto_front(self, study: str | int | Study) -> list[TrialResult]:
+        return pareto_front(self.history(study))
+
+    def run(
+        self,
+        study: str | int | Study,
+        objective: Callable[..., Any] | str | Sequence[str],
+        **kwargs: Any,
+    ) -> Any:
+        """``hpo.run`` on this client's storage."""
+        from hpo.runner import run
+
+        s = study if isinstance(study, Study) else self.get_study(study)
+        return run(s, objective, storage=self.storage, **kwargs)

@@ -1,0 +1,371 @@
+"""The coordinator: hands trials to workers and turns their reports into decisions.
+
+It keeps nothing that storage does not: every call is one storage transaction holding the
+study's write lock, inside which the scheduler decides from the current history. A coordinator
+killed at any point and started again on the same storage continues the study; several
+coordinators (threads, processes, API replicas) may serve one study at once.
+
+Worker protocol::
+
+    a = coord.ask(worker)                  # Assignment or None (nothing to run now)
+    coord.report(a.trial_id, step, {...})  # -> Decision; a retried report is stored once
+    coord.end(a.trial_id, exit_ok=True)    # the run ended: completed / paused / stopped / failed
+    coord.heartbeat(worker)                # extends the worker's leases
+
+A lease that expires returns its trial to ``paused`` (if it has a checkpoint) or ``pending``,
+marked *interrupted*; interrupted trials are resumed before the scheduler is asked for new work.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hpo.errors import InvalidReport, TrialNotFound, TrialStateError
+from hpo.history import History
+from hpo.model import (
+    Decision,
+    Report,
+    Study,
+    Trial,
+    TrialState,
+    check_metrics,
+    check_step,
+)
+from hpo.space import Config
+from hpo.storage.sql import SQLStorage, StudyWriter
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LEASE_S = 60.0
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """A trial handed to a worker: run ``config`` up to fidelity ``until``."""
+
+    trial_id: int
+    number: int
+    study: str
+    config: Config
+    until: float
+    resume: bool  # True if the trial continues from a checkpoint or earlier progress
+    checkpoint_step: float | None
+    worker: str
+    lease_expires: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class Coordinator:
+    """Serves one study. See the module docstring for the protocol.
+
+    Args:
+        storage: where the study lives.
+        study: a Study, or its name or id.
+        scheduler: overrides the scheduler built from the study's spec (tests, benchmarks).
+        lease_s: default lease length; workers must heartbeat (or report) within it.
+    """
+
+    def __init__(
+        self,
+        storage: SQLStorage,
+        study: Study | str | int,
+        *,
+        scheduler: Any = None,
+        lease_s: float = DEFAULT_LEASE_S,
+        project: str = "default",
+    ):
+        from hpo.schedulers import make_scheduler
+
+        self.storage = storage
+        self.study = study if isinstance(study, Study) else storage.get_study(study, project)
+        self.scheduler = scheduler if scheduler is not None else make_scheduler(self.study)
+        self.lease_s = float(lease_s)
+        self.started_at = time.time()
+        self.finished = False
+
+    # ---- budget -----------------------------------------------------------------------------
+    def _exhausted(self, h: History, now: float) -> str | None:
+        """Why no more work may run (total fidelity or wall time spent), or None."""
+        b = self.study.budget
+        if b.max_fidelity is not None and h.total_fidelity >= b.max_fidelity:
+            return f"fidelity budget {b.max_fidelity:g} spent"
+        if b.wall_time_s is not None and now - self.started_at >= b.wall_time_s:
+            return f"wall-time budget {b.wall_time_s:g}s spent"
+        return None
+
+    def _trials_left(self, h: History) -> bool:
+        m = self.study.budget.max_trials
+        return m is None or h.n_trials < m
+
+    # ---- leases -----------------------------------------------------------------------------
+    def _release(self, w: StudyWriter, t: Trial, why: str) -> Trial:
+        last = w.history.last_decision(t.id)
+        common = dict(worker=None, lease_expires=None)
+        if last is Decision.STOP:
+            return w.update_trial(t, state=TrialState.STOPPED, **common)
+        if last is Decision.PAUSE:
+            return w.update_trial(t, state=TrialState.PAUSED, **common)
+        state = TrialState.PAUSED if t.has_checkpoint else TrialState.PENDING
+        log.warning("trial %d: %s; it will be resumed (%s)", t.number, why, state.value)
+        return w.update_trial(t, state=state, interrupted=True, **common)
+
+    def _expire(self, w: StudyWriter) -> None:
+        h = w.history
+        for tid in list(h.ids_in(TrialState.RUNNING)):
+            t = h.trial(tid)
+            if t.lease_expires is not None and t.lease_expires < w.now:
+                self._release(w, t, f"lease of worker {t.worker} expired")
+
+    def expire(self) -> None:
+        """Releases trials whose lease has expired."""
+        with self.storage.write(self.study.id) as w:
+            self._expire(w)
+
+    def release_worker(self, worker: str, why: str = "its worker died") -> int:
+        """Releases every trial a (dead) worker holds, as if its leases had expired."""
+        n = 0
+        with self.storage.write(self.study.id) as w:
+            for tid in list(w.history.ids_in(TrialState.RUNNING)):
+                t = w.history.trial(tid)
+                if t.worker == worker:
+                    self._release(w, t, why)
+                    n += 1
+        return n
+
+    # ---- ask --------------------------------------------------------------------------------
+    def _assignment(self, t: Trial, resume: bool) -> Assignment:
+        return Assignment(
+            trial_id=t.id,
+            number=t.number,
+            study=self.study.name,
+            config=dict(t.config),
+            until=t.until if t.until is not None else self.study.max_fidelity,
+            resume=resume,
+            checkpoint_step=t.checkpoint_step,
+            worker=t.worker or "",
+            lease_expires=t.lease_expires or 0.0,
+        )
+
+    def ask(self, worker: str, lease_s: float | None = None) -> Assignment | None:
+        """The next trial for ``worker``, or None when there is nothing to run right now.
+
+        Idempotent per worker: a worker that asks again while holding a trial gets it back.
+        When None is returned and no trial is running anywhere, the study is over and
+        ``self.finished`` becomes True.
+        """
+        lease = self.lease_s if lease_s is None else float(lease_s)
+        with self.storage.write(self.study.id) as w:
+            h = w.history
+            self._expire(w)
+            expires = w.now + lease
+            for tid in h.ids_in(TrialState.RUNNING):
+                t = h.trial(tid)
+                if t.worker == worker:
+                    t = w.update_trial(t, lease_expires=expires)
+                    return self._assignment(t, resume=t.resumes > 0 or t.last_step is not None)
+            a = self._ask_locked(w, worker, expires)
+            if a is None and h.count(TrialState.RUNNING) == 0:
+                self._finish_study(w)
+            return a
+
+    def _ask_locked(self, w: StudyWriter, worker: str, expires: float) -> Assignment | None:
+        h = w.history
+        if self._exhausted(h, w.now):
+            return None
+        for tid in self.scheduler.retired(h):
+            w.update_trial(h.trial(tid), state=TrialState.STOPPED)
+        interrupted = [
+            t
+            for t in h.trials((TrialState.PENDING, TrialState.PAUSED))
+            if t.interrupted
+        ]
+        if interrupted:
+            t = interrupted[0]
+            w.lock_trial(t.id)
+            t = w.update_trial(
+                t,
+                state=TrialState.RUNNING,
+                worker=worker,
+                lease_expires=expires,
+                interrupted=False,
+                resumes=t.resumes + 1,
+            )
+            return self._assignment(t, resume=True)
+        s = self.scheduler.suggest(h)
+        if s is None:
+            return None
+        if s.kind == "resume":
+            t = h.trial(s.trial_id)
+            if t.state is not TrialState.PAUSED:
+                raise TrialStateError(
+                    f"scheduler asked to resume trial {t.number}, which is {t.state.value}"
+                )
+            w.lock_trial(t.id)
+            t = w.update_trial(
+                t,
+                state=TrialState.RUNNING,
+                until=s.until,
+                worker=worker,
+                lease_expires=expires,
+                resumes=t.resumes + 1,
+            )
+            return self._assignment(t, resume=True)
+        if not self._trials_left(h):
+            return None
+        config = self.study.space.validate_config(s.config)
+        t = w.add_trial(
+            config,
+            state=TrialState.RUNNING,
+            until=s.until,
+            bracket=s.bracket,
+            worker=worker,
+            lease_expires=expires,
+        )
+        return self._assignment(t, resume=False)
+
+    def _finish_study(self, w: StudyWriter) -> None:
+        """Nothing runs and nothing can start: the study is over. Paused trials are stopped."""
+        h = w.history
+        for t in h.trials((TrialState.PAUSED, TrialState.PENDING)):
+            w.update_trial(t, state=TrialState.STOPPED, interrupted=False)
+        if not self.study.finished:
+            w.set_finished(True)
+        self.finished = True
+
+    # ---- report -----------------------------------------------------------------------------
+    def report(
+        self,
+        trial_id: int,
+        step: float,
+        metrics: Mapping[str, Any],
+        *,
+        cost_s: float | None = None,
+        worker: str | None = None,
+        checkpoint: bool = False,
+        lease_s: float | None = None,
+    ) -> Decision:
+        """Stores a result at fidelity ``step`` and returns what the trial should do next.
+
+        A report for a (trial, step) that is already stored is not stored again; the decision
+        given the first time is returned.
+        """
+        step = check_step(step)
+        values = check_metrics(metrics, self.study.objectives)
+        if cost_s is not None and (not isinstance(cost_s, (int, float)) or cost_s < 0):
+            raise InvalidReport(f"cost_s must be a non-negative number, got {cost_s!r}")
+        lease = self.lease_s if lease_s is None else float(lease_s)
+        with self.storage.write(self.study.id) as w:
+            h = w.history
+            t = h.get(trial_id)
+            if t is None:
+                raise TrialNotFound(f"no trial {trial_id} in study {self.study.name!r}")
+            seen = h.report_at(trial_id, step)
+            if seen is not None:
+                return seen.decision or Decision.CONTINUE
+            if t.state is not TrialState.RUNNING or (
+                worker is not None and t.worker is not None and t.worker != worker
+            ):
+                return Decision.STOP  # a stale worker: the trial is no longer its own
+            rep = Report(trial_id, step, values, cost_s, w.now, None)
+            h.apply_report(rep)
+            last_step = max(t.last_step or 0.0, step) if t.last_step is not None else step
+            t = w.update_trial(
+                t,
+                last_step=last_step,
+                lease_expires=w.now + lease,
+                checkpoint_step=step if checkpoint else t.checkpoint_step,
+            )
+            if self._exhausted(h, w.now):
+                decision = Decision.STOP
+            elif step >= self.study.max_fidelity:
+                decision = Decision.CONTINUE
+            else:
+                decision = self.scheduler.on_report(h, t, rep)
+            w.add_report(Report(trial_id, step, values, cost_s, w.now, decision))
+            if decision is Decision.CONTINUE and t.until is not None and step >= t.until:
+                w.update_trial(t, until=self.scheduler.next_until(h, t, step))
+            return decision
+
+    # ---- end of a run -----------------------------------------------------------------------
+    def end(
+        self,
+        trial_id: int,
+        *,
+        exit_ok: bool = True,
+        error: str | None = None,
+        worker: str | None = None,
+    ) -> Trial:
+        """A run of the trial ended (its process exited, its function returned or raised).
+
+        The new state follows the last decision: PAUSE → paused (an exit after PAUSE is taken to
+        mean the checkpoint at the last step was saved), STOP → stopped; otherwise completed if
+        the run exited cleanly, failed (with ``error``) if not.
+        """
+        with self.storage.write(self.study.id) as w:
+            h = w.history
+            t = h.get(trial_id)
+            if t is None:
+                raise TrialNotFound(f"no trial {trial_id} in study {self.study.name!r}")
+            if t.state is not TrialState.RUNNING or (
+                worker is not None and t.worker is not None and t.worker != worker
+            ):
+                return t  # already released (lease expired, or another worker holds it)
+            last = h.last_decision(trial_id)
+            common: dict[str, Any] = dict(worker=None, lease_expires=None)
+            if last is Decision.PAUSE:
+                ck = t.last_step if exit_ok else t.checkpoint_step
+                return w.update_trial(t, state=TrialState.PAUSED, checkpoint_step=ck, **common)
+            if last is Decision.STOP:
+                return w.update_trial(t, state=TrialState.STOPPED, **common)
+            if exit_ok:
+                return w.update_trial(t, state=TrialState.COMPLETED, **common)
+            return w.update_trial(
+                t, state=TrialState.FAILED, error=(error or "failed")[-4000:], **common
+            )
+
+    def fail(self, trial_id: int, error: str, worker: str | None = None) -> Trial:
+        return self.end(trial_id, exit_ok=False, error=error, worker=worker)
+
+    def tell(
+        self,
+        trial_id: int,
+        metrics: Mapping[str, Any] | float | None = None,
+        *,
+        step: float | None = None,
+        worker: str | None = None,
+    ) -> Trial:
+        """Ends a trial, with an optional final result (a dict, or one number for the objective).
+
+        Without ``step`` the final result is stored at the study's maximum fidelity.
+        """
+        if metrics is not None:
+            if not isinstance(metrics, Mapping):
+                metrics = {self.study.objective.name: metrics}
+            self.report(
+                trial_id,
+                self.study.max_fidelity if step is None else step,
+                metrics,
+                worker=worker,
+            )
+        return self.end(trial_id, exit_ok=True, worker=worker)
+
+    def heartbeat(self, worker: str, lease_s: float | None = None) -> int:
+        """Extends the leases of every trial ``worker`` runs; returns how many."""
+        lease = self.lease_s if lease_s is None else float(lease_s)
+        n = 0
+        with self.storage.write(self.study.id) as w:
+            for tid in list(w.history.ids_in(TrialState.RUNNING)):
+                t = w.history.trial(tid)
+                if t.worker == worker:
+                    w.update_trial(t, lease_expires=w.now + lease)
+                    n += 1
+        return n
+
+    def history(self) -> History:
+        return self.storage.history(self.study.id)

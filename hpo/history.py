@@ -1,0 +1,134 @@
+"""History: the snapshot of a study's trials and reports that schedulers decide from.
+
+Storage keeps one ``History`` per study up to date incrementally (rows changed since the last
+version it saw), so a decision at 10,000 trials does not reread 10,000 rows. Schedulers receive it
+read-only while the study's write lock is held; they must not mutate it. Everything a scheduler
+needs is derivable from it, which is what makes decisions replayable after a restart.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Iterator
+
+from hpo.model import Decision, Report, Study, Trial, TrialState
+
+
+class History:
+    """Trials and reports of one study at one storage ``version``.
+
+    ``score`` values are the first objective multiplied by its sign, so lower is always better.
+    """
+
+    def __init__(self, study: Study):
+        self.study = study
+        self.version = 0
+        self._trials: dict[int, Trial] = {}
+        self._by_number: dict[int, int] = {}
+        self._reports: dict[int, list[Report]] = {}  # trial id -> reports sorted by step
+        self._scores_at: dict[float, dict[int, float]] = {}  # step -> trial id -> score
+        self._by_state: dict[TrialState, set[int]] = {s: set() for s in TrialState}
+        self._fidelity_used: dict[int, float] = {}
+        self._sign = study.objective.sign()
+        self._objective = study.objective.name
+
+    # ---- building (storage only) ---------------------------------------------------------
+    def apply_trial(self, trial: Trial) -> None:
+        old = self._trials.get(trial.id)
+        if old is not None:
+            self._by_state[old.state].discard(trial.id)
+        self._trials[trial.id] = trial
+        self._by_number[trial.number] = trial.id
+        self._by_state[trial.state].add(trial.id)
+
+    def apply_report(self, report: Report) -> None:
+        lst = self._reports.setdefault(report.trial_id, [])
+        steps = [r.step for r in lst]
+        i = bisect.bisect_left(steps, report.step)
+        if i < len(lst) and lst[i].step == report.step:
+            lst[i] = report
+        else:
+            lst.insert(i, report)
+        value = report.metrics.get(self._objective)
+        if value is not None:
+            self._scores_at.setdefault(report.step, {})[report.trial_id] = self._sign * value
+        used = self._fidelity_used.get(report.trial_id, 0.0)
+        if report.step > used:
+            self._fidelity_used[report.trial_id] = report.step
+
+    # ---- reading ---------------------------------------------------------------------------
+    @property
+    def n_trials(self) -> int:
+        return len(self._trials)
+
+    def trials(self, states: Iterable[TrialState] | None = None) -> list[Trial]:
+        """Trials ordered by number, optionally only those in ``states``."""
+        if states is None:
+            ids: Iterable[int] = self._trials
+        else:
+            ids = set().union(*(self._by_state[TrialState(s)] for s in states))
+        return sorted((self._trials[i] for i in ids), key=lambda t: t.number)
+
+    def trial(self, trial_id: int) -> Trial:
+        return self._trials[trial_id]
+
+    def get(self, trial_id: int) -> Trial | None:
+        return self._trials.get(trial_id)
+
+    def by_number(self, number: int) -> Trial | None:
+        tid = self._by_number.get(number)
+        return None if tid is None else self._trials[tid]
+
+    def count(self, state: TrialState) -> int:
+        return len(self._by_state[state])
+
+    def ids_in(self, state: TrialState) -> set[int]:
+        return self._by_state[state]
+
+    @property
+    def pending(self) -> list[Trial]:
+        """Trials in flight (pending or running): searchers must not propose near them."""
+        return self.trials((TrialState.PENDING, TrialState.RUNNING))
+
+    def reports(self, trial_id: int) -> list[Report]:
+        return self._reports.get(trial_id, [])
+
+    def report_at(self, trial_id: int, step: float) -> Report | None:
+        lst = self._reports.get(trial_id)
+        if not lst:
+            return None
+        steps = [r.step for r in lst]
+        i = bisect.bisect_left(steps, step)
+        return lst[i] if i < len(lst) and lst[i].step == step else None
+
+    def last_report(self, trial_id: int) -> Report | None:
+        lst = self._reports.get(trial_id)
+        return lst[-1] if lst else None
+
+    def last_decision(self, trial_id: int) -> Decision | None:
+        r = self.last_report(trial_id)
+        return r.decision if r else None
+
+    def scores_at(self, step: float) -> dict[int, float]:
+        """Trial id -> score (signed first objective) of every report made at exactly ``step``."""
+        return self._scores_at.get(step, {})
+
+    @property
+    def total_fidelity(self) -> float:
+        """Resource consumed: the sum over trials of the highest step each reported."""
+        return float(sum(self._fidelity_used.values()))
+
+    def __iter__(self) -> Iterator[Trial]:
+        return iter(self.trials())
+
+    def copy(self) -> History:
+        """A deep-enough copy that later ``apply_*`` calls on either leave the other alone."""
+        h = History(self.study)
+        h.version = self.version
+        h._trials = dict(self._trials)
+        h._by_number = dict(self._by_number)
+        h._reports = {k: list(v) for k, v in self._reports.items()}
+        h._scores_at = {k: dict(v) for k, v in self._scores_at.items()}
+        h._by_state = {k: set(v) for k, v in self._by_state.items()}
+        h._fidelity_used = dict(self._fidelity_used)
+        return h

@@ -1,0 +1,68 @@
+"""Schedulers (when trials run, pause, stop, resume) and searchers (what to try next).
+
+``make_scheduler(study)`` builds the one named in ``study.scheduler``; names are listed in
+``SCHEDULERS``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hpo.errors import InvalidStudy, UnknownScheduler
+from hpo.model import Study
+from hpo.schedulers.asha import ASHA
+from hpo.schedulers.base import (
+    RandomSearcher,
+    Scheduler,
+    Searcher,
+    Suggestion,
+    rung_levels,
+    scheduler_params,
+)
+from hpo.schedulers.random_search import RandomSearch
+from hpo.schedulers.successive_halving import Hyperband, SuccessiveHalving, hyperband_brackets
+
+SCHEDULERS: dict[str, type[Scheduler]] = {
+    "random": RandomSearch,
+    "sha": SuccessiveHalving,
+    "successive_halving": SuccessiveHalving,
+    "hyperband": Hyperband,
+    "asha": ASHA,
+}
+
+
+def make_scheduler(study: Study, **overrides: Any) -> Scheduler:
+    """The scheduler named in ``study.scheduler`` with its params; unknown params are errors."""
+    name = study.scheduler.name
+    cls = SCHEDULERS.get(name)
+    if cls is None:
+        raise UnknownScheduler(
+            f"unknown scheduler {name!r}; choose one of {', '.join(sorted(SCHEDULERS))}"
+        )
+    params = {**dict(study.scheduler.params), **overrides}
+    allowed = scheduler_params(cls)
+    unknown = sorted(set(params) - set(allowed) - {"searcher"})
+    if unknown:
+        raise InvalidStudy(
+            f"scheduler {name!r} has no parameter(s) {unknown}; it takes {allowed}"
+        )
+    try:
+        return cls(study, **params)
+    except TypeError as e:
+        raise InvalidStudy(f"scheduler {name!r}: {e}") from None
+
+
+__all__ = [
+    "ASHA",
+    "SCHEDULERS",
+    "Hyperband",
+    "RandomSearch",
+    "RandomSearcher",
+    "Scheduler",
+    "Searcher",
+    "SuccessiveHalving",
+    "Suggestion",
+    "hyperband_brackets",
+    "make_scheduler",
+    "rung_levels",
+]

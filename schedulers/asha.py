@@ -1,0 +1,161 @@
+"""Asynchronous Successive Halving (ASHA; Li et al., "A System for Massively Parallel
+Hyperparameter Tuning", MLSys 2020), in its promotion and stopping variants, with optional
+asynchronous Hyperband brackets.
+
+Rungs of bracket ``s``: ``r_min * eta**(s + k)`` below ``r_max``, then ``r_max``.
+
+Promotion variant (the paper's Algorithm 2). ``get_job`` looks at rungs from the top one down and
+promotes the best trial of ``top_k(rung k, floor(|rung k| / eta))`` that has not been promoted
+yet; if there is none, a new configuration starts at the bottom rung. A trial that reaches a rung
+pauses (it checkpoints and frees its worker) unless ``get_job`` would pick that very trial at that
+moment, in which case it continues at once: the same decision the paper's worker would get back,
+without a pause/resume round trip. Paused trials are resumed from their checkpoints when promoted.
+
+Stopping variant (as in Syne Tune's and Ray Tune's ASHA): a trial reaching rung ``k`` continues if
+it is among the best ``ceil(n / eta)`` of the ``n`` results recorded at that rung so far
+(itself included), and is stopped otherwise. The first result at a rung always continues.
+
+Brackets (asynchronous Hyperband, Li et al. 2020 section 3.3): with ``brackets > 1``, each new
+trial draws its bracket ``s`` with probability proportional to Hyperband's bracket sizes
+``eta**s / (s + 1)``; rungs are kept per bracket.
+
+Trials must report at every rung level (with integral fidelities, at whole steps).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from hpo.errors import InvalidStudy
+from hpo.history import History
+from hpo.model import Decision, Report, Study, Trial, TrialState
+from hpo.schedulers.base import (
+    Scheduler,
+    Searcher,
+    Suggestion,
+    check_eta,
+    fidelity_is_integral,
+    fidelity_range,
+    rung_levels,
+    top_k,
+)
+
+
+class ASHA(Scheduler):
+    name = "asha"
+
+    def __init__(
+        self,
+        study: Study,
+        *,
+        eta: float = 3,
+        min_fidelity: float | None = None,
+        max_fidelity: float | None = None,
+        variant: str = "promotion",
+        brackets: int = 1,
+        seed: int = 0,
+        searcher: Searcher | None = None,
+    ):
+        super().__init__(study, seed=seed, searcher=searcher)
+        self.eta = check_eta(eta)
+        self.r_min, self.r_max = fidelity_range(study, min_fidelity, max_fidelity)
+        if variant not in ("promotion", "stopping"):
+            raise InvalidStudy(
+                f"asha variant must be 'promotion' or 'stopping', got {variant!r}"
+            )
+        self.variant = variant
+        integral = fidelity_is_integral(study)
+        self.rungs: list[list[float]] = []
+        s_max = len(rung_levels(self.r_min, self.r_max, self.eta, integral)) - 1
+        if isinstance(brackets, bool) or not isinstance(brackets, int) or brackets < 1:
+            raise InvalidStudy(f"asha brackets must be a positive integer, got {brackets!r}")
+        if brackets > s_max + 1:
+            raise InvalidStudy(
+                f"asha brackets={brackets} exceeds the {s_max + 1} that eta={self.eta:g} "
+                f"allows between fidelities {self.r_min:g} and {self.r_max:g}"
+            )
+        for s in range(brackets):
+            self.rungs.append(
+                rung_levels(self.r_min * self.eta**s, self.r_max, self.eta, integral)
+            )
+        weights = np.array([self.eta**s / (s + 1) for s in range(brackets)])
+        self._bracket_p = weights / weights.sum()
+
+    # ---- helpers ---------------------------------------------------------------------------
+    def _bracket_of(self, trial: Trial) -> int:
+        return trial.bracket or 0
+
+    def _rung_scores(self, history: History, bracket: int, level: float) -> dict[int, float]:
+        scores = history.scores_at(level)
+        if len(self.rungs) == 1:
+            return scores
+        return {
+            tid: v for tid, v in scores.items() if self._bracket_of(history.trial(tid)) == bracket
+        }
+
+    @staticmethod
+    def _promoted(trial: Trial, level: float) -> bool:
+        return (trial.until is not None and trial.until > level) or (
+            trial.last_step is not None and trial.last_step > level
+        )
+
+    def _get_job(self, history: History, running_ok: int | None = None) -> Trial | None:
+        """The paper's get_job promotion search; ``running_ok`` may be picked though running."""
+        for b, levels in enumerate(self.rungs):
+            for k in range(len(levels) - 2, -1, -1):
+                scores = self._rung_scores(history, b, levels[k])
+                n_top = math.floor(len(scores) / self.eta)
+                for tid in top_k(scores, n_top, history):
+                    t = history.trial(tid)
+                    if self._promoted(t, levels[k]):
+                        continue
+                    if t.state is TrialState.PAUSED or tid == running_ok:
+                        return t
+        return None
+
+    def _next_level(self, trial: Trial, step: float) -> float:
+        for level in self.rungs[self._bracket_of(trial)]:
+            if level > step:
+                return level
+        return self.r_max
+
+    def _draw_bracket(self, history: History) -> int:
+        if len(self.rungs) == 1:
+            return 0
+        rng = np.random.default_rng([self.seed, 7919, history.n_trials])
+        return int(rng.choice(len(self.rungs), p=self._bracket_p))
+
+    # ---- Scheduler -------------------------------------------------------------------------
+    def suggest(self, history: History) -> Suggestion | None:
+        if self.variant == "promotion":
+            t = self._get_job(history)
+            if t is not None:
+                return Suggestion.resume(t, self._next_level(t, t.last_step or 0.0))
+            b = self._draw_bracket(history)
+            return self._new(history, self.rungs[b][0], bracket=b)
+        b = self._draw_bracket(history)
+        return self._new(history, self.r_max, bracket=b)
+
+    def on_report(self, history: History, trial: Trial, report: Report) -> Decision:
+        levels = self.rungs[self._bracket_of(trial)]
+        step = report.step
+        if step >= self.r_max or step not in levels:
+            return Decision.CONTINUE
+        if self.variant == "promotion":
+            if trial.until is not None and trial.until > step:
+                return Decision.CONTINUE  # already promoted past this rung (a replayed run)
+            chosen = self._get_job(history, running_ok=trial.id)
+            return Decision.CONTINUE if chosen is not None and chosen.id == trial.id else (
+                Decision.PAUSE
+            )
+        scores = self._rung_scores(history, self._bracket_of(trial), step)
+        mine = scores.get(trial.id)
+        if mine is None:
+            return Decision.CONTINUE
+        better = sum(1 for v in scores.values() if v < mine)
+        return Decision.CONTINUE if better < math.ceil(len(scores) / self.eta) else Decision.STOP
+
+    def next_until(self, history: History, trial: Trial, step: float) -> float:
+        return self._next_level(trial, step) if self.variant == "promotion" else self.r_max

@@ -1,0 +1,171 @@
+"""Scheduler and Searcher interfaces.
+
+A *scheduler* decides when trials start, continue, pause, stop or resume; a *searcher* decides
+which configuration comes next (Syne Tune's split). Both are functions of the stored History:
+they may cache, but a scheduler rebuilt from the same history must decide the same way, which
+the conformance tests check by replaying stored histories into fresh instances.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+
+from hpo.errors import InvalidStudy
+from hpo.history import History
+from hpo.model import Decision, Report, Study, Trial
+from hpo.space import Config
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """Start a new trial with ``config``, or resume paused trial ``trial_id``, up to ``until``."""
+
+    kind: str  # "new" | "resume"
+    until: float
+    config: Config | None = None
+    trial_id: int | None = None
+    bracket: int | None = None
+
+    @staticmethod
+    def new(config: Config, until: float, bracket: int | None = None) -> Suggestion:
+        return Suggestion("new", until, config=config, bracket=bracket)
+
+    @staticmethod
+    def resume(trial: Trial, until: float) -> Suggestion:
+        return Suggestion("resume", until, trial_id=trial.id, bracket=trial.bracket)
+
+
+class Searcher(Protocol):
+    def propose(self, history: History, pending: Sequence[Trial], n: int = 1) -> list[Config]:
+        """``n`` configurations to try next, knowing which trials are still in flight."""
+        ...
+
+
+class RandomSearcher:
+    """Uniform sampling in the encoded unit cube (log-uniform on log-scale parameters).
+
+    The generator is seeded with ``(seed, number of trials so far, i)``, so a replay of the same
+    history proposes the same configurations.
+    """
+
+    def __init__(self, study: Study, seed: int = 0):
+        self.space = study.space
+        self.seed = seed
+
+    def propose(self, history: History, pending: Sequence[Trial], n: int = 1) -> list[Config]:
+        return [
+            self.space.sample(np.random.default_rng([self.seed, history.n_trials, i]))
+            for i in range(n)
+        ]
+
+
+class Scheduler:
+    """Base class. Subclasses set ``name`` and implement ``suggest`` and ``on_report``.
+
+    Constructor keyword arguments are the scheduler's parameters (from sweep.yaml or the SDK);
+    unknown or invalid ones raise InvalidStudy with the parameter's name.
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, study: Study, *, seed: int = 0, searcher: Searcher | None = None):
+        self.study = study
+        self.seed = int(seed)
+        self.searcher: Searcher = searcher or RandomSearcher(study, seed=self.seed)
+
+    @property
+    def max_fidelity(self) -> float:
+        return self.study.max_fidelity
+
+    def suggest(self, history: History) -> Suggestion | None:
+        raise NotImplementedError
+
+    def on_report(self, history: History, trial: Trial, report: Report) -> Decision:
+        raise NotImplementedError
+
+    def next_until(self, history: History, trial: Trial, step: float) -> float:
+        """The next milestone of a trial that was told to CONTINUE at ``step >= until``."""
+        return self.max_fidelity
+
+    def retired(self, history: History) -> list[int]:
+        """Paused trials that this scheduler will never resume (they are marked stopped)."""
+        return []
+
+    def is_finished(self, history: History) -> bool:
+        """True when the scheduler has nothing more to run (e.g. its brackets are done)."""
+        return False
+
+    def _new(self, history: History, until: float, bracket: int | None = None) -> Suggestion:
+        (config,) = self.searcher.propose(history, history.pending, 1)
+        return Suggestion.new(config, until, bracket)
+
+
+def rung_levels(r_min: float, r_max: float, eta: float, integral: bool) -> list[float]:
+    """``r_min * eta**k`` for every k with level < r_max, then ``r_max`` (ASHA's rungs).
+
+    With integral fidelities the levels are rounded to integers (duplicates dropped), since
+    trials report at whole epochs or steps.
+    """
+    levels: list[float] = []
+    k = 0
+    while True:
+        x = r_min * eta**k
+        if x >= r_max * (1 - 1e-9):
+            break
+        levels.append(float(round(x)) if integral else x)
+        k += 1
+    levels.append(float(r_max))
+    out: list[float] = []
+    for x in levels:
+        if not out or x > out[-1]:
+            out.append(x)
+    return out
+
+
+def fidelity_is_integral(study: Study) -> bool:
+    f = study.fidelity
+    return f is not None and float(f.min).is_integer() and float(f.max).is_integer()
+
+
+def check_eta(eta: Any) -> float:
+    if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not eta >= 2:
+        raise InvalidStudy(f"scheduler parameter eta must be a number >= 2, got {eta!r}")
+    return float(eta)
+
+
+def fidelity_range(study: Study, min_fidelity: Any, max_fidelity: Any) -> tuple[float, float]:
+    if study.fidelity is None:
+        raise InvalidStudy(
+            "this scheduler needs a fidelity (e.g. epochs): add 'fidelity: {name, min, max}'"
+        )
+    lo = study.fidelity.min if min_fidelity is None else min_fidelity
+    hi = study.fidelity.max if max_fidelity is None else max_fidelity
+    for n, v in (("min_fidelity", lo), ("max_fidelity", hi)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise InvalidStudy(f"scheduler parameter {n} must be a number, got {v!r}")
+    if not 0 < lo < hi:
+        raise InvalidStudy(f"scheduler needs 0 < min_fidelity < max_fidelity, got {lo} and {hi}")
+    if hi > study.fidelity.max or lo < study.fidelity.min:
+        raise InvalidStudy(
+            f"scheduler fidelities [{lo}, {hi}] must lie within the study's fidelity "
+            f"[{study.fidelity.min}, {study.fidelity.max}]"
+        )
+    return float(lo), float(hi)
+
+
+def top_k(scores: Mapping[int, float], k: int, history: History) -> list[int]:
+    """Ids of the ``k`` lowest scores; ties go to the lower trial number."""
+    if k <= 0:
+        return []
+    return sorted(scores, key=lambda tid: (scores[tid], history.trial(tid).number))[:k]
+
+
+def scheduler_params(cls: type[Scheduler]) -> list[str]:
+    sig = inspect.signature(cls.__init__)
+    return [p for p in sig.parameters if p not in ("self", "study", "searcher")]
