@@ -1,0 +1,313 @@
+"""The ``hpo`` command line (typer + rich).
+
+Every error hpo raises on purpose is printed as one line on stderr with a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hpo.errors import HpoError, StudyNotFound
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="hpo: asynchronous multi-fidelity hyperparameter search.",
+)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+StorageOpt = typer.Option(
+    None, "--storage", "-s", help="Database URL (default: $HPO_STORAGE or sqlite:///hpo.db)."
+)
+ProjectOpt = typer.Option("default", "--project", help="Project the study belongs to.")
+
+
+def _storage(url: str | None) -> Any:
+    from hpo.storage import SQLStorage
+
+    return SQLStorage(url)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+def _drive(storage: Any, study: Any, sweep: dict[str, Any], parallelism: int | None) -> int:
+    from hpo.coordinator import Coordinator
+    from hpo.executors.local import LocalExecutor
+    from hpo.progress import SweepProgress
+    from hpo.runner import Driver
+
+    coord = Coordinator(storage, study, lease_s=sweep.get("lease_s", 60.0))
+    ex = LocalExecutor(
+        sweep["command"],
+        n_slots=parallelism or sweep.get("parallelism"),
+        runs_dir=sweep.get("runs_dir", "hpo-runs"),
+        grace_s=sweep.get("grace_s", 10.0),
+        env=sweep.get("env") or {},
+    )
+    try:
+        with SweepProgress(coord, console=err) as p:
+            summary = Driver(coord, ex, on_progress=p.update).run()
+    except KeyboardInterrupt:
+        err.print(f"interrupted; continue with: hpo resume {study.name}")
+        return 130
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.counts.items()))
+    out.print(f"study [bold]{study.name}[/]: {counts} in {summary.elapsed_s:.1f}s")
+    _print_best(storage, study)
+    out.print(f"results: {storage.url} (hpo status {study.name} --storage {storage.url})")
+    out.print(f"trial logs and checkpoints: {Path(ex.runs_dir).resolve() / study.name}")
+    if summary.failed_errors:
+        err.print(f"warning: {len(summary.failed_errors)} trial(s) failed; first: "
+                  + summary.failed_errors[0].splitlines()[0])
+    return 0
+
+
+def _print_best(storage: Any, study: Any) -> None:
+    from hpo.results import best_trial
+
+    b = best_trial(storage.history(study.id))
+    if b is None:
+        out.print("no trial reported a result")
+        return
+    obj = study.objective
+    cfg = ", ".join(f"{k}={_fmt(v)}" for k, v in b.trial.config.items())
+    out.print(
+        f"best: trial {b.trial.number} {obj.name}={_fmt(b.values[obj.name])} "
+        f"at {study.fidelity.name if study.fidelity else 'step'} {_fmt(b.step)}: {cfg}"
+    )
+
+
+@app.command()
+def sweep(
+    file: Path = typer.Argument(..., help="sweep.yaml"),
+    storage: str | None = StorageOpt,
+    parallelism: int | None = typer.Option(None, "--parallelism", "-j", min=1),
+    name: str | None = typer.Option(None, "--name", help="Override the study name."),
+) -> None:
+    """Create a study from a sweep file and run it to the end of its budget."""
+    from dataclasses import replace
+
+    from hpo.sweepfile import load_sweep
+
+    sw, spec = load_sweep(file)
+    if name:
+        spec = replace(spec, name=name)
+    st = _storage(storage or sw.storage)
+    study = st.create_study(spec)
+    raise typer.Exit(_drive(st, study, spec.metadata["sweep"], parallelism))
+
+
+@app.command()
+def resume(
+    study: str = typer.Argument(...),
+    storage: str | None = StorageOpt,
+    project: str = ProjectOpt,
+    parallelism: int | None = typer.Option(None, "--parallelism", "-j", min=1),
+) -> None:
+    """Continue a stopped, interrupted or crashed sweep where it left off."""
+    st = _storage(storage)
+    s = st.get_study(study, project)
+    sweep_meta = s.metadata.get("sweep")
+    if not sweep_meta:
+        raise HpoError(f"study {study!r} was not created by 'hpo sweep'; drive it with the SDK")
+    if s.finished:
+        st.set_study_finished(s.id, False)
+        s = st.get_study(s.id)
+    raise typer.Exit(_drive(st, s, sweep_meta, parallelism))
+
+
+@app.command()
+def studies(storage: str | None = StorageOpt, project: str | None = typer.Option(None)) -> None:
+    """List studies with their trial counts and best value."""
+    from hpo.results import best_trial
+
+    st = _storage(storage)
+    t = Table("study", "project", "scheduler", "trials", "states", "best", "finished")
+    for s in st.list_studies(project):
+        counts = st.study_counts(s.id)
+        b = best_trial(st.history(s.id))
+        t.add_row(
+            s.name,
+            s.project,
+            s.scheduler.name,
+            str(sum(counts.values())),
+            " ".join(f"{k}:{v}" for k, v in sorted(counts.items())),
+            f"{s.objective.name}={_fmt(b.values[s.objective.name])}" if b else "-",
+            "yes" if s.finished else "no",
+        )
+    out.print(t)
+
+
+@app.command()
+def status(
+    study: str = typer.Argument(...),
+    storage: str | None = StorageOpt,
+    project: str = ProjectOpt,
+    limit: int = typer.Option(50, help="Show at most this many trials (best first)."),
+) -> None:
+    """Table of a study's trials, best first, and the best so far."""
+    from hpo.results import latest_results
+
+    st = _storage(storage)
+    s = st.get_study(study, project)
+    h = st.history(s.id)
+    obj = s.objective
+    rows = latest_results(h, include_failed=True)
+    rows.sort(key=lambda r: (-r.step, obj.sign() * r.values.get(obj.name, float("inf"))))
+    no_result = [t for t in h.trials() if h.last_report(t.id) is None]
+    t = Table("trial", "state", "step", *[o.name for o in s.objectives], *s.space.names)
+    for r in rows[:limit]:
+        t.add_row(
+            str(r.trial.number),
+            r.trial.state.value,
+            _fmt(r.step),
+            *[_fmt(r.values.get(o.name, "-")) for o in s.objectives],
+            *[_fmt(r.trial.config[n]) for n in s.space.names],
+        )
+    for tr in no_result[: max(0, limit - len(rows))]:
+        t.add_row(str(tr.number), tr.state.value, "-", *["-"] * len(s.objectives),
+                  *[_fmt(tr.config[n]) for n in s.space.names])
+    out.print(t)
+    counts = st.study_counts(s.id)
+    out.print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no trials yet")
+    _print_best(st, s)
+
+
+@app.command()
+def best(
+    study: str = typer.Argument(...),
+    storage: str | None = StorageOpt,
+    project: str = ProjectOpt,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """The best trial: its config and values."""
+    from hpo.results import best_trial
+
+    st = _storage(storage)
+    s = st.get_study(study, project)
+    b = best_trial(st.history(s.id))
+    if b is None:
+        raise HpoError(f"study {study!r} has no trial with a result yet")
+    if as_json:
+        out.print_json(json.dumps({
+            "trial": b.trial.number, "state": b.trial.state.value, "step": b.step,
+            "values": b.values, "config": b.trial.config,
+        }))
+    else:
+        _print_best(st, s)
+
+
+@app.command()
+def export(
+    study: str = typer.Argument(...),
+    fmt: str = typer.Option("csv", "--format", "-f", help="csv or json"),
+    output: Path | None = typer.Option(None, "--output", "-o", help="File (default: stdout)."),
+    storage: str | None = StorageOpt,
+    project: str = ProjectOpt,
+) -> None:
+    """Export trials (config, state, latest values) and, in JSON, every report."""
+    if fmt not in ("csv", "json"):
+        raise HpoError(f"--format must be csv or json, got {fmt!r}")
+    st = _storage(storage)
+    s = st.get_study(study, project)
+    h = st.history(s.id)
+    if fmt == "json":
+        doc = {
+            "study": s.to_dict(),
+            "trials": [
+                {
+                    "number": t.number, "state": t.state.value, "config": t.config,
+                    "bracket": t.bracket, "error": t.error,
+                    "reports": [
+                        {"step": r.step, "metrics": dict(r.metrics), "cost_s": r.cost_s,
+                         "time": r.time, "decision": r.decision.value if r.decision else None}
+                        for r in h.reports(t.id)
+                    ],
+                }
+                for t in h.trials()
+            ],
+        }
+        text = json.dumps(doc, indent=1)
+    else:
+        metric_names = sorted({k for t in h.trials() for r in h.reports(t.id) for k in r.metrics})
+        buf = io.StringIO()
+        wr = csv.writer(buf)
+        wr.writerow(["number", "state", "step", *s.space.names, *metric_names])
+        for t in h.trials():
+            r = h.last_report(t.id)
+            wr.writerow([
+                t.number, t.state.value, "" if r is None else r.step,
+                *[t.config[n] for n in s.space.names],
+                *["" if r is None else r.metrics.get(m, "") for m in metric_names],
+            ])
+        text = buf.getvalue()
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        output.write_text(text)
+        err.print(f"wrote {len(h.trials())} trials to {output}")
+
+
+@app.command()
+def delete(
+    study: str = typer.Argument(...),
+    storage: str | None = StorageOpt,
+    project: str = ProjectOpt,
+    yes: bool = typer.Option(False, "--yes", help="Do not ask."),
+) -> None:
+    """Delete a study and all its trials and reports."""
+    st = _storage(storage)
+    s = st.get_study(study, project)
+    if not yes and not typer.confirm(f"delete study {study!r} and all its results?"):
+        raise typer.Exit(1)
+    st.delete_study(s.id)
+    out.print(f"deleted {study}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: runs the app, turning expected errors into one line and an exit code."""
+    from typer.exceptions import Abort, Exit, TyperException
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    cmd = typer.main.get_command(app)
+    try:
+        cmd.main(args=argv, prog_name="hpo", standalone_mode=False)
+    except HpoError as e:
+        err.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
+        return e.exit_code
+    except Exit as e:
+        return e.exit_code
+    except Abort:
+        err.print("aborted")
+        return 1
+    except TyperException as e:
+        if not e.format_message():
+            return e.exit_code
+        err.print(f"error: {e.format_message()}", markup=False, highlight=False, soft_wrap=True)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+def entry() -> None:
+    sys.exit(main())
