@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hpo.errors import HpoError, StudyNotFound
+from hpo.errors import HpoError
 
 app = typer.Typer(
     add_completion=False,
@@ -72,8 +72,10 @@ def _drive(storage: Any, study: Any, sweep: dict[str, Any], parallelism: int | N
     out.print(f"results: {storage.url} (hpo status {study.name} --storage {storage.url})")
     out.print(f"trial logs and checkpoints: {Path(ex.runs_dir).resolve() / study.name}")
     if summary.failed_errors:
-        err.print(f"warning: {len(summary.failed_errors)} trial(s) failed; first: "
-                  + summary.failed_errors[0].splitlines()[0])
+        err.print(
+            f"warning: {len(summary.failed_errors)} trial(s) failed; first: "
+            + summary.failed_errors[0].splitlines()[0]
+        )
     return 0
 
 
@@ -180,8 +182,13 @@ def status(
             *[_fmt(r.trial.config[n]) for n in s.space.names],
         )
     for tr in no_result[: max(0, limit - len(rows))]:
-        t.add_row(str(tr.number), tr.state.value, "-", *["-"] * len(s.objectives),
-                  *[_fmt(tr.config[n]) for n in s.space.names])
+        t.add_row(
+            str(tr.number),
+            tr.state.value,
+            "-",
+            *["-"] * len(s.objectives),
+            *[_fmt(tr.config[n]) for n in s.space.names],
+        )
     out.print(t)
     counts = st.study_counts(s.id)
     out.print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no trials yet")
@@ -204,10 +211,17 @@ def best(
     if b is None:
         raise HpoError(f"study {study!r} has no trial with a result yet")
     if as_json:
-        out.print_json(json.dumps({
-            "trial": b.trial.number, "state": b.trial.state.value, "step": b.step,
-            "values": b.values, "config": b.trial.config,
-        }))
+        out.print_json(
+            json.dumps(
+                {
+                    "trial": b.trial.number,
+                    "state": b.trial.state.value,
+                    "step": b.step,
+                    "values": b.values,
+                    "config": b.trial.config,
+                }
+            )
+        )
     else:
         _print_best(st, s)
 
@@ -231,11 +245,19 @@ def export(
             "study": s.to_dict(),
             "trials": [
                 {
-                    "number": t.number, "state": t.state.value, "config": t.config,
-                    "bracket": t.bracket, "error": t.error,
+                    "number": t.number,
+                    "state": t.state.value,
+                    "config": t.config,
+                    "bracket": t.bracket,
+                    "error": t.error,
                     "reports": [
-                        {"step": r.step, "metrics": dict(r.metrics), "cost_s": r.cost_s,
-                         "time": r.time, "decision": r.decision.value if r.decision else None}
+                        {
+                            "step": r.step,
+                            "metrics": dict(r.metrics),
+                            "cost_s": r.cost_s,
+                            "time": r.time,
+                            "decision": r.decision.value if r.decision else None,
+                        }
                         for r in h.reports(t.id)
                     ],
                 }
@@ -250,11 +272,15 @@ def export(
         wr.writerow(["number", "state", "step", *s.space.names, *metric_names])
         for t in h.trials():
             r = h.last_report(t.id)
-            wr.writerow([
-                t.number, t.state.value, "" if r is None else r.step,
-                *[t.config[n] for n in s.space.names],
-                *["" if r is None else r.metrics.get(m, "") for m in metric_names],
-            ])
+            wr.writerow(
+                [
+                    t.number,
+                    t.state.value,
+                    "" if r is None else r.step,
+                    *[t.config[n] for n in s.space.names],
+                    *["" if r is None else r.metrics.get(m, "") for m in metric_names],
+                ]
+            )
         text = buf.getvalue()
     if output is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")

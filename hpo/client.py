@@ -100,7 +100,9 @@ class Client:
         from hpo.schedulers import make_scheduler
 
         if isinstance(scheduler, Mapping):
-            sched = SchedulerSpec(scheduler.get("name", "random"), dict(scheduler.get("params", {})))
+            sched = SchedulerSpec(
+                scheduler.get("name", "random"), dict(scheduler.get("params", {}))
+            )
         else:
             sched = SchedulerSpec(scheduler, dict(scheduler_params or {}))
         b = budget if isinstance(budget, Budget) else Budget.from_dict(budget)

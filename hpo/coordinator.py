@@ -181,9 +181,7 @@ class Coordinator:
         for tid in self.scheduler.retired(h):
             w.update_trial(h.trial(tid), state=TrialState.STOPPED)
         interrupted = [
-            t
-            for t in h.trials((TrialState.PENDING, TrialState.PAUSED))
-            if t.interrupted
+            t for t in h.trials((TrialState.PENDING, TrialState.PAUSED)) if t.interrupted
         ]
         if interrupted:
             t = interrupted[0]

@@ -86,9 +86,7 @@ class Fidelity:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                 raise InvalidStudy(f"fidelity {f} must be a finite number, got {v!r}")
         if not 0 < self.min <= self.max:
-            raise InvalidStudy(
-                f"fidelity needs 0 < min <= max, got min={self.min}, max={self.max}"
-            )
+            raise InvalidStudy(f"fidelity needs 0 < min <= max, got min={self.min}, max={self.max}")
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "min": self.min, "max": self.max}
@@ -112,11 +110,15 @@ class Budget:
             or not isinstance(self.max_trials, int)
             or self.max_trials < 1
         ):
-            raise InvalidStudy(f"budget max_trials must be a positive integer, got {self.max_trials!r}")
+            raise InvalidStudy(
+                f"budget max_trials must be a positive integer, got {self.max_trials!r}"
+            )
         for f in ("max_fidelity", "wall_time_s"):
             v = getattr(self, f)
             if v is not None and (
-                isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0
+                isinstance(v, bool)
+                or not isinstance(v, (int, float))
+                or not v > 0
                 or not math.isfinite(v)
             ):
                 raise InvalidStudy(f"budget {f} must be a positive number, got {v!r}")

@@ -20,15 +20,15 @@ class SweepProgress:
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
-            TextColumn("{task.completed}/{task.total} trials" if self.total else "{task.completed} trials"),
+            TextColumn(
+                "{task.completed}/{task.total} trials" if self.total else "{task.completed} trials"
+            ),
             TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(),
             console=console or Console(stderr=True),
             transient=False,
         )
-        self.task = self.progress.add_task(
-            coordinator.study.name, total=self.total, info=""
-        )
+        self.task = self.progress.add_task(coordinator.study.name, total=self.total, info="")
         self._last = 0.0
 
     def __enter__(self) -> SweepProgress:

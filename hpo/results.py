@@ -56,7 +56,9 @@ def pareto_front(h: History) -> list[TrialResult]:
     vecs = [[o.sign() * r.values[o.name] for o in objs] for r in results]
 
     def dominates(a: list[float], b: list[float]) -> bool:
-        return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
+        return all(x <= y for x, y in zip(a, b, strict=True)) and any(
+            x < y for x, y in zip(a, b, strict=True)
+        )
 
     return [
         r

@@ -129,7 +129,9 @@ def run(
     from hpo.storage import SQLStorage
 
     st = storage if isinstance(storage, SQLStorage) else SQLStorage(storage)
-    coord = Coordinator(st, study if isinstance(study, Study) else st.get_study(study), lease_s=lease_s)
+    coord = Coordinator(
+        st, study if isinstance(study, Study) else st.get_study(study), lease_s=lease_s
+    )
     ex: Executor
     if callable(objective):
         ex = ThreadExecutor(objective, n_slots=n_workers or 1, runs_dir=runs_dir)

@@ -1,4 +1,4 @@
-"""Search spaces: Float/Int (linear or log) and Categorical parameters, and their unit-cube encoding.
+"""Search spaces: Float/Int (linear or log) and Categorical parameters; unit-cube encoding.
 
 Every parameter maps to one coordinate of the unit cube so that models (GPs, PFNs) see
 ``[0, 1]^d``. Float and Int use the (log-)linear map; Int decodes by rounding after the inverse
@@ -12,13 +12,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
 from hpo.errors import InvalidConfig, InvalidSpace
 
-Scalar = Union[float, int, str, bool]
+Scalar = float | int | str | bool
 Config = dict[str, Any]
 
 
@@ -112,7 +112,9 @@ class Int:
 
     def contains(self, value: Any) -> bool:
         return (
-            isinstance(value, int) and not isinstance(value, bool) and self.low <= value <= self.high
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and self.low <= value <= self.high
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -168,7 +170,7 @@ class Categorical:
         return {"type": "categorical", "choices": list(self.choices)}
 
 
-Domain = Union[Float, Int, Categorical]
+Domain = Float | Int | Categorical
 
 
 def domain_from_dict(name: str, d: Mapping[str, Any]) -> Domain:
@@ -282,7 +284,7 @@ class SearchSpace:
         """A point of ``[0, 1]^d`` (clipped) to a valid configuration."""
         if len(u) != len(self.params):
             raise InvalidConfig(f"expected a point of dimension {len(self.params)}, got {len(u)}")
-        return {n: dom.decode(float(x)) for (n, dom), x in zip(self.params.items(), u)}
+        return {n: dom.decode(float(x)) for (n, dom), x in zip(self.params.items(), u, strict=True)}
 
     def sample(self, rng: np.random.Generator) -> Config:
         """A uniformly random configuration: uniform in the encoded cube (log-uniform for log)."""

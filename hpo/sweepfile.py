@@ -172,6 +172,9 @@ def check_runnable(sweep: SweepFile, spec: StudySpec) -> None:
     if spec.budget.unlimited and not finite:
         raise InvalidSweepFile(
             "the sweep never ends: set a budget (max_trials, max_fidelity or wall_time)"
-            + (" or max_brackets" if SCHEDULERS[spec.scheduler.name].__name__ in (
-                "SuccessiveHalving", "Hyperband") else "")
+            + (
+                " or max_brackets"
+                if SCHEDULERS[spec.scheduler.name].__name__ in ("SuccessiveHalving", "Hyperband")
+                else ""
+            )
         )

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from hpo.errors import InvalidStudy, UnknownScheduler
-from hpo.model import Study
 from hpo.schedulers.asha import ASHA
 from hpo.schedulers.base import (
     RandomSearcher,
@@ -21,6 +19,9 @@ from hpo.schedulers.base import (
 )
 from hpo.schedulers.random_search import RandomSearch
 from hpo.schedulers.successive_halving import Hyperband, SuccessiveHalving, hyperband_brackets
+
+from hpo.errors import InvalidStudy, UnknownScheduler
+from hpo.model import Study
 
 SCHEDULERS: dict[str, type[Scheduler]] = {
     "random": RandomSearch,
@@ -43,9 +44,7 @@ def make_scheduler(study: Study, **overrides: Any) -> Scheduler:
     allowed = scheduler_params(cls)
     unknown = sorted(set(params) - set(allowed) - {"searcher"})
     if unknown:
-        raise InvalidStudy(
-            f"scheduler {name!r} has no parameter(s) {unknown}; it takes {allowed}"
-        )
+        raise InvalidStudy(f"scheduler {name!r} has no parameter(s) {unknown}; it takes {allowed}")
     try:
         return cls(study, **params)
     except TypeError as e:

@@ -27,10 +27,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
-from hpo.errors import InvalidStudy
-from hpo.history import History
-from hpo.model import Decision, Report, Study, Trial, TrialState
 from hpo.schedulers.base import (
     Scheduler,
     Searcher,
@@ -41,6 +37,10 @@ from hpo.schedulers.base import (
     rung_levels,
     top_k,
 )
+
+from hpo.errors import InvalidStudy
+from hpo.history import History
+from hpo.model import Decision, Report, Study, Trial, TrialState
 
 
 class ASHA(Scheduler):
@@ -62,9 +62,7 @@ class ASHA(Scheduler):
         self.eta = check_eta(eta)
         self.r_min, self.r_max = fidelity_range(study, min_fidelity, max_fidelity)
         if variant not in ("promotion", "stopping"):
-            raise InvalidStudy(
-                f"asha variant must be 'promotion' or 'stopping', got {variant!r}"
-            )
+            raise InvalidStudy(f"asha variant must be 'promotion' or 'stopping', got {variant!r}")
         self.variant = variant
         integral = fidelity_is_integral(study)
         self.rungs: list[list[float]] = []
@@ -77,9 +75,7 @@ class ASHA(Scheduler):
                 f"allows between fidelities {self.r_min:g} and {self.r_max:g}"
             )
         for s in range(brackets):
-            self.rungs.append(
-                rung_levels(self.r_min * self.eta**s, self.r_max, self.eta, integral)
-            )
+            self.rungs.append(rung_levels(self.r_min * self.eta**s, self.r_max, self.eta, integral))
         weights = np.array([self.eta**s / (s + 1) for s in range(brackets)])
         self._bracket_p = weights / weights.sum()
 
@@ -147,8 +143,10 @@ class ASHA(Scheduler):
             if trial.until is not None and trial.until > step:
                 return Decision.CONTINUE  # already promoted past this rung (a replayed run)
             chosen = self._get_job(history, running_ok=trial.id)
-            return Decision.CONTINUE if chosen is not None and chosen.id == trial.id else (
-                Decision.PAUSE
+            return (
+                Decision.CONTINUE
+                if chosen is not None and chosen.id == trial.id
+                else (Decision.PAUSE)
             )
         scores = self._rung_scores(history, self._bracket_of(trial), step)
         mine = scores.get(trial.id)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from hpo.schedulers.base import Scheduler, Suggestion
+
 from hpo.history import History
 from hpo.model import Decision, Report, Trial
-from hpo.schedulers.base import Scheduler, Suggestion
 
 
 class RandomSearch(Scheduler):

@@ -19,9 +19,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from hpo.errors import InvalidStudy
-from hpo.history import History
-from hpo.model import Decision, Report, Study, Trial, TrialState
 from hpo.schedulers.base import (
     Scheduler,
     Searcher,
@@ -32,6 +29,10 @@ from hpo.schedulers.base import (
     top_k,
 )
 
+from hpo.errors import InvalidStudy
+from hpo.history import History
+from hpo.model import Decision, Report, Study, Trial, TrialState
+
 
 @dataclass(frozen=True)
 class Bracket:
@@ -41,9 +42,7 @@ class Bracket:
     sizes: tuple[int, ...]  # n_0, ..., n_s
 
 
-def hyperband_brackets(
-    r_min: float, r_max: float, eta: float, integral: bool
-) -> list[Bracket]:
+def hyperband_brackets(r_min: float, r_max: float, eta: float, integral: bool) -> list[Bracket]:
     """Brackets ``s = s_max .. 0`` of one Hyperband iteration, as in Algorithm 1."""
     s_max = int(math.floor(math.log(r_max / r_min) / math.log(eta) + 1e-9))
     out = []
@@ -141,7 +140,7 @@ class SuccessiveHalving(Scheduler):
             if len(mine) < b.n:
                 return self._new(history, b.levels[0], bracket=index)
             complete = False
-            for i, current, done, winners in self._walk(history, index, mine):
+            for i, _current, done, winners in self._walk(history, index, mine):
                 if winners is not None:
                     for t in winners:
                         if t.state is TrialState.PAUSED and (t.until or 0) <= b.levels[i]:
@@ -179,10 +178,9 @@ class SuccessiveHalving(Scheduler):
             mine = members.get(index, [])
             if len(mine) < self.bracket(index).n:
                 return False
-            last = None
-            for last in self._walk(history, index, mine):
-                pass
-            if last is None or last[0] != self.bracket(index).s or not last[2]:
+            steps = list(self._walk(history, index, mine))
+            last_rung, _members, done, _winners = steps[-1]
+            if last_rung != self.bracket(index).s or not done:
                 return False
         return True
 

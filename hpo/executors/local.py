@@ -15,6 +15,7 @@ with the executor's process (PR_SET_PDEATHSIG), so a killed coordinator leaves n
 from __future__ import annotations
 
 import collections
+import contextlib
 import ctypes
 import json
 import logging
@@ -65,7 +66,9 @@ def detect_gpus() -> list[str]:
     return [str(i) for i, line in enumerate(out.splitlines()) if line.startswith("GPU ")]
 
 
-def render_command(template: str | Sequence[str], config: Mapping[str, Any], extra: Mapping[str, Any]) -> list[str]:
+def render_command(
+    template: str | Sequence[str], config: Mapping[str, Any], extra: Mapping[str, Any]
+) -> list[str]:
     """Splits the template into arguments, then fills ``{name}`` in each from config and extra.
 
     A leading ``python``/``python3`` becomes this interpreter, so trials run in the same
@@ -235,9 +238,7 @@ class LocalExecutor:
         assert self.coordinator is not None
         metrics = msg.get("metrics")
         if metrics is None:  # stdout form: {"hpo": {"step": 3, "loss": 0.2}}
-            metrics = {
-                k: v for k, v in msg.items() if k not in ("step", "checkpoint", "cost_s")
-            }
+            metrics = {k: v for k, v in msg.items() if k not in ("step", "checkpoint", "cost_s")}
         step = msg.get("step")
         decision = self.coordinator.report(
             run.a.trial_id,
@@ -310,10 +311,8 @@ class LocalExecutor:
     # ---- lifecycle ----------------------------------------------------------------------------
     def _signal(self, run: _Run, sig: int) -> None:
         run.signalled = True
-        try:
+        with contextlib.suppress(ProcessLookupError):
             run.proc.send_signal(sig)
-        except ProcessLookupError:
-            pass
 
     def poll(self) -> list[Ended]:
         """Collects runs that ended and enforces PAUSE/STOP grace periods."""

@@ -27,8 +27,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.exc import ArgumentError as SAArgumentError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from hpo.errors import StorageError, StudyExists, StudyNotFound, TrialNotFound
 from hpo.history import History
@@ -55,7 +55,7 @@ _MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 def resolve_url(url: str | None = None) -> str:
-    """``url``, else ``$HPO_STORAGE``, else ``sqlite:///hpo.db``; a bare path means a SQLite file."""
+    """``url``, else ``$HPO_STORAGE``, else ``sqlite:///hpo.db``; a bare path is a SQLite file."""
     url = url or os.environ.get("HPO_STORAGE") or DEFAULT_URL
     if "://" not in url:
         url = f"sqlite:///{url}"
@@ -343,9 +343,10 @@ class SQLStorage:
         with self.engine.connect() as conn:
             row = conn.execute(q).first()
         if row is None:
-            raise StudyNotFound(f"no study {name_or_id!r}" + (
-                f" in project {project!r}" if project not in (None, "default") else ""
-            ))
+            raise StudyNotFound(
+                f"no study {name_or_id!r}"
+                + (f" in project {project!r}" if project not in (None, "default") else "")
+            )
         return _study_from_row(row)
 
     def list_studies(self, project: str | None = None) -> list[Study]:
