@@ -1,0 +1,173 @@
+"""Storage conformance: every test runs on a SQLite file and on PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from hpo.errors import StorageError, StudyExists, StudyNotFound
+from hpo.model import Budget, Decision, Fidelity, Objective, Report, SchedulerSpec, StudySpec
+from hpo.model import TrialState as S
+from hpo.space import Categorical, Float, SearchSpace
+from hpo.storage import SQLStorage
+from hpo.storage.sql import HEAD_REVISION
+
+
+def spec(name: str = "s") -> StudySpec:
+    return StudySpec(
+        name=name,
+        space=SearchSpace({"lr": Float(1e-4, 1, log=True), "act": Categorical(["a", "b"])}),
+        objectives=(Objective("loss", "min"), Objective("acc", "max")),
+        fidelity=Fidelity("epoch", 1, 9),
+        scheduler=SchedulerSpec("asha", {"eta": 3}),
+        budget=Budget(max_trials=10, wall_time_s=60.0),
+        metadata={"owner": "me"},
+    )
+
+
+def test_created_study_reads_back_equal(storage_url: str) -> None:
+    st = SQLStorage(storage_url)
+    s = st.create_study(spec())
+    back = st.get_study("s")
+    assert back.id == s.id
+    assert back.space == spec().space
+    assert back.objectives == spec().objectives
+    assert back.fidelity == Fidelity("epoch", 1, 9)
+    assert back.scheduler == SchedulerSpec("asha", {"eta": 3})
+    assert back.budget == Budget(max_trials=10, wall_time_s=60.0)
+    assert back.metadata == {"owner": "me"}
+    assert st.get_study(s.id).name == "s"
+
+
+def test_duplicate_study_name_is_rejected_and_exist_ok_returns_it(storage_url: str) -> None:
+    st = SQLStorage(storage_url)
+    s = st.create_study(spec())
+    with pytest.raises(StudyExists, match="already exists"):
+        st.create_study(spec())
+    assert st.create_study(spec(), exist_ok=True).id == s.id
+
+
+def test_unknown_study_raises_study_not_found(storage_url: str) -> None:
+    st = SQLStorage(storage_url)
+    with pytest.raises(StudyNotFound):
+        st.get_study("nope")
+    with pytest.raises(StudyNotFound):
+        st.history(12345)
+
+
+def test_delete_study_removes_trials_and_reports(storage_url: str) -> None:
+    st = SQLStorage(storage_url)
+    s = st.create_study(spec())
+    with st.write(s.id) as w:
+        t = w.add_trial({"lr": 0.1, "act": "a"}, state=S.RUNNING, until=1)
+        w.add_report(Report(t.id, 1, {"loss": 1.0, "acc": 0.1}, None, 0.0, Decision.CONTINUE))
+    st.delete_study(s.id)
+    assert st.list_studies() == []
+    with st.engine.connect() as c:
+        assert c.execute(sa.text("select count(*) from hpo_reports")).scalar() == 0
+
+
+def test_trials_and_reports_round_trip_through_history(storage_url: str) -> None:
+    st = SQLStorage(storage_url)
+    s = st.create_study(spec())
+    with st.write(s.id) as w:
+        t = w.add_trial({"lr": 0.1, "act": "b"}, state=S.RUNNING, until=3, bracket=1, worker="w1")
+        w.add_report(Report(t.id, 1, {"loss": 0.5, "acc": 0.7}, 0.25, 0.0, Decision.CONTINUE))
+        w.update_trial(t, state=S.PAUSED, checkpoint_step=1.0, last_step=1.0)
+    h = st.history(s.id)
+    (tr,) = h.trials()
+    assert tr.config == {"lr": 0.1, "act": "b"}
+    assert (tr.state, tr.until, tr.bracket, tr.checkpoint_step) == (S.PAUSED, 3, 1, 1.0)
+    (r,) = h.reports(tr.id)
+    assert (r.step, dict(r.metrics), r.cost_s, r.decision) == (
+        1,
+        {"loss": 0.5, "acc": 0.7},
+        0.25,
+        Decision.CONTINUE,
+    )
+    assert h.scores_at(1) == {tr.id: 0.5}
+
+
+def test_a_report_for_the_same_trial_and_step_is_stored_once(storage_url: str) -> None:
+    st = SQLStorage(storage_url)
+    s = st.create_study(spec())
+    with st.write(s.id) as w:
+        t = w.add_trial({"lr": 0.1, "act": "a"}, state=S.RUNNING, until=1)
+        w.add_report(Report(t.id, 1, {"loss": 1.0, "acc": 0.0}))
+    with pytest.raises(sa.exc.IntegrityError), st.write(s.id) as w:
+        w.add_report(Report(t.id, 1, {"loss": 2.0, "acc": 0.0}))
+    assert [dict(r.metrics) for r in st.history(s.id).reports(t.id)] == [{"loss": 1.0, "acc": 0.0}]
+
+
+def test_a_second_storage_sees_changes_made_by_the_first(storage_url: str) -> None:
+    a, b = SQLStorage(storage_url), SQLStorage(storage_url)
+    s = a.create_study(spec())
+    with b.write(s.id) as w:  # b caches the (empty) history
+        assert w.history.n_trials == 0
+    with a.write(s.id) as w:
+        t = w.add_trial({"lr": 0.1, "act": "a"}, state=S.RUNNING, until=1)
+        w.add_report(Report(t.id, 1, {"loss": 1.0, "acc": 0.0}))
+    with a.write(s.id) as w:
+        w.update_trial(w.history.trial(t.id), state=S.COMPLETED)
+    with b.write(s.id) as w:  # incremental refresh picks up both transactions
+        assert w.history.n_trials == 1
+        assert w.history.trial(t.id).state is S.COMPLETED
+        assert w.history.report_at(t.id, 1) is not None
+
+
+def test_a_failed_write_leaves_nothing_behind(storage_url: str) -> None:
+    st = SQLStorage(storage_url)
+    s = st.create_study(spec())
+    with pytest.raises(RuntimeError), st.write(s.id) as w:
+        w.add_trial({"lr": 0.1, "act": "a"}, state=S.RUNNING, until=1)
+        raise RuntimeError("boom")
+    assert st.history(s.id).n_trials == 0
+    with st.write(s.id) as w:  # the cached history was rebuilt, not left dirty
+        assert w.history.n_trials == 0
+
+
+def test_a_write_that_writes_nothing_does_not_bump_the_version(storage_url: str) -> None:
+    st = SQLStorage(storage_url)
+    s = st.create_study(spec())
+    v0 = st.history(s.id).version
+    for _ in range(3):
+        with st.write(s.id):
+            pass
+    assert st.history(s.id).version == v0
+
+
+def test_schema_is_at_the_alembic_head_revision(storage_url: str) -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    import hpo.storage.sql as sql
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(sql._MIGRATIONS))
+    assert ScriptDirectory.from_config(cfg).get_current_head() == HEAD_REVISION
+    st = SQLStorage(storage_url)
+    with st.engine.connect() as c:
+        assert c.execute(sa.text("select version_num from alembic_version")).scalar() == (
+            HEAD_REVISION
+        )
+    SQLStorage(storage_url)  # opening again is a no-op
+
+
+def test_bad_urls_give_a_storage_error(tmp_path: Path) -> None:
+    with pytest.raises(StorageError, match="does not exist"):
+        SQLStorage(f"sqlite:///{tmp_path}/no/such/dir/x.db")
+    with pytest.raises(StorageError):
+        SQLStorage("nosuchdialect://x")
+
+
+def test_default_url_is_hpo_db_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HPO_STORAGE", raising=False)
+    SQLStorage().create_study(spec())
+    assert (tmp_path / "hpo.db").exists()
+    monkeypatch.setenv("HPO_STORAGE", str(tmp_path / "other.db"))
+    assert SQLStorage().url == f"sqlite:///{tmp_path / 'other.db'}"
