@@ -108,12 +108,17 @@ class Coordinator:
         last = w.history.last_decision(t.id)
         common = dict(worker=None, lease_expires=None)
         if last is Decision.STOP:
-            return w.update_trial(t, state=TrialState.STOPPED, **common)
+            return w.update_trial(t, state=self._stopped_state(t), **common)
         if last is Decision.PAUSE:
             return w.update_trial(t, state=TrialState.PAUSED, **common)
         state = TrialState.PAUSED if t.has_checkpoint else TrialState.PENDING
         log.warning("trial %d: %s; it will be resumed (%s)", t.number, why, state.value)
         return w.update_trial(t, state=state, interrupted=True, **common)
+
+    def _stopped_state(self, t: Trial) -> TrialState:
+        """A trial told to STOP at the maximum fidelity has completed; earlier, it was stopped."""
+        done = t.last_step is not None and t.last_step >= self.study.max_fidelity
+        return TrialState.COMPLETED if done else TrialState.STOPPED
 
     def _expire(self, w: StudyWriter) -> None:
         h = w.history
@@ -279,10 +284,8 @@ class Coordinator:
                 lease_expires=w.now + lease,
                 checkpoint_step=step if checkpoint else t.checkpoint_step,
             )
-            if self._exhausted(h, w.now):
-                decision = Decision.STOP
-            elif step >= self.study.max_fidelity:
-                decision = Decision.CONTINUE
+            if self._exhausted(h, w.now) or step >= self.study.max_fidelity:
+                decision = Decision.STOP  # at the maximum fidelity the trial is done
             else:
                 decision = self.scheduler.on_report(h, t, rep)
             w.add_report(Report(trial_id, step, values, cost_s, w.now, decision))
@@ -302,8 +305,9 @@ class Coordinator:
         """A run of the trial ended (its process exited, its function returned or raised).
 
         The new state follows the last decision: PAUSE → paused (an exit after PAUSE is taken to
-        mean the checkpoint at the last step was saved), STOP → stopped; otherwise completed if
-        the run exited cleanly, failed (with ``error``) if not.
+        mean the checkpoint at the last step was saved), STOP → stopped (completed if the trial
+        had reached the maximum fidelity, where every trial is told STOP); otherwise completed
+        if the run exited cleanly, failed (with ``error``) if not.
         """
         with self.storage.write(self.study.id) as w:
             h = w.history
@@ -320,7 +324,7 @@ class Coordinator:
                 ck = t.last_step if exit_ok else t.checkpoint_step
                 return w.update_trial(t, state=TrialState.PAUSED, checkpoint_step=ck, **common)
             if last is Decision.STOP:
-                return w.update_trial(t, state=TrialState.STOPPED, **common)
+                return w.update_trial(t, state=self._stopped_state(t), **common)
             if exit_ok:
                 return w.update_trial(t, state=TrialState.COMPLETED, **common)
             return w.update_trial(

@@ -48,7 +48,9 @@ def main() -> None:
     if ckpt is not None and trial.resume and ckpt.exists():
         with open(ckpt, "rb") as f:
             model, start = pickle.load(f)
-    else:
+        if trial.checkpoint_step is not None and start != trial.checkpoint_step:
+            start = 0  # saved after the last report hpo received: redo it so nothing is lost
+    if start == 0:
         model = MLPClassifier(
             hidden_layer_sizes=(args.hidden,),
             learning_rate_init=args.lr,

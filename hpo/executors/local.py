@@ -251,7 +251,8 @@ class LocalExecutor:
         if decision is not Decision.CONTINUE and run.decision is None:
             run.decision = decision
             now = time.monotonic()
-            if via_stdout:
+            final = step is not None and step >= self.coordinator.study.max_fidelity
+            if via_stdout and not final:
                 self._signal(run, signal.SIGTERM)
                 run.kill_at = now + self.grace_s
             else:

@@ -1,0 +1,90 @@
+"""hpo.run and the Client with trial functions in threads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import hpo
+from hpo.model import TrialState as S
+
+
+def test_run_with_a_function_finds_the_minimum_region(tmp_path: Path) -> None:
+    c = hpo.Client(f"sqlite:///{tmp_path / 'db'}")
+    s = c.create_study("quad", {"x": hpo.Float(-3, 3)}, "loss", budget={"max_trials": 30})
+    summary = c.run(
+        s,
+        lambda t: (t.config["x"] - 1.0) ** 2,
+        n_workers=3,
+        progress=False,
+        runs_dir=str(tmp_path / "runs"),
+    )
+    assert summary.counts == {"completed": 30}
+    best = c.best_trial(s)
+    assert abs(best.trial.config["x"] - 1.0) < 0.5
+    assert best.values["loss"] == pytest.approx((best.trial.config["x"] - 1.0) ** 2)
+
+
+def test_asha_pauses_and_resumes_a_function_trial_from_its_checkpoint(tmp_path: Path) -> None:
+    c = hpo.Client(f"sqlite:///{tmp_path / 'db'}")
+    s = c.create_study(
+        "asha",
+        {"x": hpo.Float(0, 1)},
+        "loss",
+        fidelity={"name": "epoch", "min": 1, "max": 9},
+        scheduler="asha",
+        budget={"max_trials": 12},
+    )
+    starts: dict[int, list[int]] = {}
+
+    def train(t: hpo.trial.TrialContext) -> None:
+        ck = t.checkpoint_dir / "ck.json"
+        epoch = json.loads(ck.read_text())["epoch"] if t.resume and ck.exists() else 0
+        starts.setdefault(t.number, []).append(epoch)
+        while True:
+            epoch += 1
+            ck.write_text(json.dumps({"epoch": epoch}))
+            if t.report(epoch, loss=t.config["x"] + 1 / epoch) is not hpo.Decision.CONTINUE:
+                return
+
+    c.run(s, train, n_workers=2, progress=False, runs_dir=str(tmp_path / "runs"))
+    h = c.history(s)
+    assert all(t.state in (S.COMPLETED, S.STOPPED) for t in h.trials())
+    resumed = [t for t in h.trials() if t.resumes]
+    assert resumed
+    for t in resumed:  # every resumed run started from the checkpoint of its pause
+        assert starts[t.number][0] == 0 and all(x > 0 for x in starts[t.number][1:])
+    assert max(t.last_step for t in h.trials()) == 9
+
+
+def test_a_raising_function_fails_its_trial_with_the_traceback(tmp_path: Path) -> None:
+    c = hpo.Client(f"sqlite:///{tmp_path / 'db'}")
+    s = c.create_study("boom", {"x": hpo.Float(0, 1)}, "loss", budget={"max_trials": 4})
+
+    def f(t: hpo.trial.TrialContext) -> float:
+        if t.number == 1:
+            raise ValueError("bad batch")
+        return t.config["x"]
+
+    summary = c.run(s, f, progress=False, runs_dir=str(tmp_path / "runs"))
+    assert summary.counts == {"completed": 3, "failed": 1}
+    (failed,) = c.trials(s, ["failed"])
+    assert "ValueError: bad batch" in failed.error
+
+
+def test_multi_objective_pareto_front_keeps_only_non_dominated_trials(tmp_path: Path) -> None:
+    c = hpo.Client(f"sqlite:///{tmp_path / 'db'}")
+    s = c.create_study(
+        "mo",
+        {"x": hpo.Float(0, 1)},
+        [{"name": "loss", "mode": "min"}, {"name": "acc", "mode": "max"}],
+        budget={"max_trials": 4},
+    )
+    points = [(1.0, 0.5), (0.5, 0.5), (0.5, 0.9), (0.2, 0.1)]
+    for loss, acc in points:
+        a = c.ask(s)
+        c.tell(s, a.trial_id, {"loss": loss, "acc": acc})
+    front = sorted((r.values["loss"], r.values["acc"]) for r in c.pareto_front(s))
+    assert front == [(0.2, 0.1), (0.5, 0.9)]
