@@ -25,7 +25,7 @@ with open(t.checkpoint_dir / "starts.log", "a") as f:
 for step in range(start + 1, args.steps + 1):
     time.sleep(args.sleep)
     if step == args.crash_at:
-        raise SystemExit("crashing on purpose at step %d" % step)
+        raise SystemExit(f"crashing on purpose at step {step}")
     (t.checkpoint_dir / f"state-{step}.json").write_text(json.dumps({"step": step}))
     d = t.report(step, checkpoint=True, loss=(args.x - 0.3) ** 2 + 1.0 / step)
     if d is not Decision.CONTINUE:
