@@ -105,7 +105,7 @@ class Coordinator:
 
     # ---- leases -----------------------------------------------------------------------------
     def _release(self, w: StudyWriter, t: Trial, why: str) -> Trial:
-        last = w.history.last_decision(t.id)
+        last = self._run_decision(w.history, t)
         common = dict(worker=None, lease_expires=None)
         if last is Decision.STOP:
             return w.update_trial(t, state=self._stopped_state(t), **common)
@@ -114,6 +114,16 @@ class Coordinator:
         state = TrialState.PAUSED if t.has_checkpoint else TrialState.PENDING
         log.warning("trial %d: %s; it will be resumed (%s)", t.number, why, state.value)
         return w.update_trial(t, state=state, interrupted=True, **common)
+
+    @staticmethod
+    def _run_decision(h: History, t: Trial) -> Decision | None:
+        """The last decision made during the trial's current run (not a PAUSE it resumed from)."""
+        r = h.last_report(t.id)
+        if r is None:
+            return None
+        if r.decision is Decision.PAUSE and t.until is not None and r.step < t.until:
+            return None  # resumed past that pause; this run has not reported yet
+        return r.decision
 
     def _stopped_state(self, t: Trial) -> TrialState:
         """A trial told to STOP at the maximum fidelity has completed; earlier, it was stopped."""
@@ -318,7 +328,7 @@ class Coordinator:
                 worker is not None and t.worker is not None and t.worker != worker
             ):
                 return t  # already released (lease expired, or another worker holds it)
-            last = h.last_decision(trial_id)
+            last = self._run_decision(h, t)
             common: dict[str, Any] = dict(worker=None, lease_expires=None)
             if last is Decision.PAUSE:
                 ck = t.last_step if exit_ok else t.checkpoint_step

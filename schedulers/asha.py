@@ -16,8 +16,8 @@ it is among the best ``ceil(n / eta)`` of the ``n`` results recorded at that run
 (itself included), and is stopped otherwise. The first result at a rung always continues.
 
 Brackets (asynchronous Hyperband, Li et al. 2020 section 3.3): with ``brackets > 1``, each new
-trial draws its bracket ``s`` with probability proportional to Hyperband's bracket sizes
-``eta**s / (s + 1)``; rungs are kept per bracket.
+trial draws its bracket ``s`` with probability proportional to the size of the matching
+Hyperband bracket, ``eta**(s_max - s) / (s_max - s + 1)``; rungs are kept per bracket.
 
 Trials must report at every rung level (with integral fidelities, at whole steps).
 """
@@ -76,7 +76,9 @@ class ASHA(Scheduler):
             )
         for s in range(brackets):
             self.rungs.append(rung_levels(self.r_min * self.eta**s, self.r_max, self.eta, integral))
-        weights = np.array([self.eta**s / (s + 1) for s in range(brackets)])
+        # ASHA bracket s starts at r_min * eta**s: Hyperband's bracket s_max - s, whose size is
+        # eta**(s_max - s) / (s_max - s + 1)
+        weights = np.array([self.eta ** (s_max - s) / (s_max - s + 1) for s in range(brackets)])
         self._bracket_p = weights / weights.sum()
 
     # ---- helpers ---------------------------------------------------------------------------

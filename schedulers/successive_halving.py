@@ -103,7 +103,7 @@ class SuccessiveHalving(Scheduler):
     def _members(self, history: History) -> dict[int, list[Trial]]:
         out: dict[int, list[Trial]] = {}
         for t in history.trials():
-            if t.bracket is not None and t.bracket >= self._done_below:
+            if t.bracket is not None:
                 out.setdefault(t.bracket, []).append(t)
         return out
 
