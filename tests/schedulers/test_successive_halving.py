@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-import pytest
 from hpo.schedulers import hyperband_brackets, make_scheduler
 
 from hpo.model import Decision, TrialState
