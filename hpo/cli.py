@@ -305,6 +305,80 @@ def delete(
     out.print(f"deleted {study}")
 
 
+batch_size_app = typer.Typer(
+    no_args_is_help=True, help="Measure the gradient noise scale and recommend a batch size."
+)
+app.add_typer(batch_size_app, name="batch-size")
+
+
+@batch_size_app.command("measure")
+def batch_size_measure(
+    script: Path = typer.Argument(
+        ..., help="Python file defining setup() -> model, data, loss_fn."
+    ),
+    factory: str = typer.Option("setup", "--factory", help="Function in SCRIPT to call."),
+    batch: int = typer.Option(64, "--batch", "-b", help="Global batch size to measure at."),
+    micro_batches: int = typer.Option(4, "--micro-batches", "-k", help="Micro-batches per step."),
+    steps: int = typer.Option(100, "--steps", "-n", help="Optimizer steps to measure over."),
+    lr: float | None = typer.Option(None, "--lr", help="LR at --batch (default: setup's lr)."),
+    rule: str = typer.Option("sqrt", "--rule", help="LR scaling rule: linear, sqrt, none."),
+    fraction: float = typer.Option(1.0, "--fraction", help="Target batch = fraction x B_noise."),
+    max_batch: int | None = typer.Option(None, "--max-batch", help="Upper bound (default 64x)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write the schedule JSON."),
+) -> None:
+    """Train a few steps of SCRIPT's model, print B_noise with its error and a schedule."""
+    from hpo.errors import InvalidConfig
+
+    try:
+        import torch  # noqa: F401
+    except ImportError as e:
+        raise InvalidConfig("hpo batch-size needs torch: pip install 'hpo[torch]'") from e
+    from rich.progress import Progress
+
+    from hpo.batch_size.measure import load_setup, measure
+
+    try:
+        setup = load_setup(script, factory)
+        with Progress(console=err, transient=True, disable=as_json) as prog:
+            task = prog.add_task("measuring", total=steps)
+            res = measure(
+                setup,
+                batch_size=batch,
+                micro_batches=micro_batches,
+                steps=steps,
+                lr=lr,
+                lr_rule=rule,
+                max_batch=max_batch,
+                fraction=fraction,
+                on_step=lambda i: prog.update(task, completed=i + 1),
+            )
+    except ValueError as e:
+        raise InvalidConfig(str(e)) from e
+    if output is not None:
+        output.write_text(res.schedule.to_json() + "\n")
+    if as_json:
+        out.print_json(json.dumps(res.as_dict()))
+        return
+    t = Table(title=f"gradient noise scale of {script.name}", show_header=False)
+    t.add_row(
+        "measured at",
+        f"batch {res.batch_size} = {micro_batches} x {res.micro_batch_size}, "
+        f"{res.steps} steps ({res.seconds_per_step * 1e3:.1f} ms/step)",
+    )
+    t.add_row("loss", f"{res.first_loss:.4g} -> {res.last_loss:.4g}")
+    t.add_row("B_noise (B_simple)", f"{res.b_noise:.4g} ± {res.b_noise_std:.2g}")
+    t.add_row("|G|^2, tr(Sigma)", f"{res.grad_sq:.4g}, {res.trace_cov:.4g}")
+    t.add_row("recommended batch", f"{res.recommended_batch} (lr {res.recommended_lr:.4g}, {rule})")
+    out.print(t)
+    out.print(
+        "B_noise grows as the loss falls: grow the batch during training with "
+        "hpo.batch_size.NoiseScaleController."
+    )
+    if output is not None:
+        out.print(f"schedule written to {output}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the app, turning expected errors into one line and an exit code."""
     from typer.exceptions import Abort, Exit, TyperException

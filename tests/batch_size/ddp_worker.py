@@ -1,0 +1,48 @@
+"""One rank of the DDP tests (run as a script by test_ddp.py; gloo backend on the CPU).
+
+Usage: ddp_worker.py RANK WORLD PORT OUT.json
+Writes, on rank 0, the monitor's per-step observations (DDP with 2 micro-batches per rank) and
+an AdaptiveBatchTrainer run's trajectory, to compare with one process doing the same work.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from tests.batch_size.ddp_common import (  # noqa: E402
+    MICRO,
+    make_data,
+    make_model,
+    monitor_steps,
+    trainer_run,
+)
+
+
+def main() -> None:
+    rank, world, port, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=port)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        model = DistributedDataParallel(make_model())
+        x, y = make_data()
+        per_rank = x.shape[0] // world
+        mine = slice(rank * per_rank, (rank + 1) * per_rank)
+        observations = monitor_steps(model, x[mine], y[mine], micro=MICRO)
+        ddp_model = DistributedDataParallel(make_model())
+        trajectory = trainer_run(ddp_model, world_size=world)
+        if rank == 0:
+            with open(out, "w") as f:
+                json.dump({"observations": observations, "trajectory": trajectory}, f)
+    finally:
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
