@@ -27,6 +27,10 @@ class History:
         self._by_number: dict[int, int] = {}
         self._reports: dict[int, list[Report]] = {}  # trial id -> reports sorted by step
         self._scores_at: dict[float, dict[int, float]] = {}  # step -> trial id -> score
+        # step -> trial ids in the order their score at that step first appeared, and how many
+        # scores at that step were later changed: lets schedulers index rungs incrementally.
+        self._score_log: dict[float, list[int]] = {}
+        self._score_changes: dict[float, int] = {}
         self._by_state: dict[TrialState, set[int]] = {s: set() for s in TrialState}
         self._fidelity_used: dict[int, float] = {}
         self._sign = study.objective.sign()
@@ -51,7 +55,14 @@ class History:
             lst.insert(i, report)
         value = report.metrics.get(self._objective)
         if value is not None:
-            self._scores_at.setdefault(report.step, {})[report.trial_id] = self._sign * value
+            at = self._scores_at.setdefault(report.step, {})
+            score = self._sign * value
+            old = at.get(report.trial_id)
+            if old is None:
+                self._score_log.setdefault(report.step, []).append(report.trial_id)
+            elif old != score:
+                self._score_changes[report.step] = self._score_changes.get(report.step, 0) + 1
+            at[report.trial_id] = score
         used = self._fidelity_used.get(report.trial_id, 0.0)
         if report.step > used:
             self._fidelity_used[report.trial_id] = report.step
@@ -113,6 +124,14 @@ class History:
         """Trial id -> score (signed first objective) of every report made at exactly ``step``."""
         return self._scores_at.get(step, {})
 
+    def score_log(self, step: float) -> tuple[list[int], int]:
+        """(trial ids scored at ``step`` in order of arrival, number of scores changed since).
+
+        Append-only while the change count stays the same, so a scheduler can index a rung by
+        reading only the ids past the ones it has seen. Read-only: do not mutate the list.
+        """
+        return self._score_log.get(step, []), self._score_changes.get(step, 0)
+
     @property
     def total_fidelity(self) -> float:
         """Resource consumed: the sum over trials of the highest step each reported."""
@@ -129,6 +148,8 @@ class History:
         h._by_number = dict(self._by_number)
         h._reports = {k: list(v) for k, v in self._reports.items()}
         h._scores_at = {k: dict(v) for k, v in self._scores_at.items()}
+        h._score_log = {k: list(v) for k, v in self._score_log.items()}
+        h._score_changes = dict(self._score_changes)
         h._by_state = {k: set(v) for k, v in self._by_state.items()}
         h._fidelity_used = dict(self._fidelity_used)
         return h

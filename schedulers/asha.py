@@ -28,6 +28,7 @@ import math
 
 import numpy as np
 from hpo.schedulers.base import (
+    RungIndex,
     Scheduler,
     Searcher,
     Suggestion,
@@ -35,7 +36,6 @@ from hpo.schedulers.base import (
     fidelity_is_integral,
     fidelity_range,
     rung_levels,
-    top_k,
 )
 
 from hpo.errors import InvalidStudy
@@ -80,18 +80,19 @@ class ASHA(Scheduler):
         # eta**(s_max - s) / (s_max - s + 1)
         weights = np.array([self.eta ** (s_max - s) / (s_max - s + 1) for s in range(brackets)])
         self._bracket_p = weights / weights.sum()
+        self._rungs: dict[tuple[int, float], RungIndex] = {}
 
     # ---- helpers ---------------------------------------------------------------------------
     def _bracket_of(self, trial: Trial) -> int:
         return trial.bracket or 0
 
-    def _rung_scores(self, history: History, bracket: int, level: float) -> dict[int, float]:
-        scores = history.scores_at(level)
-        if len(self.rungs) == 1:
-            return scores
-        return {
-            tid: v for tid, v in scores.items() if self._bracket_of(history.trial(tid)) == bracket
-        }
+    def _rung(self, history: History, bracket: int, level: float) -> RungIndex:
+        """The sorted results of ``bracket`` at ``level``, updated incrementally."""
+        idx = self._rungs.get((bracket, level))
+        if idx is None:
+            key = None if len(self.rungs) == 1 else (lambda t, b=bracket: self._bracket_of(t) == b)
+            idx = self._rungs[(bracket, level)] = RungIndex(level, key)
+        return idx.update(history)
 
     @staticmethod
     def _promoted(trial: Trial, level: float) -> bool:
@@ -100,17 +101,28 @@ class ASHA(Scheduler):
         )
 
     def _get_job(self, history: History, running_ok: int | None = None) -> Trial | None:
-        """The paper's get_job promotion search; ``running_ok`` may be picked though running."""
+        """The paper's get_job promotion search; ``running_ok`` may be picked though running.
+
+        Scans, rung by rung from the top, the not-yet-promoted results in rank order while their
+        rank is inside top_k(rung, floor(n / eta)); promotion is permanent, so promoted results
+        leave the scan list for good and each call costs O(candidates), not O(rung).
+        """
         for b, levels in enumerate(self.rungs):
             for k in range(len(levels) - 2, -1, -1):
-                scores = self._rung_scores(history, b, levels[k])
-                n_top = math.floor(len(scores) / self.eta)
-                for tid in top_k(scores, n_top, history):
-                    t = history.trial(tid)
+                rung = self._rung(history, b, levels[k])
+                n_top = math.floor(len(rung) / self.eta)
+                i = 0
+                while i < len(rung.open):
+                    entry = rung.open[i]
+                    if rung.rank(entry) >= n_top:
+                        break
+                    t = history.trial(entry[2])
                     if self._promoted(t, levels[k]):
+                        del rung.open[i]
                         continue
-                    if t.state is TrialState.PAUSED or tid == running_ok:
+                    if t.state is TrialState.PAUSED or t.id == running_ok:
                         return t
+                    i += 1
         return None
 
     def _next_level(self, trial: Trial, step: float) -> float:
@@ -150,12 +162,12 @@ class ASHA(Scheduler):
                 if chosen is not None and chosen.id == trial.id
                 else (Decision.PAUSE)
             )
-        scores = self._rung_scores(history, self._bracket_of(trial), step)
-        mine = scores.get(trial.id)
+        mine = history.scores_at(step).get(trial.id)
         if mine is None:
             return Decision.CONTINUE
-        better = sum(1 for v in scores.values() if v < mine)
-        return Decision.CONTINUE if better < math.ceil(len(scores) / self.eta) else Decision.STOP
+        rung = self._rung(history, self._bracket_of(trial), step)
+        better = rung.count_better(mine)
+        return Decision.CONTINUE if better < math.ceil(len(rung) / self.eta) else Decision.STOP
 
     def next_until(self, history: History, trial: Trial, step: float) -> float:
         return self._next_level(trial, step) if self.variant == "promotion" else self.r_max

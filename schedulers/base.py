@@ -8,9 +8,10 @@ the conformance tests check by replaying stored histories into fresh instances.
 
 from __future__ import annotations
 
+import bisect
 import inspect
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -164,6 +165,66 @@ def top_k(scores: Mapping[int, float], k: int, history: History) -> list[int]:
     if k <= 0:
         return []
     return sorted(scores, key=lambda tid: (scores[tid], history.trial(tid).number))[:k]
+
+
+class RungIndex:
+    """The results at one rung, sorted, kept up to date from the history's score log.
+
+    ``entries`` holds ``(score, trial number, trial id)`` sorted ascending (ties to the lower
+    trial number, as :func:`top_k`), ``open`` the subset not yet seen promoted. Updating reads
+    only the ids logged since the last call, so a decision costs O(new results x log n) rather
+    than a sort of the whole rung. The index rebuilds itself from scratch whenever the history
+    is not a later state of the one it has seen (another study, an older version, a changed
+    score), so decisions stay exactly those of a scheduler rebuilt from the history alone.
+    """
+
+    __slots__ = ("key", "level", "entries", "open", "seen", "last", "changes", "version")
+
+    def __init__(self, level: float, key: Callable[[Trial], bool] | None = None) -> None:
+        self.level = level
+        self.key = key  # which trials belong to this rung (e.g. one bracket); None: all
+        self.entries: list[tuple[float, int, int]] = []
+        self.open: list[tuple[float, int, int]] = []
+        self.seen = 0
+        self.last: int | None = None
+        self.changes = 0
+        self.version: tuple[int, int] = (-1, -1)
+
+    def update(self, history: History) -> RungIndex:
+        log, changes = history.score_log(self.level)
+        version = (history.study.id, history.version)
+        stale = (
+            version[0] != self.version[0]
+            or version[1] < self.version[1]
+            or changes != self.changes
+            or self.seen > len(log)
+            or (self.seen and log[self.seen - 1] != self.last)
+        )
+        if stale:
+            self.entries, self.open, self.seen, self.changes = [], [], 0, changes
+        scores = history.scores_at(self.level)
+        for tid in log[self.seen :]:
+            t = history.trial(tid)
+            if self.key is not None and not self.key(t):
+                continue
+            e = (scores[tid], t.number, tid)
+            bisect.insort(self.entries, e)
+            bisect.insort(self.open, e)
+        self.seen = len(log)
+        self.last = log[-1] if log else None
+        self.version = version
+        return self
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def rank(self, entry: tuple[float, int, int]) -> int:
+        """Position of ``entry`` in the sorted rung (0 = best)."""
+        return bisect.bisect_left(self.entries, entry)
+
+    def count_better(self, score: float) -> int:
+        """Results at this rung strictly better (lower) than ``score``."""
+        return bisect.bisect_left(self.entries, (score,))
 
 
 def scheduler_params(cls: type[Scheduler]) -> list[str]:
