@@ -84,7 +84,24 @@ def _check(name: str, value: float, low: float, high: float | None = None) -> No
         raise ValueError(f"{name} must be {bound}, got {value!r}")
 
 
-class LARS(Optimizer):
+class _LayerwiseOptimizer(Optimizer):
+    """Shared ``step``: the closure protocol of torch optimizers, then ``_update`` per group."""
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            self._update(group)
+        return loss
+
+    def _update(self, group: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+
+class LARS(_LayerwiseOptimizer):
     """LARS (You et al. 2017, Alg. 1). ``lr`` is the global gamma_t; ``trust_coefficient`` eta.
 
     ``momentum`` m (heavy ball as in the paper; ``nesterov`` optional), ``weight_decay`` beta.
@@ -120,44 +137,37 @@ class LARS(Optimizer):
         )
         super().__init__(params, defaults)
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], float] | None = None) -> float | None:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            adapt = group["layer_adaptation"]
-            wd = group["weight_decay"] if adapt else 0.0
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                g = p.grad
-                local_lr: float | torch.Tensor = 1.0
-                if adapt:
-                    w_norm = torch.linalg.vector_norm(p)
-                    g_norm = torch.linalg.vector_norm(g)
-                    ratio = group["trust_coefficient"] * w_norm / (g_norm + wd * w_norm)
-                    ok = (w_norm > 0) & (g_norm > 0)
-                    local_lr = torch.where(ok, ratio, torch.ones_like(ratio))
-                    if group["trust_clip"]:
-                        local_lr = torch.clamp(local_lr, max=1.0)
-                    if wd:
-                        g = g.add(p, alpha=wd)
-                update = g * local_lr
-                if group["momentum"]:
-                    state = self.state[p]
-                    buf = state.get("momentum_buffer")
-                    if buf is None:
-                        buf = state["momentum_buffer"] = torch.clone(update).detach()
-                    else:
-                        buf.mul_(group["momentum"]).add_(update)
-                    update = update.add(buf, alpha=group["momentum"]) if group["nesterov"] else buf
-                p.add_(update, alpha=-group["lr"])
-        return loss
+    def _update(self, group: dict[str, Any]) -> None:
+        adapt = group["layer_adaptation"]
+        wd = group["weight_decay"] if adapt else 0.0
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            g = p.grad
+            local_lr: float | torch.Tensor = 1.0
+            if adapt:
+                w_norm = torch.linalg.vector_norm(p)
+                g_norm = torch.linalg.vector_norm(g)
+                ratio = group["trust_coefficient"] * w_norm / (g_norm + wd * w_norm)
+                ok = (w_norm > 0) & (g_norm > 0)
+                local_lr = torch.where(ok, ratio, torch.ones_like(ratio))
+                if group["trust_clip"]:
+                    local_lr = torch.clamp(local_lr, max=1.0)
+                if wd:
+                    g = g.add(p, alpha=wd)
+            update = g * local_lr
+            if group["momentum"]:
+                state = self.state[p]
+                buf = state.get("momentum_buffer")
+                if buf is None:
+                    buf = state["momentum_buffer"] = torch.clone(update).detach()
+                else:
+                    buf.mul_(group["momentum"]).add_(update)
+                update = update.add(buf, alpha=group["momentum"]) if group["nesterov"] else buf
+            p.add_(update, alpha=-group["lr"])
 
 
-class LAMB(Optimizer):
+class LAMB(_LayerwiseOptimizer):
     """LAMB (You et al. 2019, Alg. 2) with bias-corrected Adam moments and phi(z) = clamp(z).
 
     ``weight_decay`` is lambda (decoupled, added to the Adam ratio before the trust ratio).
@@ -194,43 +204,36 @@ class LAMB(Optimizer):
         )
         super().__init__(params, defaults)
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], float] | None = None) -> float | None:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            beta1, beta2 = group["betas"]
-            adapt = group["layer_adaptation"]
-            wd = group["weight_decay"] if adapt else 0.0
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if p.grad.is_sparse:
-                    raise RuntimeError("LAMB does not support sparse gradients")
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                state["step"] += 1
-                t = state["step"]
-                m, v = state["exp_avg"], state["exp_avg_sq"]
-                m.mul_(beta1).add_(p.grad, alpha=1 - beta1)
-                v.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
-                m_hat = m / (1 - beta1**t)
-                v_hat = v / (1 - beta2**t)
-                update = m_hat / (v_hat.sqrt() + group["eps"])
-                if wd:
-                    update.add_(p, alpha=wd)
-                ratio: float | torch.Tensor = 1.0
-                if adapt:
-                    w_norm = torch.linalg.vector_norm(p)
-                    if group["clamp_value"] is not None:
-                        w_norm = w_norm.clamp(*group["clamp_value"])
-                    u_norm = torch.linalg.vector_norm(update)
-                    ok = (w_norm > 0) & (u_norm > 0)
-                    ratio = torch.where(ok, w_norm / u_norm, torch.ones_like(w_norm))
-                p.add_(update * ratio, alpha=-group["lr"])
-        return loss
+    def _update(self, group: dict[str, Any]) -> None:
+        beta1, beta2 = group["betas"]
+        adapt = group["layer_adaptation"]
+        wd = group["weight_decay"] if adapt else 0.0
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            if p.grad.is_sparse:
+                raise RuntimeError("LAMB does not support sparse gradients")
+            state = self.state[p]
+            if not state:
+                state["step"] = 0
+                state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["step"] += 1
+            t = state["step"]
+            m, v = state["exp_avg"], state["exp_avg_sq"]
+            m.mul_(beta1).add_(p.grad, alpha=1 - beta1)
+            v.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
+            m_hat = m / (1 - beta1**t)
+            v_hat = v / (1 - beta2**t)
+            update = m_hat / (v_hat.sqrt() + group["eps"])
+            if wd:
+                update.add_(p, alpha=wd)
+            ratio: float | torch.Tensor = 1.0
+            if adapt:
+                w_norm = torch.linalg.vector_norm(p)
+                if group["clamp_value"] is not None:
+                    w_norm = w_norm.clamp(*group["clamp_value"])
+                u_norm = torch.linalg.vector_norm(update)
+                ok = (w_norm > 0) & (u_norm > 0)
+                ratio = torch.where(ok, w_norm / u_norm, torch.ones_like(w_norm))
+            p.add_(update * ratio, alpha=-group["lr"])
