@@ -1,13 +1,16 @@
 """Where the two batch sizes of the noise-scale estimator come from, inside a PyTorch step.
 
-* :class:`GradientNoiseMonitor` uses the gradients training computes anyway. A hook on every
-  parameter sees each backward pass's *incoming* gradient before it is accumulated into
-  ``.grad`` (and, under DistributedDataParallel, before the all-reduce, which acts on ``.grad``):
-  those are the small batches, one per micro-batch of gradient accumulation and per rank. After
-  the last backward, ``.grad`` holds the mean over all of them: the big batch. One scalar
-  all-reduce per optimizer step shares the small norms between ranks. This is the construction
-  of AdaptDL's and nanoGNS's DDP estimators (McCandlish et al. 2018, App. A.1), written for hooks
-  on leaf tensors so that a parameter used several times (tied weights) is counted once.
+* :class:`GradientNoiseMonitor` uses the gradients training computes anyway. In its "exact"
+  mode a hook on every parameter sees each backward pass's *incoming* gradient before it is
+  accumulated into ``.grad`` (and, under DistributedDataParallel, before the all-reduce, which
+  acts on ``.grad``): those are the small batches, one per micro-batch of gradient accumulation
+  and per rank. After the last backward, ``.grad`` holds the mean over all of them: the big
+  batch. One scalar all-reduce per optimizer step shares the small norms between ranks. This is
+  the construction of AdaptDL's and nanoGNS's DDP estimators (McCandlish et al. 2018, App. A.1),
+  written for hooks on leaf tensors so that a parameter used several times (tied weights) is
+  counted once. Its "fused" mode (one process) reads ``.grad`` after the first micro-batch and
+  after the last with one multi-tensor norm each: a few kernels per step instead of several per
+  parameter per micro-batch, which is what keeps the overhead low on a launch-bound GPU.
 * :func:`per_example_sq_norms` gives B_small = 1 on any model that ``torch.func`` can
   differentiate per example (vmap over grad), for a single process without accumulation.
 
@@ -31,21 +34,53 @@ import torch
 from hpo.batch_size.noise_scale import GradientNoiseScale
 
 
+def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Accumulate half, bfloat16 and float32 gradients in float32, float64 in float64."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def _sq_norm(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """Sum of squared L2 norms of ``tensors`` (float32 or wider), by fused multi-tensor kernels."""
+    by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}
+    for t in tensors:
+        by_dtype.setdefault(t.dtype, []).append(t.detach())
+    total: torch.Tensor | None = None
+    for dtype, group in by_dtype.items():
+        norms = torch._foreach_norm(group, 2, dtype=_acc_dtype(dtype))
+        part = torch.stack(norms).pow(2).sum().to(torch.float64)
+        total = part if total is None else total + part
+    return total if total is not None else torch.zeros((), dtype=torch.float64)
+
+
 class GradientNoiseMonitor:
     """Measures the gradient noise scale of ``model`` during training at no extra backward pass.
 
     ``micro_batch_size`` is the number of examples in one backward pass on one rank (in the unit
     you schedule in: sequences or tokens). ``process_group``: the DDP group (default: the world
     group when torch.distributed is initialized). ``interval``: measure every n-th optimizer step
-    (the hooks do nothing in between). Per optimizer step::
+    (nothing is computed in between). Per optimizer step::
 
         for micro in micro_batches:            # k >= 1 micro-batches per rank
             (loss_fn(model(micro)) / k).backward()
         monitor.observe()                      # before clipping and optimizer.step()
         optimizer.step(); optimizer.zero_grad()
 
-    At least two small batches are needed per step (k >= 2 or 2+ ranks); with one, ``observe``
-    returns None. ``monitor.gns`` holds the running :class:`GradientNoiseScale`.
+    Two modes:
+
+    * ``"fused"`` (default in a single process; not under DDP): the small batch is the *first*
+      micro-batch of each step, read from ``.grad`` when its backward pass ends (a callback
+      queued on the autograd engine), the big batch is ``.grad`` at ``observe``; each is one fused
+      multi-tensor norm, so the cost is a few kernels per step whatever the number of
+      parameters. Needs k >= 2 micro-batches, and ``.grad`` zeroed (or None) between steps.
+    * ``"exact"`` (default under DDP): a hook on every parameter takes the squared norm of every
+      micro-batch's incoming gradient on every rank (the mean of all W*k small batches enters
+      the estimate); it works with k = 1 under DDP, at one small reduction per parameter per
+      backward pass.
+
+    With ``defer=True`` ``observe`` leaves the numbers on the device and they are read (one
+    host sync) at the next access to ``gns`` or ``flush()``, e.g. together with the loss after
+    the optimizer step, so the measurement never stalls the GPU queue. ``monitor.gns`` holds the
+    running :class:`GradientNoiseScale`.
     """
 
     def __init__(
@@ -57,6 +92,7 @@ class GradientNoiseMonitor:
         micro_batch_losses: str = "mean",
         process_group: Any = None,
         interval: int = 1,
+        mode: str = "auto",
         parameters: Iterable[torch.nn.Parameter] | None = None,
     ) -> None:
         if micro_batch_losses not in ("mean", "sum"):
@@ -65,20 +101,32 @@ class GradientNoiseMonitor:
             )
         if interval < 1:
             raise ValueError(f"interval must be >= 1, got {interval}")
+        if mode not in ("auto", "fused", "exact"):
+            raise ValueError(f"mode must be 'auto', 'fused' or 'exact', got {mode!r}")
         self.micro_batch_size = _positive_int(micro_batch_size, "micro_batch_size")
         self.micro_batch_losses = micro_batch_losses
         self.interval = int(interval)
-        self.gns = GradientNoiseScale(beta)
+        self._gns = GradientNoiseScale(beta)
         self.process_group = process_group
+        if mode == "auto":
+            mode = "exact" if self._world() > 1 else "fused"
+        if mode == "fused" and self._world() > 1:
+            raise ValueError("mode='fused' is for a single process; under DDP use mode='exact'")
+        self.mode = mode
         params = list(parameters if parameters is not None else model.parameters())
         self.params = [p for p in params if p.requires_grad]
         if not self.params:
             raise ValueError("the model has no parameters that require gradients")
-        self._small: torch.Tensor | None = None  # sum over backward passes of squared norms
-        self._passes = [0] * len(self.params)
+        self._small: torch.Tensor | None = None  # squared norm(s) of the small batch(es)
+        self._passes = [0] * len(self.params)  # exact mode: backward passes seen per parameter
+        self._backwards = 0  # fused mode: backward passes this step
+        self._queued = False
         self._steps = 0
+        # (small sum, number of small batches, big) on the device, then k, W*k, c, B_small
+        self._pending: list[tuple[torch.Tensor, int, int, float, float]] = []
         self.last: dict[str, float] | None = None
-        self._handles = [p.register_hook(self._make_hook(i)) for i, p in enumerate(self.params)]
+        hook = self._make_exact_hook if mode == "exact" else self._make_fused_hook
+        self._handles = [p.register_hook(hook(i)) for i, p in enumerate(self.params)]
 
     # ---- hooks -------------------------------------------------------------------------------
     @property
@@ -86,15 +134,31 @@ class GradientNoiseMonitor:
         """Whether the current optimizer step is measured (every ``interval``-th step)."""
         return self._steps % self.interval == 0
 
-    def _make_hook(self, i: int) -> Callable[[torch.Tensor], None]:
+    def _make_exact_hook(self, i: int) -> Callable[[torch.Tensor], None]:
         def hook(grad: torch.Tensor) -> None:
             if not self.active:
                 return
-            sq = grad.detach().float().pow(2).sum()
+            g = grad.detach()
+            sq = torch.linalg.vector_norm(g, dtype=_acc_dtype(g.dtype)).square().double()
             self._small = sq if self._small is None else self._small + sq
             self._passes[i] += 1
 
         return hook
+
+    def _make_fused_hook(self, i: int) -> Callable[[torch.Tensor], None]:
+        def hook(grad: torch.Tensor) -> None:
+            if self._queued or not self.active:
+                return
+            self._queued = True
+            torch.autograd.Variable._execution_engine.queue_callback(self._end_of_backward)
+
+        return hook
+
+    def _end_of_backward(self) -> None:
+        self._queued = False
+        self._backwards += 1
+        if self._backwards == 1:
+            self._small = _sq_norm([p.grad for p in self.params if p.grad is not None])
 
     def remove(self) -> None:
         """Removes the hooks."""
@@ -113,52 +177,79 @@ class GradientNoiseMonitor:
         return 1
 
     def observe(
-        self, loss_scale: float | None = None, scaler: Any = None
+        self, loss_scale: float | None = None, scaler: Any = None, *, defer: bool = False
     ) -> dict[str, float] | None:
-        """Ends one optimizer step's measurement and updates ``gns``.
+        """Ends one optimizer step's measurement.
 
         Returns ``{"small_sq_norm", "small_batch", "big_sq_norm", "big_batch", "grad_sq",
         "trace_cov"}`` for this step, or None when the step was not measured (``interval``), had
-        a single small batch, or had non-finite gradients (an AMP overflow step). Under DDP every
-        rank must call it (it all-reduces two scalars).
+        a single small batch, had non-finite gradients (an AMP overflow step), or ``defer`` is
+        set. Under DDP every rank must call it (it all-reduces two scalars).
         """
         measured = self.active
         self._steps += 1
-        small, passes = self._small, max(self._passes)
-        self._small, self._passes = None, [0] * len(self.params)
-        if not measured:
+        small = self._small
+        k = max(self._passes) if self.mode == "exact" else self._backwards
+        self._small, self._passes, self._backwards = None, [0] * len(self.params), 0
+        if not measured or small is None or k == 0:
             return None
+        world = self._world()
         if scaler is not None and loss_scale is None:
             loss_scale = float(scaler.get_scale())
-        device = self.params[0].device
-        big = torch.zeros((), dtype=torch.float32, device=device)
-        for p in self.params:
-            if p.grad is not None:
-                big = big + p.grad.detach().float().pow(2).sum()
-        if small is None:
-            small = torch.zeros((), dtype=torch.float32, device=device)
-        world = self._world()
+        big = _sq_norm([p.grad for p in self.params if p.grad is not None])
+        # Small batches: exact mode sums all k per rank; fused mode keeps the first one.
+        n_local = k if self.mode == "exact" else 1
         stats = torch.stack(
             [
-                small.to(torch.float64),
-                torch.tensor(float(passes), device=device, dtype=torch.float64),
+                small.to(big.device),
+                torch.full((), float(n_local), device=big.device, dtype=big.dtype),
             ]
         )
         if world > 1:
             torch.distributed.all_reduce(stats, group=self.process_group)
-        small_sum, n_small = (float(x) for x in stats.tolist())
-        big_raw = float(big)
-        if n_small < 2 or passes == 0:
+        n_big = k * world
+        c = (1.0 / k if self.micro_batch_losses == "mean" else 1.0) * (loss_scale or 1.0)
+        self._pending.append(
+            (torch.cat([stats, big.reshape(1)]), k, n_big, c, float(self.micro_batch_size))
+        )
+        if defer:
             return None
+        return self._flush()
+
+    def _flush(self) -> dict[str, float] | None:
+        out = None
+        pending, self._pending = self._pending, []
+        if not pending:
+            return None
+        values = torch.stack([x[0] for x in pending]).tolist()  # one host sync for all
+        for (small_sum, n_small, big_raw), (_, k, n_big, c, b_small) in zip(
+            values, pending, strict=True
+        ):
+            out = self._update(small_sum, n_small, big_raw, k, n_big, c, b_small)
+        return out
+
+    def flush(self) -> None:
+        """Reads deferred measurements back and adds them to ``gns``."""
+        self._flush()
+
+    def _update(
+        self,
+        small_sum: float,
+        n_small: float,
+        big_raw: float,
+        k: int,
+        n_big: int,
+        c: float,
+        b_small: float,
+    ) -> dict[str, float] | None:
         if not (math.isfinite(small_sum) and math.isfinite(big_raw)):
             return None  # AMP overflow: the optimizer skips this step too
-        k = passes  # micro-batches per rank (every rank runs the same number)
-        c = (1.0 / k if self.micro_batch_losses == "mean" else 1.0) * (loss_scale or 1.0)
+        if n_big < 2 or n_small < 1:
+            return None  # one small batch only: no second batch size
         small_sq = small_sum / n_small / (c * c)
         big_sq = big_raw / (c * k) ** 2
-        b_small = float(self.micro_batch_size)
-        b_big = b_small * n_small
-        g, s = self.gns.update(small_sq, b_small, big_sq, b_big)
+        b_big = b_small * n_big
+        g, s = self._gns.update(small_sq, b_small, big_sq, b_big)
         self.last = {
             "small_sq_norm": small_sq,
             "small_batch": b_small,
@@ -169,11 +260,18 @@ class GradientNoiseMonitor:
         }
         return self.last
 
+    @property
+    def gns(self) -> GradientNoiseScale:
+        """The running estimate (reads any deferred measurement back first)."""
+        if self._pending:
+            self._flush()
+        return self._gns
+
     def state_dict(self) -> dict[str, Any]:
         return {"gns": self.gns.state_dict(), "steps": self._steps}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.gns.load_state_dict(state["gns"])
+        self._gns.load_state_dict(state["gns"])
         self._steps = int(state["steps"])
 
 

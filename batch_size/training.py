@@ -111,6 +111,7 @@ class AdaptiveBatchTrainer:
         measure_noise: bool = True,
         beta: float = 0.99,
         measure_interval: int = 1,
+        measure_mode: str = "auto",
         report_every: int = 0,
         fidelity: str = "steps",
         collate_fn: Callable[[list[Any]], Any] | None = None,
@@ -140,7 +141,11 @@ class AdaptiveBatchTrainer:
         first = self.schedule.at(0)
         self.monitor = (
             GradientNoiseMonitor(
-                model, first.micro_batch_size, beta=beta, interval=measure_interval
+                model,
+                first.micro_batch_size,
+                beta=beta,
+                interval=measure_interval,
+                mode=measure_mode,
             )
             if measure_noise
             else None
@@ -188,7 +193,7 @@ class AdaptiveBatchTrainer:
             lv = loss.detach().float()
             loss_sum = lv if loss_sum is None else loss_sum + lv
         if self.monitor is not None:
-            self.monitor.observe()
+            self.monitor.observe(defer=True)  # read back with the loss, after the step
         if self.clip_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
         self.optimizer.step()

@@ -29,13 +29,13 @@ def _loss(model, x, y):
     return (model(x) - y).pow(2).mean()
 
 
-def monitor_steps(model, x, y, micro: int) -> list[dict[str, float]]:
+def monitor_steps(model, x, y, micro: int, mode: str = "exact") -> list[dict[str, float]]:
     """STEPS optimizer steps over (x, y) in micro-batches; returns the monitor's observations.
 
     x holds this process's examples for all steps, step-major: step s uses rows
     [s*n/STEPS, (s+1)*n/STEPS), split into micro-batches of ``micro`` rows.
     """
-    monitor = GradientNoiseMonitor(model, micro_batch_size=micro, beta=1.0)
+    monitor = GradientNoiseMonitor(model, micro_batch_size=micro, beta=1.0, mode=mode)
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
     per_step = x.shape[0] // STEPS
     k = per_step // micro
@@ -75,7 +75,13 @@ def trainer_run(model, world_size: int, steps: int = 4) -> list[list[float]]:
     sched = Schedule.constant(16, 0.05, world_size=world_size, max_micro_batch=MICRO)
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
     trainer = AdaptiveBatchTrainer(
-        model, opt, TensorData(x, y), lambda m, b: _loss(m, *b), schedule=sched, beta=1.0
+        model,
+        opt,
+        TensorData(x, y),
+        lambda m, b: _loss(m, *b),
+        schedule=sched,
+        beta=1.0,
+        measure_mode="exact",
     )
     rows = []
     for _ in range(steps):

@@ -30,17 +30,22 @@ def _accumulate(model, monitor, chunks, mode="mean", scale=1.0):
     return out
 
 
+@pytest.mark.parametrize("monitor_mode", ["exact", "fused"])
 @pytest.mark.parametrize("mode", ["mean", "sum"])
 @pytest.mark.parametrize("scale", [1.0, 1024.0])
-def test_monitor_norms_equal_the_micro_batch_gradients(mode, scale):
+def test_monitor_norms_equal_the_micro_batch_gradients(monitor_mode, mode, scale):
     w_star, w = problem()
     gen = torch.Generator().manual_seed(0)
     x, y = sample(32, w_star, gen)
     chunks = [(x[i : i + 8], y[i : i + 8]) for i in range(0, 32, 8)]
     model = _linear_model(w)
-    monitor = GradientNoiseMonitor(model, micro_batch_size=8, micro_batch_losses=mode)
+    monitor = GradientNoiseMonitor(
+        model, micro_batch_size=8, micro_batch_losses=mode, mode=monitor_mode
+    )
     out = _accumulate(model, monitor, chunks, mode, scale)
-    small = sum(batch_grad(cx, cy, w).pow(2).sum().item() for cx, cy in chunks) / 4
+    small_norms = [batch_grad(cx, cy, w).pow(2).sum().item() for cx, cy in chunks]
+    # exact: the mean over the 4 micro-batches; fused: the first micro-batch only
+    small = sum(small_norms) / 4 if monitor_mode == "exact" else small_norms[0]
     big = batch_grad(x, y, w).pow(2).sum().item()
     # With "sum" the accumulated .grad is 4x the mean gradient; the monitor divides that out.
     assert out["small_sq_norm"] == pytest.approx(small, rel=1e-5)
@@ -48,7 +53,8 @@ def test_monitor_norms_equal_the_micro_batch_gradients(mode, scale):
     assert (out["small_batch"], out["big_batch"]) == (8.0, 32.0)
 
 
-def test_monitor_counts_a_tied_weight_once_per_backward():
+@pytest.mark.parametrize("monitor_mode", ["exact", "fused"])
+def test_monitor_counts_a_tied_weight_once_per_backward(monitor_mode):
     class Tied(torch.nn.Module):
         def __init__(self):
             super().__init__()
@@ -64,26 +70,55 @@ def test_monitor_counts_a_tied_weight_once_per_backward():
     for x in xs:
         (g,) = torch.autograd.grad(model(x).pow(2).mean(), [model.w])
         grads.append(g)
-    monitor = GradientNoiseMonitor(model, micro_batch_size=3)  # after: autograd.grad fires hooks
+    # created after the reference gradients: tensor hooks also fire in autograd.grad
+    monitor = GradientNoiseMonitor(model, micro_batch_size=3, mode=monitor_mode)
     for x in xs:
         (model(x).pow(2).mean() / 2).backward()
     out = monitor.observe()
-    small = sum(g.pow(2).sum().item() for g in grads) / 2
+    norms = [g.pow(2).sum().item() for g in grads]
+    small = sum(norms) / 2 if monitor_mode == "exact" else norms[0]
     big = ((grads[0] + grads[1]) / 2).pow(2).sum().item()
     assert out["small_sq_norm"] == pytest.approx(small, rel=1e-5)
     assert out["big_sq_norm"] == pytest.approx(big, rel=1e-5)
 
 
-def test_monitor_recovers_the_closed_form_noise_scale():
+@pytest.mark.parametrize("monitor_mode", ["exact", "fused"])
+def test_monitor_recovers_the_closed_form_noise_scale(monitor_mode):
     w_star, w = problem()
     _, _, b_true = closed_form(w_star, w)
     model = _linear_model(w)  # parameters stay fixed: no optimizer step
-    monitor = GradientNoiseMonitor(model, micro_batch_size=8, beta=1.0)
+    monitor = GradientNoiseMonitor(model, micro_batch_size=8, beta=1.0, mode=monitor_mode)
     gen = torch.Generator().manual_seed(5)
     for _ in range(2500):
         x, y = sample(64, w_star, gen)
         _accumulate(model, monitor, [(x[i : i + 8], y[i : i + 8]) for i in range(0, 64, 8)])
     assert monitor.gns.b_simple == pytest.approx(b_true, rel=0.05)
+    assert abs(monitor.gns.b_simple - b_true) < 4 * monitor.gns.b_simple_std
+
+
+def test_deferred_observations_equal_immediate_ones():
+    w_star, w = problem()
+    gen = torch.Generator().manual_seed(4)
+    batches = [sample(32, w_star, gen) for _ in range(5)]
+    results = []
+    for defer in (False, True):
+        model = _linear_model(w)
+        monitor = GradientNoiseMonitor(model, micro_batch_size=8, beta=0.9)
+        for x, y in batches:
+            chunks = [(x[i : i + 8], y[i : i + 8]) for i in range(0, 32, 8)]
+            for cx, cy in chunks:
+                (_half_mse(model, cx, cy) / 4).backward()
+            assert (monitor.observe(defer=defer) is None) == defer
+            model.zero_grad(set_to_none=True)
+        results.append(monitor.gns.estimate())
+    assert results[0] == results[1]
+
+
+def test_fused_mode_is_refused_under_ddp_only_by_construction():
+    model = torch.nn.Linear(3, 1)
+    assert GradientNoiseMonitor(model, micro_batch_size=2).mode == "fused"
+    with pytest.raises(ValueError, match="mode"):
+        GradientNoiseMonitor(model, micro_batch_size=2, mode="per-layer")
 
 
 def test_monitor_needs_two_small_batches_and_honours_its_interval():
@@ -91,9 +126,10 @@ def test_monitor_needs_two_small_batches_and_honours_its_interval():
     model = _linear_model(w)
     gen = torch.Generator().manual_seed(1)
     x, y = sample(16, w_star, gen)
-    single = GradientNoiseMonitor(model, micro_batch_size=16)
-    assert _accumulate(model, single, [(x, y)]) is None
-    single.remove()
+    for mode in ("exact", "fused"):
+        single = GradientNoiseMonitor(model, micro_batch_size=16, mode=mode)
+        assert _accumulate(model, single, [(x, y)]) is None
+        single.remove()
     every2 = GradientNoiseMonitor(model, micro_batch_size=8, interval=2)
     results = [_accumulate(model, every2, [(x[:8], y[:8]), (x[8:], y[8:])]) for _ in range(4)]
     assert [r is not None for r in results] == [True, False, True, False]

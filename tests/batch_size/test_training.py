@@ -52,7 +52,9 @@ def test_trainer_measures_the_closed_form_noise_scale_at_fixed_weights():
     model = _model(w)
     opt = torch.optim.SGD(model.parameters(), lr=1e-12)  # weights stay put
     sched = Schedule.constant(64, 1e-12, max_micro_batch=8)
-    trainer = AdaptiveBatchTrainer(model, opt, data, _loss, schedule=sched, beta=1.0)
+    trainer = AdaptiveBatchTrainer(
+        model, opt, data, _loss, schedule=sched, beta=1.0, measure_mode="exact"
+    )
     for _ in range(1500):
         r = trainer.step()
     assert r.b_noise == pytest.approx(b_true, rel=0.05)
