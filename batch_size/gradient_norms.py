@@ -71,7 +71,8 @@ class GradientNoiseMonitor:
       micro-batch of each step, read from ``.grad`` when its backward pass ends (a callback
       queued on the autograd engine), the big batch is ``.grad`` at ``observe``; each is one fused
       multi-tensor norm, so the cost is a few kernels per step whatever the number of
-      parameters. Needs k >= 2 micro-batches, and ``.grad`` zeroed (or None) between steps.
+      parameters. Needs k >= 2 micro-batches, ``.grad`` zeroed (or None) between steps, and
+      the first or the last parameter used in every backward pass (it watches those two).
     * ``"exact"`` (default under DDP): a hook on every parameter takes the squared norm of every
       micro-batch's incoming gradient on every rank (the mean of all W*k small batches enters
       the estimate); it works with k = 1 under DDP, at one small reduction per parameter per
@@ -125,8 +126,16 @@ class GradientNoiseMonitor:
         # (small sum, number of small batches, big) on the device, then k, W*k, c, B_small
         self._pending: list[tuple[torch.Tensor, int, int, float, float]] = []
         self.last: dict[str, float] | None = None
-        hook = self._make_exact_hook if mode == "exact" else self._make_fused_hook
-        self._handles = [p.register_hook(hook(i)) for i, p in enumerate(self.params)]
+        if mode == "exact":
+            self._handles = [
+                p.register_hook(self._make_exact_hook(i)) for i, p in enumerate(self.params)
+            ]
+        else:
+            # Only to notice that a backward pass runs: a hook on the first and the last
+            # parameter (usually the embedding and the head, used by every pass). Python hooks
+            # cost a GIL hand-off from the autograd thread each, so not one per parameter.
+            watched = {id(p): p for p in (self.params[0], self.params[-1])}.values()
+            self._handles = [p.register_hook(self._fused_hook) for p in watched]
 
     # ---- hooks -------------------------------------------------------------------------------
     @property
@@ -145,14 +154,11 @@ class GradientNoiseMonitor:
 
         return hook
 
-    def _make_fused_hook(self, i: int) -> Callable[[torch.Tensor], None]:
-        def hook(grad: torch.Tensor) -> None:
-            if self._queued or not self.active:
-                return
-            self._queued = True
-            torch.autograd.Variable._execution_engine.queue_callback(self._end_of_backward)
-
-        return hook
+    def _fused_hook(self, grad: torch.Tensor) -> None:
+        if self._queued or not self.active:
+            return
+        self._queued = True
+        torch.autograd.Variable._execution_engine.queue_callback(self._end_of_backward)
 
     def _end_of_backward(self) -> None:
         self._queued = False

@@ -75,11 +75,17 @@ class StepSettings:
     weight_decay: float | None
 
 
-def plan_micro_batches(batch_size: int, world_size: int = 1, max_micro_batch: int | None = None):
+def plan_micro_batches(
+    batch_size: int,
+    world_size: int = 1,
+    max_micro_batch: int | None = None,
+    min_accumulation_steps: int = 1,
+) -> tuple[int, int]:
     """Splits a global batch into (micro_batch_size, accumulation_steps) per rank.
 
-    The fewest accumulation steps whose micro-batch fits ``max_micro_batch`` (the most examples
-    one backward pass may hold in memory) and divides the per-rank batch exactly.
+    The fewest accumulation steps (at least ``min_accumulation_steps``, e.g. 2 so that a single
+    GPU can measure the noise scale) whose micro-batch fits ``max_micro_batch`` (the most
+    examples one backward pass may hold in memory) and divides the per-rank batch exactly.
     """
     if batch_size < 1 or world_size < 1:
         raise ValueError("batch_size and world_size must be positive")
@@ -88,8 +94,13 @@ def plan_micro_batches(batch_size: int, world_size: int = 1, max_micro_batch: in
     per_rank = batch_size // world_size
     if max_micro_batch is not None and max_micro_batch < 1:
         raise ValueError(f"max_micro_batch must be >= 1, got {max_micro_batch}")
+    if min_accumulation_steps < 1 or min_accumulation_steps > per_rank:
+        raise ValueError(
+            f"min_accumulation_steps must be in [1, {per_rank}] (the per-rank batch), "
+            f"got {min_accumulation_steps}"
+        )
     cap = per_rank if max_micro_batch is None else max_micro_batch
-    accum = max(1, math.ceil(per_rank / cap))
+    accum = max(min_accumulation_steps, math.ceil(per_rank / cap))
     while per_rank % accum:
         accum += 1
     return per_rank // accum, accum
@@ -240,7 +251,9 @@ class NoiseScaleController:
     """Grows the batch size with the measured noise scale and records the result as a Schedule.
 
     The batch targeted is ``fraction * b_noise`` rounded down to a multiple of
-    ``world_size * batch_multiple`` and clamped to [``min_batch``, ``max_batch``]; the controller
+    ``world_size * batch_multiple * min_accumulation_steps`` (and to whole micro-batches of
+    ``max_micro_batch`` when accumulation is needed) and clamped to [``min_batch``,
+    ``max_batch``]; ``min_accumulation_steps=2`` keeps a single GPU measuring. The controller
     switches when the target differs from the current batch by at least ``hysteresis`` (a
     factor), never shrinks the batch unless ``allow_decrease``, and waits for
     ``min_observations`` noise-scale observations. ``lr_rule`` derives the LR from ``base_lr``
@@ -258,6 +271,7 @@ class NoiseScaleController:
     world_size: int = 1
     batch_multiple: int = 1
     max_micro_batch: int | None = None
+    min_accumulation_steps: int = 1
     hysteresis: float = 1.25
     allow_decrease: bool = False
     min_observations: int = 10
@@ -276,13 +290,13 @@ class NoiseScaleController:
             raise ValueError(f"hysteresis must be >= 1, got {self.hysteresis}")
         if self.min_batch is None:
             self.min_batch = self.base_batch
-        unit = self.world_size * self.batch_multiple
+        unit = self.world_size * self.batch_multiple * self.min_accumulation_steps
         for name in ("base_batch", "min_batch", "max_batch"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1 or v % unit:
                 raise ValueError(
-                    f"{name} must be a positive multiple of world_size x batch_multiple "
-                    f"({unit}), got {v!r}"
+                    f"{name} must be a positive multiple of world_size x batch_multiple x "
+                    f"min_accumulation_steps ({unit}), got {v!r}"
                 )
         if not self.min_batch <= self.base_batch <= self.max_batch:
             raise ValueError(
@@ -303,7 +317,9 @@ class NoiseScaleController:
     def _phase(
         self, start: int, batch: int, grad_sq: float | None, trace_cov: float | None
     ) -> Phase:
-        micro, accum = plan_micro_batches(batch, self.world_size, self.max_micro_batch)
+        micro, accum = plan_micro_batches(
+            batch, self.world_size, self.max_micro_batch, self.min_accumulation_steps
+        )
         if self.lr_rule == "adascale":
             if grad_sq is None or trace_cov is None or batch == self.base_batch:
                 gain = 1.0
@@ -326,10 +342,10 @@ class NoiseScaleController:
     def target(self, b_noise: float) -> int:
         """The batch size this controller aims for at noise scale ``b_noise``."""
         assert self.min_batch is not None
-        unit = self.world_size * self.batch_multiple
-        if math.isnan(b_noise):
+        unit = self.world_size * self.batch_multiple * self.min_accumulation_steps
+        if not math.isfinite(b_noise):
             return self.batch_size
-        raw = self.max_batch if math.isinf(b_noise) else self.fraction * b_noise
+        raw = self.fraction * b_noise
         raw = min(raw, self.max_batch)
         if self.max_micro_batch is not None and raw > self.world_size * self.max_micro_batch:
             # Accumulation needed: whole micro-batches of the largest size that fits.
@@ -351,7 +367,9 @@ class NoiseScaleController:
         """
         if observations is not None and observations < self.min_observations:
             return None
-        if b_noise is None or (isinstance(b_noise, float) and math.isnan(b_noise)):
+        if b_noise is None or not math.isfinite(b_noise):
+            # NaN: nothing measured; inf: the averaged |G|^2 is not positive, which early in
+            # training is estimation noise far more often than a huge noise scale. Wait.
             return None
         current = self.batch_size
         new = self.target(float(b_noise))

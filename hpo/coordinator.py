@@ -195,9 +195,7 @@ class Coordinator:
             return None
         for tid in self.scheduler.retired(h):
             w.update_trial(h.trial(tid), state=TrialState.STOPPED)
-        interrupted = [
-            t for t in h.trials((TrialState.PENDING, TrialState.PAUSED)) if t.interrupted
-        ]
+        interrupted = h.interrupted((TrialState.PENDING, TrialState.PAUSED))
         if interrupted:
             t = interrupted[0]
             w.lock_trial(t.id)

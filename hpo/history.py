@@ -33,6 +33,7 @@ class History:
         self._score_changes: dict[float, int] = {}
         self._by_state: dict[TrialState, set[int]] = {s: set() for s in TrialState}
         self._fidelity_used: dict[int, float] = {}
+        self._interrupted: set[int] = set()
         self._sign = study.objective.sign()
         self._objective = study.objective.name
 
@@ -44,6 +45,10 @@ class History:
         self._trials[trial.id] = trial
         self._by_number[trial.number] = trial.id
         self._by_state[trial.state].add(trial.id)
+        if trial.interrupted:
+            self._interrupted.add(trial.id)
+        else:
+            self._interrupted.discard(trial.id)
 
     def apply_report(self, report: Report) -> None:
         lst = self._reports.setdefault(report.trial_id, [])
@@ -95,6 +100,12 @@ class History:
 
     def ids_in(self, state: TrialState) -> set[int]:
         return self._by_state[state]
+
+    def interrupted(self, states: Iterable[TrialState]) -> list[Trial]:
+        """Trials marked interrupted (lease expired) in ``states``, ordered by number."""
+        wanted = {TrialState(s) for s in states}
+        found = (self._trials[i] for i in self._interrupted)
+        return sorted((t for t in found if t.state in wanted), key=lambda t: t.number)
 
     @property
     def pending(self) -> list[Trial]:
@@ -150,6 +161,7 @@ class History:
         h._scores_at = {k: dict(v) for k, v in self._scores_at.items()}
         h._score_log = {k: list(v) for k, v in self._score_log.items()}
         h._score_changes = dict(self._score_changes)
+        h._interrupted = set(self._interrupted)
         h._by_state = {k: set(v) for k, v in self._by_state.items()}
         h._fidelity_used = dict(self._fidelity_used)
         return h

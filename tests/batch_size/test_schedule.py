@@ -120,7 +120,8 @@ def test_controller_grows_batch_with_noise_scale_and_rescales_lr():
     assert 256 / (p.lr * p.weight_decay) == pytest.approx(32 / (1e-3 * 0.1))
     assert c.update(20, 320.0, observations=20) is None  # within hysteresis
     assert c.update(21, 100.0, observations=20) is None  # never shrinks by default
-    assert c.update(22, math.inf, observations=20).batch_size == 1024  # capped
+    assert c.update(22, math.inf, observations=20) is None  # |G|^2 <= 0: not trusted
+    assert c.update(23, 1e6, observations=20).batch_size == 1024  # capped
     assert [ph.batch_size for ph in c.schedule.phases] == [32, 256, 1024]
     again = Schedule.from_json(c.schedule.to_json())
     assert again == c.schedule
@@ -151,3 +152,16 @@ def test_controller_rejects_inconsistent_bounds():
         NoiseScaleController(base_batch=63, base_lr=0.1, max_batch=128, world_size=2)
     with pytest.raises(ValueError, match="lr_rule"):
         NoiseScaleController(base_batch=64, base_lr=0.1, max_batch=128, lr_rule="cubic")
+
+
+def test_min_accumulation_keeps_two_micro_batches_at_every_batch():
+    assert plan_micro_batches(64, 1, None, min_accumulation_steps=2) == (32, 2)
+    assert plan_micro_batches(256, 1, 64, min_accumulation_steps=2) == (64, 4)
+    with pytest.raises(ValueError, match="min_accumulation_steps"):
+        plan_micro_batches(1, 1, None, min_accumulation_steps=2)
+    c = NoiseScaleController(
+        base_batch=16, base_lr=1e-3, max_batch=512, min_accumulation_steps=2, min_observations=0
+    )
+    assert c.schedule.phases[0].accumulation_steps == 2
+    p = c.update(0, 101.0)
+    assert p.batch_size == 100 and (p.micro_batch_size, p.accumulation_steps) == (50, 2)
