@@ -39,17 +39,20 @@ def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def _sq_norm(tensors: list[torch.Tensor]) -> torch.Tensor:
-    """Sum of squared L2 norms of ``tensors`` (float32 or wider), by fused multi-tensor kernels."""
+def _norm(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """The L2 norm of all of ``tensors`` together (float32 or wider), by fused kernels."""
     by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}
     for t in tensors:
         by_dtype.setdefault(t.dtype, []).append(t.detach())
-    total: torch.Tensor | None = None
-    for dtype, group in by_dtype.items():
-        norms = torch._foreach_norm(group, 2, dtype=_acc_dtype(dtype))
-        part = torch.stack(norms).pow(2).sum().to(torch.float64)
-        total = part if total is None else total + part
-    return total if total is not None else torch.zeros((), dtype=torch.float64)
+    if not by_dtype:
+        return torch.zeros((), dtype=torch.float64)
+    parts = [
+        torch.linalg.vector_norm(torch.stack(torch._foreach_norm(g, 2, dtype=_acc_dtype(d))))
+        for d, g in by_dtype.items()
+    ]
+    if len(parts) == 1:
+        return parts[0]
+    return torch.linalg.vector_norm(torch.stack([x.to(torch.float64) for x in parts]))
 
 
 class GradientNoiseMonitor:
@@ -94,6 +97,7 @@ class GradientNoiseMonitor:
         process_group: Any = None,
         interval: int = 1,
         mode: str = "auto",
+        watch_backward: bool = True,
         parameters: Iterable[torch.nn.Parameter] | None = None,
     ) -> None:
         if micro_batch_losses not in ("mean", "sum"):
@@ -123,13 +127,15 @@ class GradientNoiseMonitor:
         self._backwards = 0  # fused mode: backward passes this step
         self._queued = False
         self._steps = 0
-        # (small sum, number of small batches, big) on the device, then k, W*k, c, B_small
-        self._pending: list[tuple[torch.Tensor, int, int, float, float]] = []
+        # per measured step: values on the device, n small (local), k, W*k, c, B_small
+        self._pending: list[tuple[torch.Tensor, int, int, int, float, float]] = []
         self.last: dict[str, float] | None = None
         if mode == "exact":
             self._handles = [
                 p.register_hook(self._make_exact_hook(i)) for i, p in enumerate(self.params)
             ]
+        elif not watch_backward:
+            self._handles = []  # the training loop calls after_backward() itself
         else:
             # Only to notice that a backward pass runs: a hook on the first and the last
             # parameter (usually the embedding and the head, used by every pass). Python hooks
@@ -160,11 +166,21 @@ class GradientNoiseMonitor:
         self._queued = True
         torch.autograd.Variable._execution_engine.queue_callback(self._end_of_backward)
 
+    def after_backward(self) -> None:
+        """Fused mode with ``watch_backward=False``: call after each micro-batch's backward.
+
+        Saves the Python hooks' hand-off from the autograd thread (what the trainer does).
+        """
+        if self.mode != "fused":
+            raise ValueError("after_backward() is for mode='fused'; exact mode uses hooks")
+        if self.active:
+            self._end_of_backward()
+
     def _end_of_backward(self) -> None:
         self._queued = False
         self._backwards += 1
         if self._backwards == 1:
-            self._small = _sq_norm([p.grad for p in self.params if p.grad is not None])
+            self._small = _norm([p.grad for p in self.params if p.grad is not None]).square()
 
     def remove(self) -> None:
         """Removes the hooks."""
@@ -202,22 +218,23 @@ class GradientNoiseMonitor:
         world = self._world()
         if scaler is not None and loss_scale is None:
             loss_scale = float(scaler.get_scale())
-        big = _sq_norm([p.grad for p in self.params if p.grad is not None])
+        big = _norm([p.grad for p in self.params if p.grad is not None])
         # Small batches: exact mode sums all k per rank; fused mode keeps the first one.
         n_local = k if self.mode == "exact" else 1
-        stats = torch.stack(
-            [
-                small.to(big.device),
-                torch.full((), float(n_local), device=big.device, dtype=big.dtype),
-            ]
-        )
         if world > 1:
+            stats = torch.stack(
+                [
+                    small.to(torch.float64),
+                    torch.full((), float(n_local), device=small.device, dtype=torch.float64),
+                ]
+            )
             torch.distributed.all_reduce(stats, group=self.process_group)
+            values = torch.cat([stats, big.to(torch.float64).reshape(1)])
+        else:
+            values = torch.stack([small.to(big.dtype), big])  # n_small is n_local
         n_big = k * world
         c = (1.0 / k if self.micro_batch_losses == "mean" else 1.0) * (loss_scale or 1.0)
-        self._pending.append(
-            (torch.cat([stats, big.reshape(1)]), k, n_big, c, float(self.micro_batch_size))
-        )
+        self._pending.append((values, n_local, k, n_big, c, float(self.micro_batch_size)))
         if defer:
             return None
         return self._flush()
@@ -227,10 +244,14 @@ class GradientNoiseMonitor:
         pending, self._pending = self._pending, []
         if not pending:
             return None
-        values = torch.stack([x[0] for x in pending]).tolist()  # one host sync for all
-        for (small_sum, n_small, big_raw), (_, k, n_big, c, b_small) in zip(
-            values, pending, strict=True
-        ):
+        # one host sync for all: [small sum of squares, (n small,) big norm] per step
+        values = torch.cat([x[0].to(torch.float64) for x in pending]).tolist()
+        pos = 0
+        for tensor, n_local, k, n_big, c, b_small in pending:
+            row = values[pos : pos + tensor.numel()]
+            pos += tensor.numel()
+            small_sum, n_small = (row[0], row[1]) if len(row) == 3 else (row[0], n_local)
+            big_raw = row[-1] ** 2
             out = self._update(small_sum, n_small, big_raw, k, n_big, c, b_small)
         return out
 

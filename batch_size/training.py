@@ -146,6 +146,7 @@ class AdaptiveBatchTrainer:
                 beta=beta,
                 interval=measure_interval,
                 mode=measure_mode,
+                watch_backward=False,
             )
             if measure_noise
             else None
@@ -190,6 +191,8 @@ class AdaptiveBatchTrainer:
             with ctx:
                 loss = self.loss_fn(self.model, batch)
                 (loss / s.accumulation_steps).backward()
+            if self.monitor is not None and self.monitor.mode == "fused":
+                self.monitor.after_backward()
             lv = loss.detach().float()
             loss_sum = lv if loss_sum is None else loss_sum + lv
         if self.monitor is not None:
