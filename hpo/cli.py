@@ -305,6 +305,41 @@ def delete(
     out.print(f"deleted {study}")
 
 
+@app.command()
+def serve(
+    storage: str | None = StorageOpt,
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (localhost only)."),
+    port: int = typer.Option(8000, "--port", "-p", help="Port to listen on."),
+    log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
+) -> None:
+    """Run the REST service (FastAPI under uvicorn) over a storage URL."""
+    import ipaddress
+
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise HpoError(
+            f"refusing to bind {host}: API tokens are not configured (they are not implemented "
+            "in this version), so the server listens on localhost only (--host 127.0.0.1)"
+        )
+    if not 0 < port < 65536:
+        raise HpoError(f"--port must be in 1..65535, got {port}")
+    try:
+        import uvicorn
+
+        from hpo.api import create_app
+    except ImportError as e:
+        raise HpoError(f"hpo serve needs the api extra: pip install 'hpo[api]' ({e})") from e
+    from hpo.storage import resolve_url
+
+    url = resolve_url(storage)
+    application = create_app(url)
+    err.print(f"hpo service on http://{host}:{port} over {url} (no tokens: localhost only)")
+    uvicorn.run(application, host=host, port=port, log_level=log_level)
+
+
 batch_size_app = typer.Typer(
     no_args_is_help=True, help="Measure the gradient noise scale and recommend a batch size."
 )

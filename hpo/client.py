@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from hpo.coordinator import Assignment, Coordinator
-from hpo.errors import HpoError, InvalidStudy
+from hpo.errors import InvalidStudy
 from hpo.history import History
 from hpo.model import (
     Budget,
@@ -66,14 +66,21 @@ def _fidelity(f: Any) -> Fidelity | None:
 
 
 class Client:
-    """In-process client over one storage URL (``None``: ``$HPO_STORAGE`` or ``./hpo.db``)."""
+    """In-process client over one storage URL (``None``: ``$HPO_STORAGE`` or ``./hpo.db``).
+
+    With an ``http(s)://`` URL it returns a :class:`hpo.remote.RemoteClient` instead, which
+    speaks to ``hpo serve`` with the same methods (``Client(url, token=...)``).
+    """
+
+    def __new__(cls, storage: str | None = None, **kwargs: Any) -> Any:
+        if isinstance(storage, str) and storage.startswith(("http://", "https://")):
+            from hpo.remote import RemoteClient
+
+            kwargs.pop("project", None)  # a remote caller's project comes from its token
+            return RemoteClient(storage, **kwargs)
+        return super().__new__(cls)
 
     def __init__(self, storage: str | None = None, *, project: str = "default"):
-        if storage is not None and storage.startswith(("http://", "https://")):
-            raise HpoError(
-                "a REST client needs the hpo service (hpo serve), which is not available in "
-                "this version; pass a database URL instead"
-            )
         from hpo.storage import SQLStorage
 
         self.storage = SQLStorage(storage)

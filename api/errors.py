@@ -1,0 +1,73 @@
+"""Maps hpo's errors and request validation to JSON error bodies with 4xx status codes."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from hpo.errors import (
+    HpoError,
+    InvalidConfig,
+    InvalidReport,
+    InvalidSpace,
+    InvalidStudy,
+    StudyExists,
+    StudyNotFound,
+    TrialNotFound,
+    TrialStateError,
+    UnknownScheduler,
+)
+
+log = logging.getLogger(__name__)
+
+STATUS: list[tuple[type[HpoError], int]] = [
+    (StudyNotFound, 404),
+    (TrialNotFound, 404),
+    (StudyExists, 409),
+    (TrialStateError, 409),
+    (InvalidSpace, 422),
+    (InvalidConfig, 422),
+    (InvalidStudy, 422),
+    (InvalidReport, 422),
+    (UnknownScheduler, 422),
+]
+
+
+def status_of(e: HpoError) -> int:
+    for cls, code in STATUS:
+        if isinstance(e, cls):
+            return code
+    return 400
+
+
+def _body(message: str, kind: str, detail: list | None = None) -> dict:
+    out: dict = {"error": message, "type": kind}
+    if detail is not None:
+        out["detail"] = detail
+    return out
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(HpoError)
+    async def hpo_error(_: Request, e: HpoError) -> JSONResponse:
+        return JSONResponse(_body(str(e), type(e).__name__), status_code=status_of(e))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, e: RequestValidationError) -> JSONResponse:
+        detail = []
+        for err in e.errors():
+            loc = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
+            detail.append({"loc": loc, "msg": err.get("msg", ""), "type": err.get("type", "")})
+        first = detail[0] if detail else {"loc": "", "msg": "invalid request"}
+        message = f"{first['loc']}: {first['msg']}" if first["loc"] else first["msg"]
+        if len(detail) > 1:
+            message += f" (and {len(detail) - 1} more)"
+        return JSONResponse(_body(message, "ValidationError", detail), status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, e: Exception) -> JSONResponse:  # pragma: no cover
+        log.exception("unexpected error")
+        return JSONResponse(_body("internal error (see the server log)", "InternalError"), 500)

@@ -1,0 +1,85 @@
+"""/v1/studies: create, list, get, delete; best trial and Pareto front."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Response, status
+from hpo.api import schemas as S
+from hpo.api.deps import project, service
+from hpo.api.service import Service, study_out, trial_out
+
+from hpo.errors import TrialNotFound
+
+router = APIRouter(prefix="/v1/studies", tags=["studies"])
+
+ERRORS = {
+    404: {"model": S.Error, "description": "no such study"},
+    422: {"model": S.Error, "description": "invalid request"},
+    413: {"model": S.Error, "description": "request body too large"},
+}
+
+
+@router.post(
+    "",
+    response_model=S.StudyOut,
+    status_code=status.HTTP_201_CREATED,
+    responses={409: {"model": S.Error, "description": "a study of that name exists"}, **ERRORS},
+)
+def create_study(
+    body: S.StudyCreate, svc: Service = Depends(service), proj: str = Depends(project)
+) -> S.StudyOut:
+    """Creates a study; the space, scheduler and its parameters are validated first."""
+    from hpo.client import Client
+
+    client = Client.__new__(Client)  # reuse the SDK's validation on this service's storage
+    client.storage, client.project, client._coordinators = svc.storage, proj, {}
+    s = client.create_study(
+        body.name,
+        body.space,
+        [o.model_dump() for o in body.objectives],
+        fidelity=body.fidelity.model_dump() if body.fidelity else None,
+        scheduler=body.scheduler.model_dump(),
+        budget=body.budget.model_dump(),
+        metadata=body.metadata,
+        exist_ok=body.exist_ok,
+    )
+    return study_out(s)
+
+
+@router.get("", response_model=list[S.StudyOut], responses=ERRORS)
+def list_studies(svc: Service = Depends(service), proj: str = Depends(project)):
+    return [study_out(s) for s in svc.storage.list_studies(proj)]
+
+
+@router.get("/{name}", response_model=S.StudyOut, responses=ERRORS)
+def get_study(name: str, svc: Service = Depends(service), proj: str = Depends(project)):
+    return study_out(svc.study(name, proj))
+
+
+@router.delete(
+    "/{name}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response, responses=ERRORS
+)
+def delete_study(name: str, svc: Service = Depends(service), proj: str = Depends(project)):
+    s = svc.study(name, proj)
+    svc.forget(s.id)
+    svc.storage.delete_study(s.id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{name}/best", response_model=S.ResultOut, responses=ERRORS)
+def best(name: str, svc: Service = Depends(service), proj: str = Depends(project)):
+    """The best trial by the first objective (its result at the highest fidelity reached)."""
+    from hpo.results import best_trial
+
+    r = best_trial(svc.coordinator(name, proj).history())
+    if r is None:
+        raise TrialNotFound(f"study {name!r} has no results yet")
+    return S.ResultOut(trial=trial_out(r.trial), step=r.step, values=r.values)
+
+
+@router.get("/{name}/pareto", response_model=list[S.ResultOut], responses=ERRORS)
+def pareto(name: str, svc: Service = Depends(service), proj: str = Depends(project)):
+    """The non-dominated trials over all objectives."""
+    from hpo.results import pareto_front
+
+    front = pareto_front(svc.coordinator(name, proj).history())
+    return [S.ResultOut(trial=trial_out(r.trial), step=r.step, values=r.values) for r in front]

@@ -1,0 +1,101 @@
+"""What the routers share: one storage, the coordinators of its studies, and the converters
+between the domain model (hpo.model) and the API's schemas.
+
+The service keeps no state of its own beyond caches: every decision is made by a
+:class:`~hpo.coordinator.Coordinator` inside the study's write lock in the database, so several
+replicas of the service may serve one study from one PostgreSQL database.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from hpo.api import schemas as S
+
+from hpo.coordinator import Assignment, Coordinator
+from hpo.errors import TrialNotFound
+from hpo.model import Report, Study, Trial
+
+
+class Service:
+    def __init__(self, storage_url: str | None = None) -> None:
+        from hpo.storage import SQLStorage
+
+        self.storage = SQLStorage(storage_url)
+        self._coordinators: dict[int, Coordinator] = {}
+        self._lock = threading.Lock()
+
+    def study(self, name: str, project: str) -> Study:
+        return self.storage.get_study(name, project)
+
+    def coordinator(self, name: str, project: str) -> Coordinator:
+        study = self.study(name, project)
+        with self._lock:
+            c = self._coordinators.get(study.id)
+            if c is None:
+                c = self._coordinators[study.id] = Coordinator(self.storage, study)
+            return c
+
+    def forget(self, study_id: int) -> None:
+        with self._lock:
+            self._coordinators.pop(study_id, None)
+
+    def trial_id(self, coord: Coordinator, number: int) -> int:
+        t = coord.history().by_number(number)
+        if t is None:
+            raise TrialNotFound(f"no trial {number} in study {coord.study.name!r}")
+        return t.id
+
+
+def study_out(s: Study) -> S.StudyOut:
+    return S.StudyOut(
+        id=s.id,
+        name=s.name,
+        project=s.project,
+        space=s.space.to_dict(),
+        objectives=[S.ObjectiveIn(**o.to_dict()) for o in s.objectives],
+        fidelity=S.FidelityIn(**s.fidelity.to_dict()) if s.fidelity else None,
+        scheduler=S.SchedulerIn(**s.scheduler.to_dict()),
+        budget=S.BudgetIn(**s.budget.to_dict()),
+        metadata=dict(s.metadata),
+        created_at=s.created_at,
+        finished=s.finished,
+    )
+
+
+def report_out(r: Report) -> S.ReportOut:
+    return S.ReportOut(
+        step=r.step,
+        metrics=dict(r.metrics),
+        cost_s=r.cost_s,
+        time=r.time,
+        decision=r.decision.value if r.decision else None,
+    )
+
+
+def trial_out(t: Trial, reports: list[Report] | None = None) -> S.TrialOut:
+    return S.TrialOut(
+        id=t.id,
+        study_id=t.study_id,
+        number=t.number,
+        state=t.state.value,
+        config=dict(t.config),
+        until=t.until,
+        bracket=t.bracket,
+        worker=t.worker,
+        checkpoint_step=t.checkpoint_step,
+        last_step=t.last_step,
+        error=t.error,
+        resumes=t.resumes,
+        interrupted=t.interrupted,
+        created_at=t.created_at,
+        updated_at=t.updated_at,
+        reports=None if reports is None else [report_out(r) for r in reports],
+    )
+
+
+def assignment_out(a: Assignment) -> S.AssignmentOut:
+    d: dict[str, Any] = a.to_dict()
+    d["config"] = dict(d["config"])
+    return S.AssignmentOut(**d)

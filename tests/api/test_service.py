@@ -1,0 +1,271 @@
+"""The REST service as a real uvicorn process, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+
+import httpx
+import pytest
+
+import hpo
+from hpo.errors import InvalidSpace, StudyExists, StudyNotFound
+from hpo.model import Decision, TrialState
+from hpo.remote import RemoteClient
+
+SPACE = {
+    "x": {"type": "float", "low": -2.0, "high": 2.0},
+    "k": {"type": "int", "low": 1, "high": 8},
+}
+STUDY = {
+    "name": "quad",
+    "space": SPACE,
+    "objectives": [{"name": "loss", "mode": "min"}],
+    "fidelity": {"name": "epoch", "min": 1, "max": 9},
+    "scheduler": {"name": "asha", "params": {"eta": 3}},
+    "budget": {"max_trials": 12},
+}
+
+
+def test_remote_sdk_runs_an_asha_study_to_the_end(server):
+    c = hpo.Client(server.url)
+    assert isinstance(c, RemoteClient)
+    s = c.create_study(
+        "quad",
+        SPACE,
+        "loss",
+        fidelity={"name": "epoch", "min": 1, "max": 9},
+        scheduler="asha",
+        budget={"max_trials": 12},
+    )
+    assert s.fidelity.max == 9 and s.scheduler.name == "asha"
+    decisions = []
+    while True:
+        a = c.ask(s, worker="w1")
+        if a is None:
+            break
+        step = int(a.checkpoint_step or 0)
+        while True:
+            step += 1
+            d = c.report(s, a.trial_id, step, loss=(a.config["x"] - 0.5) ** 2 + 1 / step)
+            decisions.append(d)
+            if d is not Decision.CONTINUE:
+                break
+        c.tell(s, a.trial_id)
+    trials = c.trials(s)
+    assert len(trials) == 12
+    assert all(t.state in (TrialState.COMPLETED, TrialState.STOPPED) for t in trials)
+    assert Decision.PAUSE in decisions  # ASHA paused trials at rungs, then resumed some
+    assert any(t.resumes > 0 for t in trials)
+    best = c.best_trial(s)
+    assert best is not None and best.step == 9
+    # The same study seen in-process through the same database agrees.
+    local = hpo.Client(server.storage)
+    assert local.best_trial("quad").trial.number == best.trial.number
+
+
+def test_reports_and_finish_are_idempotent_under_retries(server):
+    c = hpo.Client(server.url)
+    s = c.create_study("idem", SPACE, "loss", fidelity={"name": "epoch", "min": 1, "max": 9})
+    a = c.ask(s, worker="w")
+    assert c.ask(s, worker="w").trial_id == a.trial_id  # the same worker gets its trial back
+    first = c.report(s, a.trial_id, 3, loss=1.0)
+    again = c.report(s, a.trial_id, 3, loss=1.0)
+    assert first == again
+    t1 = c.tell(s, a.trial_id, 0.5)
+    t2 = c.tell(s, a.trial_id, 0.5)
+    assert t1.state is t2.state is TrialState.COMPLETED
+    reports = httpx.get(f"{server.url}/v1/studies/idem/trials/{a.number}").json()["reports"]
+    assert [r["step"] for r in reports] == [3.0, 9.0]
+
+
+def test_concurrent_workers_never_share_a_trial(server):
+    c0 = hpo.Client(server.url)
+    s = c0.create_study("conc", SPACE, "loss", budget={"max_trials": 40})
+    got: dict[str, list[int]] = {}
+    errors: list[BaseException] = []
+
+    def worker(name: str) -> None:
+        try:
+            c = hpo.Client(server.url)
+            mine = got.setdefault(name, [])
+            while (a := c.ask(s, worker=name)) is not None:
+                mine.append(a.trial_id)
+                c.tell(s, a.trial_id, a.config["x"] ** 2, number=a.number, worker=name)
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors
+    ids = [i for v in got.values() for i in v]
+    assert len(ids) == 40 and len(set(ids)) == 40
+    assert {t.state for t in c0.trials(s)} == {TrialState.COMPLETED}
+
+
+def test_errors_map_to_4xx_with_one_line_messages(server):
+    c = hpo.Client(server.url)
+    with pytest.raises(StudyNotFound, match="nope"):
+        c.get_study("nope")
+    c.create_study("dup", SPACE, "loss")
+    with pytest.raises(StudyExists):
+        c.create_study("dup", SPACE, "loss")
+    with pytest.raises(InvalidSpace, match="empty range"):  # the SDK checks before sending
+        c.create_study("bad", {"x": {"type": "float", "low": 1, "high": 0}}, "loss")
+    bad = {**STUDY, "name": "bad", "space": {"x": {"type": "float", "low": 1, "high": 0}}}
+    r = httpx.post(f"{server.url}/v1/studies", json=bad)  # and the server checks again
+    assert r.status_code == 422
+    assert r.json()["type"] == "InvalidSpace" and "empty range" in r.json()["error"]
+    with pytest.raises(StudyNotFound):
+        c.get_study("bad")  # nothing was written
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "needle"),
+    [
+        ("post", "/v1/studies", {**STUDY, "surprise": 1}, 422, "surprise: Extra inputs"),
+        ("post", "/v1/studies", {**STUDY, "name": ""}, 422, "name"),
+        ("post", "/v1/studies", {**STUDY, "objectives": []}, 422, "objectives"),
+        ("post", "/v1/studies", {**STUDY, "budget": {"max_trials": "ten"}}, 422, "max_trials"),
+        ("post", "/v1/studies", {**STUDY, "scheduler": {"name": "nope"}}, 422, "nope"),
+        (
+            "post",
+            "/v1/studies",
+            {**STUDY, "scheduler": {"name": "asha", "params": {"eta": 1}}},
+            422,
+            "eta",
+        ),
+        ("post", "/v1/studies/missing/ask", {"worker": "w"}, 404, "missing"),
+        ("post", "/v1/studies/s/ask", {}, 422, "worker"),
+        (
+            "post",
+            "/v1/studies/s/trials/0/reports",
+            {"step": 1, "metrics": {"loss": "x"}},
+            422,
+            "metrics.loss",
+        ),
+        (
+            "post",
+            "/v1/studies/s/trials/0/reports",
+            {"step": -1, "metrics": {"loss": 1}},
+            422,
+            "step",
+        ),
+        ("post", "/v1/studies/s/trials/0/reports", {"step": 1, "metrics": {}}, 422, "metrics"),
+        ("post", "/v1/studies/s/trials/0/reports", {"step": 1, "metrics": {"acc": 1}}, 422, "loss"),
+        ("post", "/v1/studies/s/trials/99/reports", {"step": 1, "metrics": {"loss": 1}}, 404, "99"),
+        ("get", "/v1/studies/s/trials?limit=0", None, 422, "limit"),
+        ("get", "/v1/studies/s/trials?state=sleeping", None, 422, "state"),
+        ("get", "/v1/studies/s/best", None, 404, "no results"),
+    ],
+)
+def test_bad_input_gets_a_clear_4xx(server, method, path, body, status, needle):
+    base = {**STUDY, "name": "s", "exist_ok": True}
+    assert httpx.post(f"{server.url}/v1/studies", json=base).status_code == 201
+    assert httpx.post(f"{server.url}/v1/studies/s/ask", json={"worker": "w"}).status_code == 200
+    r = httpx.request(method, f"{server.url}{path}", json=body)
+    assert r.status_code == status, r.text
+    err = r.json()
+    assert needle in err["error"] and "\n" not in err["error"] and err["type"]
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_metrics_are_refused(server, token):
+    httpx.post(f"{server.url}/v1/studies", json={**STUDY, "name": "nan", "exist_ok": True})
+    n = httpx.post(f"{server.url}/v1/studies/nan/ask", json={"worker": "w"}).json()
+    num = n["assignment"]["number"]
+    r = httpx.post(
+        f"{server.url}/v1/studies/nan/trials/{num}/reports",
+        content=f'{{"step": 1, "metrics": {{"loss": {token}}}}}',
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 422 and "finite" in r.json()["error"]
+    trial = httpx.get(f"{server.url}/v1/studies/nan/trials/{num}").json()
+    assert trial["reports"] == []  # nothing stored
+
+
+def test_oversized_body_is_413_and_the_study_is_untouched(server):
+    httpx.post(f"{server.url}/v1/studies", json={**STUDY, "name": "big"})
+    r = httpx.post(
+        f"{server.url}/v1/studies/big/ask",
+        content=b'{"worker": "' + b"w" * (2 << 20) + b'"}',
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 413 and "larger than" in r.json()["error"]
+    assert httpx.get(f"{server.url}/v1/studies/big/trials").json()["total"] == 0
+
+
+def test_trials_pagination_and_filters(server):
+    c = hpo.Client(server.url)
+    s = c.create_study("pages", SPACE, "loss", budget={"max_trials": 7})
+    for _ in range(7):
+        a = c.ask(s, worker="w")
+        if a.number % 2:
+            c.fail(s, a.trial_id, "boom", number=a.number)
+        else:
+            c.tell(s, a.trial_id, 1.0, number=a.number)
+    page = httpx.get(f"{server.url}/v1/studies/pages/trials", params={"limit": 3, "offset": 3})
+    body = page.json()
+    assert body["total"] == 7 and [t["number"] for t in body["items"]] == [3, 4, 5]
+    failed = httpx.get(f"{server.url}/v1/studies/pages/trials", params={"state": "failed"})
+    assert [t["number"] for t in failed.json()["items"]] == [1, 3, 5]
+    assert all(t["error"] == "boom" for t in failed.json()["items"])
+    both = httpx.get(
+        f"{server.url}/v1/studies/pages/trials",
+        params=[("state", "failed"), ("state", "completed")],
+    )
+    assert both.json()["total"] == 7
+
+
+def test_openapi_models_every_error_response(server):
+    doc = httpx.get(f"{server.url}/openapi.json").json()
+    for path, ops in doc["paths"].items():
+        if path == "/healthz":
+            continue
+        for op in ops.values():
+            assert "422" in op["responses"] and "404" in op["responses"], (path, op["summary"])
+    assert "Error" in doc["components"]["schemas"]
+
+
+def test_delete_study_then_404(server):
+    c = hpo.Client(server.url)
+    c.create_study("gone", SPACE, "loss")
+    c.delete_study("gone")
+    with pytest.raises(StudyNotFound):
+        c.get_study("gone")
+    assert all(s.name != "gone" for s in c.list_studies())
+
+
+def test_killed_server_restarts_and_clients_retry_without_losing_or_doubling(server):
+    import os
+    import signal
+    import time
+
+    from tests.api.conftest import start_server
+
+    c = hpo.Client(server.url, retries=12, backoff_s=0.1, max_backoff_s=1.0)
+    s = c.create_study("restart", SPACE, "loss", fidelity={"name": "epoch", "min": 1, "max": 30})
+    a = c.ask(s, worker="w")
+    port = int(server.url.rsplit(":", 1)[1])
+
+    def kill_and_restart() -> None:
+        time.sleep(0.3)
+        os.kill(server.proc.pid, signal.SIGKILL)
+        server.proc.wait()
+        time.sleep(0.5)
+        server.proc = start_server(server.storage, port=port).proc
+
+    t = threading.Thread(target=kill_and_restart)
+    t.start()
+    for step in range(1, 30):
+        assert (
+            c.report(s, a.trial_id, step, number=a.number, worker="w", loss=1.0 / step)
+            is Decision.CONTINUE
+        )
+        time.sleep(0.02)
+    t.join()
+    c.tell(s, a.trial_id, 0.01, number=a.number, worker="w")
+    reports = httpx.get(f"{server.url}/v1/studies/restart/trials/{a.number}").json()["reports"]
+    assert [r["step"] for r in reports] == [float(x) for x in range(1, 31)]
