@@ -150,9 +150,25 @@ class Client:
         return self.coordinator(study).ask(worker or self.worker)
 
     def report(
-        self, study: str | int | Study, trial_id: int, step: float, **metrics: float
+        self,
+        study: str | int | Study,
+        trial_id: int,
+        step: float,
+        *,
+        number: int | None = None,
+        checkpoint: bool = False,
+        cost_s: float | None = None,
+        worker: str | None = None,
+        **metrics: float,
     ) -> Decision:
-        return self.coordinator(study).report(trial_id, step, metrics)
+        """Stores metrics at fidelity ``step``; returns CONTINUE, PAUSE or STOP.
+
+        ``number`` (the trial's number) is accepted for parity with the remote client, which
+        addresses trials by number; in-process the id suffices.
+        """
+        return self.coordinator(study).report(
+            trial_id, step, metrics, checkpoint=checkpoint, cost_s=cost_s, worker=worker
+        )
 
     def tell(
         self,
@@ -161,12 +177,26 @@ class Client:
         value: float | Mapping[str, float] | None = None,
         *,
         step: float | None = None,
+        number: int | None = None,
+        worker: str | None = None,
     ) -> Trial:
         """Ends a trial with its final result (a number for the first objective, or a dict)."""
-        return self.coordinator(study).tell(trial_id, value, step=step)
+        return self.coordinator(study).tell(trial_id, value, step=step, worker=worker)
 
-    def fail(self, study: str | int | Study, trial_id: int, error: str = "failed") -> Trial:
-        return self.coordinator(study).fail(trial_id, error)
+    def fail(
+        self,
+        study: str | int | Study,
+        trial_id: int,
+        error: str = "failed",
+        *,
+        number: int | None = None,
+        worker: str | None = None,
+    ) -> Trial:
+        return self.coordinator(study).fail(trial_id, error, worker=worker)
+
+    def heartbeat(self, study: str | int | Study, worker: str | None = None) -> int:
+        """Extends the leases of the trials ``worker`` (default: this client) runs."""
+        return self.coordinator(study).heartbeat(worker or self.worker)
 
     def history(self, study: str | int | Study) -> History:
         s = study if isinstance(study, Study) else self.get_study(study)

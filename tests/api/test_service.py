@@ -269,3 +269,20 @@ def test_killed_server_restarts_and_clients_retry_without_losing_or_doubling(ser
     c.tell(s, a.trial_id, 0.01, number=a.number, worker="w")
     reports = httpx.get(f"{server.url}/v1/studies/restart/trials/{a.number}").json()["reports"]
     assert [r["step"] for r in reports] == [float(x) for x in range(1, 31)]
+
+
+def test_the_same_code_drives_the_in_process_and_the_remote_client(server, tmp_path):
+    def drive(c, name):
+        s = c.create_study(name, SPACE, "loss", budget={"max_trials": 5})
+        while (a := c.ask(s, worker="w1")) is not None:
+            assert c.report(s, a.trial_id, 1, number=a.number, worker="w1", loss=2.0) in (
+                Decision.CONTINUE,
+                Decision.STOP,
+            )
+            assert c.heartbeat(s, worker="w1") == 1
+            c.tell(s, a.trial_id, (a.config["x"] - 1) ** 2, number=a.number, worker="w1")
+        return sorted(t.state.value for t in c.trials(s))
+
+    local = drive(hpo.Client(f"sqlite:///{tmp_path / 'local.db'}"), "same")
+    remote = drive(hpo.Client(server.url), "same")
+    assert local == remote == ["completed"] * 5
