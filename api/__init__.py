@@ -14,8 +14,16 @@ from typing import Any
 MAX_BODY_BYTES = 1 << 20  # 1 MiB: a report or a study is a few kB
 
 
-def create_app(storage_url: str | None = None, *, max_body_bytes: int = MAX_BODY_BYTES) -> Any:
-    """The FastAPI application over one storage URL (None: $HPO_STORAGE or ./hpo.db)."""
+def create_app(
+    storage_url: str | None = None,
+    *,
+    require_auth: bool = False,
+    max_body_bytes: int = MAX_BODY_BYTES,
+) -> Any:
+    """The FastAPI application over one storage URL (None: $HPO_STORAGE or ./hpo.db).
+
+    Tokens are demanded once any exists in the storage, or always with ``require_auth``.
+    """
     from fastapi import FastAPI
     from hpo.api import errors
     from hpo.api.routers import studies, trials
@@ -29,7 +37,7 @@ def create_app(storage_url: str | None = None, *, max_body_bytes: int = MAX_BODY
         description="Asynchronous multi-fidelity hyperparameter search: studies, trials, "
         "ask / report / finish.",
     )
-    app.state.service = Service(storage_url)
+    app.state.service = Service(storage_url, require_auth=require_auth)
     errors.install(app)
     app.include_router(studies.router)
     app.include_router(trials.router)

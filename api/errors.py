@@ -18,12 +18,14 @@ from hpo.errors import (
     StudyNotFound,
     TrialNotFound,
     TrialStateError,
+    Unauthorized,
     UnknownScheduler,
 )
 
 log = logging.getLogger(__name__)
 
 STATUS: list[tuple[type[HpoError], int]] = [
+    (Unauthorized, 401),
     (StudyNotFound, 404),
     (TrialNotFound, 404),
     (StudyExists, 409),

@@ -9,6 +9,7 @@ replicas of the service may serve one study from one PostgreSQL database.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from hpo.api import schemas as S
@@ -19,12 +20,39 @@ from hpo.model import Report, Study, Trial
 
 
 class Service:
-    def __init__(self, storage_url: str | None = None) -> None:
+    """``require_auth``: always demand a token (a server bound beyond localhost); otherwise a
+    token is demanded as soon as one exists in the storage."""
+
+    TOKEN_TTL_S = 5.0  # how long a token check (or "no tokens exist") is trusted
+
+    def __init__(self, storage_url: str | None = None, *, require_auth: bool = False) -> None:
         from hpo.storage import SQLStorage
 
         self.storage = SQLStorage(storage_url)
+        self.require_auth = require_auth
         self._coordinators: dict[int, Coordinator] = {}
         self._lock = threading.Lock()
+        self._tokens: dict[str, tuple[str | None, float]] = {}
+        self._has_tokens: tuple[bool, float] = (False, -1e9)
+
+    def auth_required(self) -> bool:
+        if self.require_auth:
+            return True
+        value, at = self._has_tokens
+        if time.monotonic() - at > self.TOKEN_TTL_S:
+            value = self.storage.has_tokens()
+            self._has_tokens = (value, time.monotonic())
+        return value
+
+    def project_for_token(self, token: str) -> str | None:
+        hit = self._tokens.get(token)
+        if hit is not None and time.monotonic() - hit[1] <= self.TOKEN_TTL_S:
+            return hit[0]
+        proj = self.storage.project_for_token(token)
+        if len(self._tokens) > 10_000:
+            self._tokens.clear()
+        self._tokens[token] = (proj, time.monotonic())
+        return proj
 
     def study(self, name: str, project: str) -> Study:
         return self.storage.get_study(name, project)

@@ -308,36 +308,82 @@ def delete(
 @app.command()
 def serve(
     storage: str | None = StorageOpt,
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (localhost only)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind."),
     port: int = typer.Option(8000, "--port", "-p", help="Port to listen on."),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
 ) -> None:
-    """Run the REST service (FastAPI under uvicorn) over a storage URL."""
+    """Run the REST service (FastAPI under uvicorn) over a storage URL.
+
+    With API tokens in the storage (hpo token create) every call needs one and sees only its
+    project's studies; without any, the server binds to localhost only.
+    """
     import ipaddress
 
+    if not 0 < port < 65536:
+        raise HpoError(f"--port must be in 1..65535, got {port}")
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
         loopback = False
-    if not loopback:
-        raise HpoError(
-            f"refusing to bind {host}: API tokens are not configured (they are not implemented "
-            "in this version), so the server listens on localhost only (--host 127.0.0.1)"
-        )
-    if not 0 < port < 65536:
-        raise HpoError(f"--port must be in 1..65535, got {port}")
     try:
         import uvicorn
 
         from hpo.api import create_app
     except ImportError as e:
         raise HpoError(f"hpo serve needs the api extra: pip install 'hpo[api]' ({e})") from e
-    from hpo.storage import resolve_url
+    from hpo.storage import SQLStorage, resolve_url
 
     url = resolve_url(storage)
-    application = create_app(url)
-    err.print(f"hpo service on http://{host}:{port} over {url} (no tokens: localhost only)")
+    has_tokens = SQLStorage(url).has_tokens()
+    if not loopback and not has_tokens:
+        raise HpoError(
+            f"refusing to bind {host} without API tokens: create one with "
+            "'hpo token create --project NAME', or serve on localhost (--host 127.0.0.1)"
+        )
+    application = create_app(url, require_auth=not loopback)
+    if has_tokens or not loopback:
+        err.print(f"hpo service on http://{host}:{port} over {url}: API tokens required")
+    else:
+        err.print(
+            f"hpo service on http://{host}:{port} over {url}: no API tokens configured, so "
+            "localhost only and every caller is in project 'default'"
+        )
     uvicorn.run(application, host=host, port=port, log_level=log_level)
+
+
+token_app = typer.Typer(no_args_is_help=True, help="API tokens for the REST service.")
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("create")
+def token_create(
+    project: str = typer.Option(..., "--project", help="The project the token acts in."),
+    name: str = typer.Option("", "--name", help="A label for the token (who or what uses it)."),
+    storage: str | None = StorageOpt,
+) -> None:
+    """Create a token; it is printed once and only its hash is stored."""
+    tid, token = _storage(storage).create_token(project, name)
+    err.print(f"token {tid} for project {project!r} (shown once; store it now):")
+    out.print(token, markup=False, highlight=False)
+
+
+@token_app.command("list")
+def token_list(storage: str | None = StorageOpt) -> None:
+    """List tokens (ids, projects, names; never the tokens themselves)."""
+    t = Table("id", "project", "name", "created", "revoked")
+    import datetime as dt
+
+    for row in _storage(storage).list_tokens():
+        created = dt.datetime.fromtimestamp(row["created_at"]).isoformat(timespec="seconds")
+        t.add_row(str(row["id"]), row["project"], row["name"], created, str(row["revoked"]))
+    out.print(t)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: int = typer.Argument(...), storage: str | None = StorageOpt) -> None:
+    """Revoke a token by id (servers notice within a few seconds)."""
+    _storage(storage).revoke_token(token_id)
+    out.print(f"revoked token {token_id}")
 
 
 batch_size_app = typer.Typer(

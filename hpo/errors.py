@@ -56,6 +56,10 @@ class StorageError(HpoError):
     """The storage URL cannot be opened or its schema is not usable."""
 
 
+class Unauthorized(HpoError):
+    """The API call needs a valid token (missing, unknown or revoked)."""
+
+
 class SweepFailed(HpoError):
     """A sweep could not make progress, for example because every trial crashed."""
 

@@ -12,7 +12,8 @@ from hpo.errors import TrialNotFound
 router = APIRouter(prefix="/v1/studies", tags=["studies"])
 
 ERRORS = {
-    404: {"model": S.Error, "description": "no such study"},
+    401: {"model": S.Error, "description": "missing, unknown or revoked API token"},
+    404: {"model": S.Error, "description": "no such study (in the token's project)"},
     422: {"model": S.Error, "description": "invalid request"},
     413: {"model": S.Error, "description": "request body too large"},
 }

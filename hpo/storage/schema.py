@@ -70,3 +70,15 @@ reports = sa.Table(
     sa.UniqueConstraint("trial_id", "step", name="uq_hpo_reports_trial_step"),
     sa.Index("ix_hpo_reports_study_version", "study_id", "version"),
 )
+
+tokens = sa.Table(
+    "hpo_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("project", sa.String(100), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False, server_default=""),
+    sa.Column("token_hash", sa.String(64), nullable=False),  # sha256 hex; the token is not kept
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("revoked", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.UniqueConstraint("token_hash", name="uq_hpo_tokens_hash"),
+)

@@ -45,13 +45,21 @@ from hpo.model import (
     TrialState,
 )
 from hpo.space import SearchSpace
-from hpo.storage.schema import reports, studies, trials
+from hpo.storage.schema import reports, studies, tokens, trials
 
 log = logging.getLogger(__name__)
 
 DEFAULT_URL = "sqlite:///hpo.db"
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 _MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def _token_hash(token: str) -> str:
+    """sha256 of an API token: tokens are 256-bit random strings, so no salt or slow hash is
+    needed to make the stored hashes useless to whoever reads the database."""
+    import hashlib
+
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def resolve_url(url: str | None = None) -> str:
@@ -374,6 +382,57 @@ class SQLStorage:
         self._histories.pop(study_id, None)
         if n == 0:
             raise StudyNotFound(f"no study with id {study_id}")
+
+    # ---- API tokens ---------------------------------------------------------------------------
+    def create_token(self, project: str, name: str = "") -> tuple[int, str]:
+        """A new API token for ``project``: (id, token). Only its sha256 is stored."""
+        import secrets
+
+        if not isinstance(project, str) or not project or len(project) > 100:
+            raise StorageError("a token needs a project name of 1 to 100 characters")
+        token = "hpo_" + secrets.token_urlsafe(32)
+        with self.engine.begin() as conn:
+            tid = conn.execute(
+                sa.insert(tokens)
+                .values(
+                    project=project,
+                    name=name[:200],
+                    token_hash=_token_hash(token),
+                    created_at=time.time(),
+                )
+                .returning(tokens.c.id)
+            ).scalar_one()
+        return int(tid), token
+
+    def project_for_token(self, token: str) -> str | None:
+        """The project of a valid (not revoked) token, else None."""
+        if not token:
+            return None
+        q = sa.select(tokens.c.project).where(
+            tokens.c.token_hash == _token_hash(token), tokens.c.revoked == sa.false()
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(q).scalar()
+
+    def has_tokens(self) -> bool:
+        q = sa.select(sa.func.count()).select_from(tokens).where(tokens.c.revoked == sa.false())
+        with self.engine.connect() as conn:
+            return bool(conn.execute(q).scalar())
+
+    def list_tokens(self) -> list[dict[str, Any]]:
+        q = sa.select(
+            tokens.c.id, tokens.c.project, tokens.c.name, tokens.c.created_at, tokens.c.revoked
+        ).order_by(tokens.c.id)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    def revoke_token(self, token_id: int) -> None:
+        with self.engine.begin() as conn:
+            n = conn.execute(
+                sa.update(tokens).where(tokens.c.id == token_id).values(revoked=True)
+            ).rowcount
+        if n == 0:
+            raise StorageError(f"no token with id {token_id}")
 
     def set_study_finished(self, study_id: int, finished: bool) -> None:
         with self.write(study_id) as w:

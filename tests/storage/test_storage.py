@@ -171,3 +171,41 @@ def test_default_url_is_hpo_db_in_the_working_directory(
     assert (tmp_path / "hpo.db").exists()
     monkeypatch.setenv("HPO_STORAGE", str(tmp_path / "other.db"))
     assert SQLStorage().url == f"sqlite:///{tmp_path / 'other.db'}"
+
+
+def test_a_database_at_revision_0001_is_upgraded_to_head_keeping_its_studies(tmp_path):
+    """Opening an older database runs the missing migrations (0002: API tokens)."""
+    import json
+
+    import sqlalchemy as sa
+    from alembic import command
+    from alembic.config import Config
+
+    from hpo.model import Objective, StudySpec
+    from hpo.space import Float, SearchSpace
+    from hpo.storage import SQLStorage
+    from hpo.storage import sql as sqlmod
+
+    old_spec = StudySpec("old", SearchSpace({"x": Float(0, 1)}), (Objective("loss"),))
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(sqlmod._MIGRATIONS))
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        conn.execute(
+            sa.text(
+                "INSERT INTO hpo_studies (project, name, spec, version, finished, created_at) "
+                "VALUES ('default', 'old', :spec, 0, 0, 0)"
+            ),
+            {"spec": json.dumps(old_spec.to_dict())},
+        )
+    engine.dispose()
+    st = SQLStorage(url)
+    with st.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == (
+            sqlmod.HEAD_REVISION
+        )
+    assert st.has_tokens() is False
+    assert [s.name for s in st.list_studies()] == ["old"]
