@@ -136,6 +136,11 @@ class HeartbeatIn(_In):
     lease_s: Annotated[float, Field(gt=0, le=86400, allow_inf_nan=False)] | None = None
 
 
+class ReleaseIn(_In):
+    worker: Worker
+    why: Annotated[str, Field(max_length=2000)] = "its worker stopped"
+
+
 class HeartbeatOut(BaseModel):
     trials: int = Field(description="leases extended")
 

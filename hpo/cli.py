@@ -351,6 +351,55 @@ def serve(
     uvicorn.run(application, host=host, port=port, log_level=log_level)
 
 
+@app.command()
+def worker(
+    server: str = typer.Option(..., "--server", help="URL of the hpo service (hpo serve)."),
+    study: str = typer.Option(..., "--study", help="Study to work on."),
+    token: str | None = typer.Option(
+        None, "--token", envvar="HPO_TOKEN", help="API token (default: $HPO_TOKEN)."
+    ),
+    command: str | None = typer.Option(
+        None, "--command", help="Command template (default: the one in the study's sweep)."
+    ),
+    parallelism: int | None = typer.Option(None, "-j", "--parallelism", help="Trial slots."),
+    runs_dir: str = typer.Option(
+        "hpo-runs",
+        "--runs-dir",
+        help="Checkpoint and log root; a shared path lets any worker resume any trial.",
+    ),
+    lease_s: float = typer.Option(60.0, "--lease-s", help="Lease per claim, in seconds."),
+) -> None:
+    """Run trials of a study from the REST service on this machine until the study is over."""
+    from hpo.executors.local import LocalExecutor
+    from hpo.remote import RemoteClient, RemoteCoordinator
+    from hpo.runner import Driver
+
+    if not server.startswith(("http://", "https://")):
+        raise HpoError(f"--server must be an http(s) URL, got {server!r}")
+    coord = RemoteCoordinator(RemoteClient(server, token=token), study, lease_s=lease_s)
+    sweep = dict(coord.study.metadata.get("sweep") or {})
+    cmd = command or sweep.get("command")
+    if not cmd:
+        raise HpoError(
+            f"study {study!r} has no command (it was not made by hpo sweep): pass --command"
+        )
+    ex = LocalExecutor(
+        cmd,
+        n_slots=parallelism or sweep.get("parallelism"),
+        runs_dir=runs_dir,
+        grace_s=sweep.get("grace_s", 10.0),
+        env=sweep.get("env") or {},
+    )
+    err.print(f"worker on {coord.study.name} at {server}: {ex.n_slots} slot(s), runs in {runs_dir}")
+    try:
+        summary = Driver(coord, ex, poll_s=0.25).run()
+    except KeyboardInterrupt:
+        err.print("interrupted; this worker's trials were handed back to the study")
+        raise typer.Exit(130) from None
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.counts.items()))
+    out.print(f"study {coord.study.name} is over: {counts}")
+
+
 token_app = typer.Typer(no_args_is_help=True, help="API tokens for the REST service.")
 app.add_typer(token_app, name="token")
 

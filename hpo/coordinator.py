@@ -379,3 +379,10 @@ class Coordinator:
 
     def history(self) -> History:
         return self.storage.history(self.study.id)
+
+    def running_trials(self) -> list[Trial]:
+        return self.history().trials((TrialState.RUNNING,))
+
+    def counts(self) -> dict[str, int]:
+        """Number of trials in each state."""
+        return self.storage.study_counts(self.study.id)

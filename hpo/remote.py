@@ -324,3 +324,85 @@ class RemoteClient:
 
     def pareto_front(self, study: str | int | Study) -> list[TrialResult]:
         return [_result(d) for d in self._call("GET", f"/v1/studies/{_name(study)}/pareto")]
+
+
+class RemoteCoordinator:
+    """The Coordinator interface that Driver and the executors use, over the REST service.
+
+    ``hpo worker`` runs the same Driver loop and LocalExecutor as ``hpo sweep``, with this in
+    place of an in-process Coordinator: trials are claimed, reported, heartbeated, ended and
+    released over HTTP.
+    """
+
+    def __init__(self, client: RemoteClient, study: str, *, lease_s: float = 60.0) -> None:
+        self.client = client
+        self.study = client.get_study(study)
+        self.lease_s = lease_s
+        self.finished = False
+
+    def ask(self, worker: str, lease_s: float | None = None) -> Assignment | None:
+        out = self.client._call(
+            "POST",
+            f"/v1/studies/{self.study.name}/ask",
+            json={"worker": worker, "lease_s": lease_s or self.lease_s},
+        )
+        self.finished = bool(out["finished"])
+        a = out["assignment"]
+        if a is None:
+            return None
+        self.client._numbers[(self.study.name, a["trial_id"])] = a["number"]
+        return Assignment(**a)
+
+    def report(
+        self,
+        trial_id: int,
+        step: float,
+        metrics: Mapping[str, Any],
+        *,
+        cost_s: float | None = None,
+        worker: str | None = None,
+        checkpoint: bool = False,
+        lease_s: float | None = None,
+    ) -> Decision:
+        return self.client.report(
+            self.study,
+            trial_id,
+            step,
+            checkpoint=checkpoint,
+            cost_s=cost_s,
+            worker=worker,
+            **dict(metrics),
+        )
+
+    def end(
+        self,
+        trial_id: int,
+        *,
+        exit_ok: bool = True,
+        error: str | None = None,
+        worker: str | None = None,
+    ) -> Trial:
+        if exit_ok:
+            return self.client.tell(self.study, trial_id, worker=worker)
+        return self.client.fail(self.study, trial_id, (error or "failed")[-20000:], worker=worker)
+
+    def fail(self, trial_id: int, error: str, worker: str | None = None) -> Trial:
+        return self.end(trial_id, exit_ok=False, error=error, worker=worker)
+
+    def heartbeat(self, worker: str, lease_s: float | None = None) -> int:
+        return self.client.heartbeat(self.study, worker=worker)
+
+    def release_worker(self, worker: str, why: str = "its worker stopped") -> int:
+        out = self.client._call(
+            "POST", f"/v1/studies/{self.study.name}/release", json={"worker": worker, "why": why}
+        )
+        return int(out["trials"])
+
+    def running_trials(self) -> list[Trial]:
+        return self.client.trials(self.study, [TrialState.RUNNING])
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for t in self.client.trials(self.study):
+            out[t.state.value] = out.get(t.state.value, 0) + 1
+        return out

@@ -102,7 +102,7 @@ class Driver:
             raise
         if self.on_progress is not None:
             self.on_progress(coord)
-        counts = coord.storage.study_counts(coord.study.id)
+        counts = coord.counts()
         return RunSummary(coord.study, counts, time.time() - t0, self.failed_errors)
 
 

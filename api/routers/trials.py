@@ -89,6 +89,16 @@ def heartbeat(
     return S.HeartbeatOut(trials=n)
 
 
+@router.post("/release", response_model=S.HeartbeatOut, responses=ERRORS)
+def release(
+    name: str, body: S.ReleaseIn, svc: Service = Depends(service), proj: str = Depends(project)
+):
+    """Hands back every trial the worker runs (paused if it has a checkpoint, else pending),
+    marked interrupted so that they are resumed first: what a worker does when it stops."""
+    n = svc.coordinator(name, proj).release_worker(body.worker, body.why)
+    return S.HeartbeatOut(trials=n)
+
+
 @router.get("/trials", response_model=S.TrialPage, responses=ERRORS)
 def trials(
     name: str,

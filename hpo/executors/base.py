@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from hpo.coordinator import Assignment, Coordinator
-from hpo.model import TrialState
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,7 @@ def release_dead_local_workers(coordinator: Coordinator) -> int:
     """
     host = socket.gethostname()
     dead: set[str] = set()
-    for t in coordinator.history().trials((TrialState.RUNNING,)):
+    for t in coordinator.running_trials():
         parts = (t.worker or "").split(":")
         if len(parts) == 4 and parts[0] in ("local", "thread") and parts[1] == host:
             pid = int(parts[2]) if parts[2].isdigit() else -1

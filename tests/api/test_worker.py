@@ -1,0 +1,94 @@
+"""``hpo worker``: agents on other machines run a study's trials through the REST service."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+import hpo
+
+HERE = Path(__file__).resolve().parent.parent / "integration"
+TRIAL = HERE / "slow_trial.py"
+
+
+def _worker(url: str, study: str, runs: Path, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hpo.cli",
+            "worker",
+            "--server",
+            url,
+            "--study",
+            study,
+            "--runs-dir",
+            str(runs),
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+
+
+def _study(url: str, name: str, command: str, max_trials: int) -> None:
+    c = hpo.Client(url)
+    c.create_study(
+        name,
+        {"x": {"type": "float", "low": 0.0, "high": 1.0}},
+        "loss",
+        fidelity={"name": "step", "min": 1, "max": 9},
+        budget={"max_trials": max_trials},
+        metadata={"sweep": {"command": command, "grace_s": 2.0}},
+    )
+
+
+def test_two_workers_share_a_study_over_http(server, tmp_path):
+    cmd = f"{sys.executable} {TRIAL} --x {{x}} --steps 9 --sleep 0.01"
+    _study(server.url, "agents", cmd, 8)
+    runs = tmp_path / "shared-runs"  # a path both workers reach
+    procs = [_worker(server.url, "agents", runs, "-j", "2") for _ in range(2)]
+    outs = [p.communicate(timeout=180)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    assert all("is over" in o for o in outs)
+    trials = hpo.Client(server.url).trials("agents")
+    assert len(trials) == 8 and {t.state.value for t in trials} == {"completed"}
+    assert all(t.last_step == 9 for t in trials)
+
+
+def test_a_killed_worker_s_trial_resumes_elsewhere_from_its_checkpoint(server, tmp_path):
+    cmd = f"{sys.executable} {TRIAL} --x {{x}} --steps 9 --sleep 0.4"
+    _study(server.url, "kill-agent", cmd, 1)
+    runs = tmp_path / "shared-runs"
+    first = _worker(server.url, "kill-agent", runs, "-j", "1", "--lease-s", "2")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait for a few checkpointed reports
+        t = httpx.get(f"{server.url}/v1/studies/kill-agent/trials/0")
+        if t.status_code == 200 and (t.json()["checkpoint_step"] or 0) >= 3:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the first worker never reported")
+    # kill -9 the worker and its trial process, as when a machine vanishes
+    subprocess.run(["pkill", "-9", "-P", str(first.pid)], check=False)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    ck = httpx.get(f"{server.url}/v1/studies/kill-agent/trials/0").json()["checkpoint_step"]
+    second = _worker(server.url, "kill-agent", runs, "-j", "1", "--lease-s", "2")
+    out = second.communicate(timeout=120)[0]
+    assert second.returncode == 0, out
+    trial = httpx.get(f"{server.url}/v1/studies/kill-agent/trials/0").json()
+    assert trial["state"] == "completed" and trial["last_step"] == 9 and trial["resumes"] >= 1
+    steps = [r["step"] for r in trial["reports"]]
+    assert steps == sorted(set(steps)) == [float(s) for s in range(1, 10)]  # none twice
+    starts = (runs / "kill-agent" / "trial-0" / "starts.log").read_text().split()
+    assert starts[0] == "0" and int(starts[-1]) >= ck  # resumed from the checkpoint
