@@ -52,9 +52,33 @@ class BudgetIn(_In):
     wall_time_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
 
 
+class FloatParam(_In):
+    type: Literal["float"]
+    low: Finite
+    high: Finite = Field(description="must be > low")
+    log: bool = Field(default=False, description="sample on a log scale (needs low > 0)")
+
+
+class IntParam(_In):
+    type: Literal["int"]
+    low: int
+    high: int = Field(description="must be > low")
+    log: bool = Field(default=False, description="sample on a log scale (needs low > 0)")
+
+
+class CategoricalParam(_In):
+    type: Literal["categorical"]
+    choices: list[str | bool | int | Finite] = Field(
+        min_length=1, max_length=10_000, description="distinct values"
+    )
+
+
+Param = Annotated[FloatParam | IntParam | CategoricalParam, Field(discriminator="type")]
+
+
 class StudyCreate(_In):
     name: Name
-    space: dict[Name, dict[str, Any]] = Field(
+    space: dict[Name, Param] = Field(
         description='parameters, e.g. {"lr": {"type": "float", "low": 1e-4, "high": 1, '
         '"log": true}, "act": {"type": "categorical", "choices": ["relu", "tanh"]}}',
         min_length=1,

@@ -35,7 +35,7 @@ def create_study(
     client.storage, client.project, client._coordinators = svc.storage, proj, {}
     s = client.create_study(
         body.name,
-        body.space,
+        {k: v.model_dump() for k, v in body.space.items()},
         [o.model_dump() for o in body.objectives],
         fidelity=body.fidelity.model_dump() if body.fidelity else None,
         scheduler=body.scheduler.model_dump(),
