@@ -5,8 +5,6 @@ Every error hpo raises on purpose is printed as one line on stderr with a non-ze
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import sys
@@ -237,51 +235,12 @@ def export(
     """Export trials (config, state, latest values) and, in JSON, every report."""
     if fmt not in ("csv", "json"):
         raise HpoError(f"--format must be csv or json, got {fmt!r}")
+    from hpo.results import export_csv, export_json
+
     st = _storage(storage)
     s = st.get_study(study, project)
     h = st.history(s.id)
-    if fmt == "json":
-        doc = {
-            "study": s.to_dict(),
-            "trials": [
-                {
-                    "number": t.number,
-                    "state": t.state.value,
-                    "config": t.config,
-                    "bracket": t.bracket,
-                    "error": t.error,
-                    "reports": [
-                        {
-                            "step": r.step,
-                            "metrics": dict(r.metrics),
-                            "cost_s": r.cost_s,
-                            "time": r.time,
-                            "decision": r.decision.value if r.decision else None,
-                        }
-                        for r in h.reports(t.id)
-                    ],
-                }
-                for t in h.trials()
-            ],
-        }
-        text = json.dumps(doc, indent=1)
-    else:
-        metric_names = sorted({k for t in h.trials() for r in h.reports(t.id) for k in r.metrics})
-        buf = io.StringIO()
-        wr = csv.writer(buf)
-        wr.writerow(["number", "state", "step", *s.space.names, *metric_names])
-        for t in h.trials():
-            r = h.last_report(t.id)
-            wr.writerow(
-                [
-                    t.number,
-                    t.state.value,
-                    "" if r is None else r.step,
-                    *[t.config[n] for n in s.space.names],
-                    *["" if r is None else r.metrics.get(m, "") for m in metric_names],
-                ]
-            )
-        text = buf.getvalue()
+    text = json.dumps(export_json(h), indent=1) if fmt == "json" else export_csv(h)
     if output is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     else:

@@ -9,6 +9,7 @@ the highest fidelity reached.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from hpo.history import History
 from hpo.model import Trial, TrialState
@@ -65,3 +66,55 @@ def pareto_front(h: History) -> list[TrialResult]:
         for i, r in enumerate(results)
         if not any(dominates(vecs[j], vecs[i]) for j in range(len(results)) if j != i)
     ]
+
+
+def export_json(h: History) -> dict[str, Any]:
+    """The whole study as a JSON-able document: its spec, and every trial with its reports."""
+    return {
+        "study": h.study.to_dict(),
+        "trials": [
+            {
+                "number": t.number,
+                "state": t.state.value,
+                "config": dict(t.config),
+                "bracket": t.bracket,
+                "error": t.error,
+                "reports": [
+                    {
+                        "step": r.step,
+                        "metrics": dict(r.metrics),
+                        "cost_s": r.cost_s,
+                        "time": r.time,
+                        "decision": r.decision.value if r.decision else None,
+                    }
+                    for r in h.reports(t.id)
+                ],
+            }
+            for t in h.trials()
+        ],
+    }
+
+
+def export_csv(h: History) -> str:
+    """One row per trial: number, state, the step of its latest report, config, its metrics."""
+    import csv
+    import io
+
+    s = h.study
+    trials = h.trials()
+    metric_names = sorted({k for t in trials for r in h.reports(t.id) for k in r.metrics})
+    buf = io.StringIO()
+    wr = csv.writer(buf)
+    wr.writerow(["number", "state", "step", *s.space.names, *metric_names])
+    for t in trials:
+        r = h.last_report(t.id)
+        wr.writerow(
+            [
+                t.number,
+                t.state.value,
+                "" if r is None else r.step,
+                *[t.config[n] for n in s.space.names],
+                *["" if r is None else r.metrics.get(m, "") for m in metric_names],
+            ]
+        )
+    return buf.getvalue()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Response, status
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Query, Response, status
 from hpo.api import schemas as S
 from hpo.api.deps import project, service
 from hpo.api.service import Service, study_out, trial_out
@@ -75,6 +77,33 @@ def best(name: str, svc: Service = Depends(service), proj: str = Depends(project
     if r is None:
         raise TrialNotFound(f"study {name!r} has no results yet")
     return S.ResultOut(trial=trial_out(r.trial), step=r.step, values=r.values)
+
+
+@router.get(
+    "/{name}/export",
+    responses={
+        200: {
+            "description": "the study: JSON (spec, trials, reports) or CSV (a row per trial)",
+            "content": {"application/json": {}, "text/csv": {}},
+        },
+        **ERRORS,
+    },
+)
+def export(
+    name: str,
+    format: Literal["json", "csv"] = Query(default="json"),
+    svc: Service = Depends(service),
+    proj: str = Depends(project),
+) -> Response:
+    """Every trial with its reports (JSON) or its latest values (CSV)."""
+    import json
+
+    from hpo.results import export_csv, export_json
+
+    h = svc.coordinator(name, proj).history()
+    if format == "csv":
+        return Response(export_csv(h), media_type="text/csv")
+    return Response(json.dumps(export_json(h)), media_type="application/json")
 
 
 @router.get("/{name}/pareto", response_model=list[S.ResultOut], responses=ERRORS)

@@ -286,3 +286,50 @@ def test_the_same_code_drives_the_in_process_and_the_remote_client(server, tmp_p
     local = drive(hpo.Client(f"sqlite:///{tmp_path / 'local.db'}"), "same")
     remote = drive(hpo.Client(server.url), "same")
     assert local == remote == ["completed"] * 5
+
+
+def test_export_json_and_csv_match_the_cli(server, tmp_path):
+    import csv
+    import io
+    import json
+    import subprocess
+    import sys
+
+    c = hpo.Client(server.url)
+    s = c.create_study(
+        "exported",
+        SPACE,
+        "loss",
+        fidelity={"name": "epoch", "min": 1, "max": 3},
+        budget={"max_trials": 3},
+    )
+    while (a := c.ask(s, worker="w")) is not None:
+        for step in (1, 2, 3):
+            c.report(s, a.trial_id, step, number=a.number, loss=a.config["x"] ** 2 + 1 / step)
+        c.tell(s, a.trial_id, number=a.number)
+    doc = httpx.get(f"{server.url}/v1/studies/exported/export").json()
+    assert doc["study"]["name"] == "exported" and len(doc["trials"]) == 3
+    assert all([r["step"] for r in t["reports"]] == [1, 2, 3] for t in doc["trials"])
+    text = httpx.get(f"{server.url}/v1/studies/exported/export", params={"format": "csv"})
+    assert text.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(text.text)))
+    assert [r["number"] for r in rows] == ["0", "1", "2"] and all(r["step"] == "3.0" for r in rows)
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hpo.cli",
+            "export",
+            "exported",
+            "--format",
+            "json",
+            "--storage",
+            server.storage,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(cli.stdout) == doc
+    bad = httpx.get(f"{server.url}/v1/studies/exported/export", params={"format": "xml"})
+    assert bad.status_code == 422 and "format" in bad.json()["error"]
