@@ -40,6 +40,7 @@ def main() -> None:
         if rank == 0:
             with open(out, "w") as f:
                 json.dump({"observations": observations, "trajectory": trajectory}, f)
+        dist.barrier()  # both ranks done before teardown (gloo aborts on a one-sided close)
     finally:
         dist.destroy_process_group()
 
