@@ -104,6 +104,7 @@ class StudyOut(BaseModel):
     metadata: dict[str, Any]
     created_at: float
     finished: bool
+    paused: bool = Field(description="paused by a user: nothing starts until it is resumed")
 
 
 class AskIn(_In):
@@ -128,6 +129,7 @@ class AskOut(BaseModel):
         description="the trial to run, or null when nothing can run now"
     )
     finished: bool = Field(description="true when the study is over: stop asking")
+    paused: bool = Field(default=False, description="the study is paused: ask again later")
 
 
 class ReportIn(_In):

@@ -89,6 +89,7 @@ def study_out(s: Study) -> S.StudyOut:
         metadata=dict(s.metadata),
         created_at=s.created_at,
         finished=s.finished,
+        paused=s.paused,
     )
 
 

@@ -194,6 +194,14 @@ class Client:
     ) -> Trial:
         return self.coordinator(study).fail(trial_id, error, worker=worker)
 
+    def pause_study(self, study: str | int | Study) -> Study:
+        """Nothing new starts; running trials are told PAUSE at their next report."""
+        return self.coordinator(study).pause()
+
+    def resume_study(self, study: str | int | Study) -> Study:
+        """Undoes ``pause_study``: the trials it paused are resumed first."""
+        return self.coordinator(study).resume()
+
     def heartbeat(self, study: str | int | Study, worker: str | None = None) -> int:
         """Extends the leases of the trials ``worker`` (default: this client) runs."""
         return self.coordinator(study).heartbeat(worker or self.worker)

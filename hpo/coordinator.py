@@ -184,6 +184,8 @@ class Coordinator:
                 if t.worker == worker:
                     t = w.update_trial(t, lease_expires=expires)
                     return self._assignment(t, resume=t.resumes > 0 or t.last_step is not None)
+            if w.paused:
+                return None  # paused by a user: nothing starts until it is resumed
             a = self._ask_locked(w, worker, expires)
             if a is None and h.count(TrialState.RUNNING) == 0:
                 self._finish_study(w)
@@ -199,6 +201,10 @@ class Coordinator:
         if interrupted:
             t = interrupted[0]
             w.lock_trial(t.id)
+            until = t.until
+            if until is not None and t.last_step is not None and until <= t.last_step:
+                # paused where its run was meant to end (a study pause): aim at the next level
+                until = self.scheduler.next_until(h, t, t.last_step)
             t = w.update_trial(
                 t,
                 state=TrialState.RUNNING,
@@ -206,6 +212,7 @@ class Coordinator:
                 lease_expires=expires,
                 interrupted=False,
                 resumes=t.resumes + 1,
+                until=until,
             )
             return self._assignment(t, resume=True)
         s = self.scheduler.suggest(h)
@@ -296,6 +303,11 @@ class Coordinator:
                 decision = Decision.STOP  # at the maximum fidelity the trial is done
             else:
                 decision = self.scheduler.on_report(h, t, rep)
+                if w.paused and decision is Decision.CONTINUE:
+                    # The study is paused: checkpoint and free the worker; marked interrupted,
+                    # the trial is resumed before anything new once the study is resumed.
+                    decision = Decision.PAUSE
+                    t = w.update_trial(t, interrupted=True, until=step)
             w.add_report(Report(trial_id, step, values, cost_s, w.now, decision))
             if decision is Decision.CONTINUE and t.until is not None and step >= t.until:
                 w.update_trial(t, until=self.scheduler.next_until(h, t, step))
@@ -379,6 +391,21 @@ class Coordinator:
 
     def history(self) -> History:
         return self.storage.history(self.study.id)
+
+    def pause(self) -> Study:
+        """Pauses the study: ``ask`` hands out nothing, and every running trial is told PAUSE
+        at its next report (it checkpoints and frees its worker). Idempotent."""
+        with self.storage.write(self.study.id) as w:
+            if not w.paused:
+                w.set_paused(True)
+        return self.storage.get_study(self.study.id)
+
+    def resume(self) -> Study:
+        """Undoes ``pause``: trials paused by it are resumed first, then the scheduler goes on."""
+        with self.storage.write(self.study.id) as w:
+            if w.paused:
+                w.set_paused(False)
+        return self.storage.get_study(self.study.id)
 
     def running_trials(self) -> list[Trial]:
         return self.history().trials((TrialState.RUNNING,))

@@ -195,6 +195,7 @@ class Study(StudySpec):
     id: int = 0
     created_at: float = 0.0
     finished: bool = False
+    paused: bool = False
 
     @property
     def objective(self) -> Objective:

@@ -58,6 +58,7 @@ def _study(d: Mapping[str, Any]) -> Study:
         id=d["id"],
         created_at=d["created_at"],
         finished=d["finished"],
+        paused=d.get("paused", False),
     )
 
 
@@ -196,6 +197,12 @@ class RemoteClient:
 
     def delete_study(self, name: str | int) -> None:
         self._call("DELETE", f"/v1/studies/{name}")
+
+    def pause_study(self, study: str | int | Study) -> Study:
+        return _study(self._call("POST", f"/v1/studies/{_name(study)}/pause"))
+
+    def resume_study(self, study: str | int | Study) -> Study:
+        return _study(self._call("POST", f"/v1/studies/{_name(study)}/resume"))
 
     # ---- trials ------------------------------------------------------------------------------
     def ask(self, study: str | int | Study, worker: str | None = None) -> Assignment | None:
@@ -346,7 +353,7 @@ class RemoteCoordinator:
             f"/v1/studies/{self.study.name}/ask",
             json={"worker": worker, "lease_s": lease_s or self.lease_s},
         )
-        self.finished = bool(out["finished"])
+        self.finished = bool(out["finished"]) and not out.get("paused", False)
         a = out["assignment"]
         if a is None:
             return None

@@ -68,6 +68,19 @@ def delete_study(name: str, svc: Service = Depends(service), proj: str = Depends
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
+@router.post("/{name}/pause", response_model=S.StudyOut, responses=ERRORS)
+def pause(name: str, svc: Service = Depends(service), proj: str = Depends(project)):
+    """Nothing new starts; running trials are told PAUSE at their next report (they checkpoint
+    and free their workers). Idempotent."""
+    return study_out(svc.coordinator(name, proj).pause())
+
+
+@router.post("/{name}/resume", response_model=S.StudyOut, responses=ERRORS)
+def resume(name: str, svc: Service = Depends(service), proj: str = Depends(project)):
+    """Undoes pause: the trials it paused resume first (from their checkpoints)."""
+    return study_out(svc.coordinator(name, proj).resume())
+
+
 @router.get("/{name}/best", response_model=S.ResultOut, responses=ERRORS)
 def best(name: str, svc: Service = Depends(service), proj: str = Depends(project)):
     """The best trial by the first objective (its result at the highest fidelity reached)."""

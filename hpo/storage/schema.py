@@ -21,6 +21,8 @@ studies = sa.Table(
     sa.Column("version", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("finished", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", sa.Float, nullable=False),
+    # paused by a user: nothing new starts, running trials are told PAUSE (migration 0003)
+    sa.Column("paused", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("project", "name", name="uq_hpo_studies_project_name"),
 )
 

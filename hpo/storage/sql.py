@@ -50,7 +50,7 @@ from hpo.storage.schema import reports, studies, tokens, trials
 log = logging.getLogger(__name__)
 
 DEFAULT_URL = "sqlite:///hpo.db"
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -87,6 +87,7 @@ def _study_from_row(row: Any) -> Study:
         id=row.id,
         created_at=row.created_at,
         finished=bool(row.finished),
+        paused=bool(getattr(row, "paused", False)),
     )
 
 
@@ -143,11 +144,14 @@ class StudyWriter:
     ``history`` is current as of this transaction and is updated by every call here.
     """
 
-    def __init__(self, conn: Connection, history: History, version: int, dialect: str):
+    def __init__(
+        self, conn: Connection, history: History, version: int, dialect: str, paused: bool = False
+    ):
         self.conn = conn
         self.history = history
         self.version = version
         self.dialect = dialect
+        self.paused = paused  # read in this transaction: another replica may have changed it
         self.now = time.time()
         self.wrote = False
 
@@ -243,6 +247,13 @@ class StudyWriter:
         self.history.apply_report(report)
         self.wrote = True
         return report
+
+    def set_paused(self, paused: bool) -> None:
+        self.conn.execute(
+            sa.update(studies).where(studies.c.id == self.study.id).values(paused=paused)
+        )
+        self.paused = paused
+        self.wrote = True
 
     def set_finished(self, finished: bool = True) -> None:
         self.conn.execute(
@@ -512,7 +523,7 @@ class SQLStorage:
                     sa.update(studies)
                     .where(studies.c.id == study_id)
                     .values(version=studies.c.version + 1)
-                    .returning(studies.c.version, studies.c.spec)
+                    .returning(studies.c.version, studies.c.paused)
                 ).first()
                 if version is None:
                     raise StudyNotFound(f"no study with id {study_id}")
@@ -524,7 +535,7 @@ class SQLStorage:
                     self._histories[study_id] = h
                 if h.version < v - 1:
                     self._refresh(conn, h, v - 1)
-                writer = StudyWriter(conn, h, v, self.dialect)
+                writer = StudyWriter(conn, h, v, self.dialect, bool(version[1]))
                 yield writer
                 if writer.wrote:
                     tx.commit()

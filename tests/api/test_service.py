@@ -333,3 +333,39 @@ def test_export_json_and_csv_match_the_cli(server, tmp_path):
     assert json.loads(cli.stdout) == doc
     bad = httpx.get(f"{server.url}/v1/studies/exported/export", params={"format": "xml"})
     assert bad.status_code == 422 and "format" in bad.json()["error"]
+
+
+def test_pause_frees_workers_and_resume_continues_the_paused_trials_first(server):
+    c = hpo.Client(server.url)
+    s = c.create_study(
+        "pausable",
+        SPACE,
+        "loss",
+        fidelity={"name": "epoch", "min": 1, "max": 9},
+        budget={"max_trials": 3},
+    )
+    a = c.ask(s, worker="w1")
+    assert c.report(s, a.trial_id, 1, number=a.number, worker="w1", loss=1.0) is Decision.CONTINUE
+    paused = c.pause_study(s)
+    assert paused.paused and not paused.finished
+    assert c.pause_study(s).paused  # idempotent
+    # the running trial is told to pause at its next report, and nothing new starts
+    assert c.report(s, a.trial_id, 2, number=a.number, worker="w1", loss=0.9) is Decision.PAUSE
+    c.tell(s, a.trial_id, number=a.number, worker="w1")
+    body = httpx.post(f"{server.url}/v1/studies/pausable/ask", json={"worker": "w2"}).json()
+    assert body == {"assignment": None, "finished": False, "paused": True}
+    t = httpx.get(f"{server.url}/v1/studies/pausable/trials/{a.number}").json()
+    assert t["state"] == "paused" and t["checkpoint_step"] == 2
+    resumed = c.resume_study(s)
+    assert not resumed.paused
+    again = c.ask(s, worker="w2")
+    assert again.trial_id == a.trial_id and again.resume and again.checkpoint_step == 2
+    for step in range(3, 10):  # the study then runs to its end as usual
+        d = c.report(s, again.trial_id, step, number=again.number, worker="w2", loss=1 / step)
+    assert d is Decision.STOP
+    c.tell(s, again.trial_id, number=again.number, worker="w2")
+    while (b := c.ask(s, worker="w2")) is not None:
+        c.tell(s, b.trial_id, 0.5, number=b.number, worker="w2")
+    states = sorted(t.state.value for t in c.trials(s))
+    assert states == ["completed"] * 3
+    assert c.get_study(s.name).finished
