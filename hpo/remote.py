@@ -329,6 +329,35 @@ class RemoteClient:
         except E.TrialNotFound:
             return None
 
+    def run(
+        self,
+        study: str | int | Study,
+        objective: Any,
+        *,
+        n_workers: int | None = None,
+        runs_dir: str = "hpo-runs",
+        lease_s: float = 60.0,
+        fail_fast: int = 3,
+        progress: bool = False,
+    ) -> Any:
+        """Drives the study from this machine: ``objective`` is a function ``fn(trial)`` (run
+        in ``n_workers`` threads) or a command (local processes), exactly as ``hpo.run``; the
+        trials are claimed and reported over HTTP, so several machines may run one study."""
+        from hpo.runner import drive
+
+        if progress:
+            raise E.HpoError("a progress bar over HTTP is not available; use progress=False")
+        coord = RemoteCoordinator(self, _name(study), lease_s=lease_s)
+        return drive(
+            coord,
+            objective,
+            n_workers=n_workers,
+            runs_dir=runs_dir,
+            progress=False,
+            fail_fast=fail_fast,
+            poll_s=0.25,
+        )
+
     def pareto_front(self, study: str | int | Study) -> list[TrialResult]:
         return [_result(d) for d in self._call("GET", f"/v1/studies/{_name(study)}/pareto")]
 

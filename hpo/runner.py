@@ -124,22 +124,45 @@ def run(
     or argument list, run as local processes with ``n_workers`` slots). The budget is the
     study's; set it in ``Client.create_study(..., budget=...)``.
     """
-    from hpo.executors.local import LocalExecutor
-    from hpo.executors.thread import ThreadExecutor
     from hpo.storage import SQLStorage
 
     st = storage if isinstance(storage, SQLStorage) else SQLStorage(storage)
     coord = Coordinator(
         st, study if isinstance(study, Study) else st.get_study(study), lease_s=lease_s
     )
+    return drive(
+        coord,
+        objective,
+        n_workers=n_workers,
+        runs_dir=runs_dir,
+        progress=progress,
+        fail_fast=fail_fast,
+    )
+
+
+def drive(
+    coord: Any,
+    objective: Callable[..., Any] | str | list[str],
+    *,
+    n_workers: int | None = None,
+    runs_dir: str = "hpo-runs",
+    progress: bool = True,
+    fail_fast: int = 3,
+    poll_s: float = 0.02,
+) -> RunSummary:
+    """Runs ``objective`` (function: threads; command: local processes) for any coordinator:
+    an in-process Coordinator, or hpo.remote.RemoteCoordinator over the REST service."""
+    from hpo.executors.local import LocalExecutor
+    from hpo.executors.thread import ThreadExecutor
+
     ex: Executor
     if callable(objective):
         ex = ThreadExecutor(objective, n_slots=n_workers or 1, runs_dir=runs_dir)
     else:
         ex = LocalExecutor(objective, n_slots=n_workers, runs_dir=runs_dir)
     if not progress:
-        return Driver(coord, ex, fail_fast=fail_fast).run()
+        return Driver(coord, ex, fail_fast=fail_fast, poll_s=poll_s).run()
     from hpo.progress import SweepProgress
 
     with SweepProgress(coord) as p:
-        return Driver(coord, ex, fail_fast=fail_fast, on_progress=p.update).run()
+        return Driver(coord, ex, fail_fast=fail_fast, poll_s=poll_s, on_progress=p.update).run()

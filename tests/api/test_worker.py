@@ -92,3 +92,45 @@ def test_a_killed_worker_s_trial_resumes_elsewhere_from_its_checkpoint(server, t
     assert steps == sorted(set(steps)) == [float(s) for s in range(1, 10)]  # none twice
     starts = (runs / "kill-agent" / "trial-0" / "starts.log").read_text().split()
     assert starts[0] == "0" and int(starts[-1]) >= ck  # resumed from the checkpoint
+
+
+def test_remote_run_drives_a_function_study_from_two_clients(server, tmp_path):
+    import threading
+
+    c = hpo.Client(server.url)
+    s = c.create_study(
+        "fn-remote",
+        {"x": {"type": "float", "low": 0.0, "high": 1.0}},
+        "loss",
+        fidelity={"name": "epoch", "min": 1, "max": 9},
+        scheduler="asha",
+        budget={"max_trials": 12},
+    )
+    seen: list[int] = []
+
+    def train(t):
+        start = int(t.checkpoint_step or 0) if t.resume else 0
+        for epoch in range(start + 1, 10):
+            seen.append(t.number)
+            if t.report(epoch, checkpoint=True, loss=t.config["x"] + 1 / epoch) is not (
+                hpo.Decision.CONTINUE
+            ):
+                return
+
+    runs = [
+        threading.Thread(
+            target=hpo.Client(server.url).run,
+            args=(s, train),
+            kwargs={"n_workers": 2, "runs_dir": str(tmp_path / "r")},
+        )
+        for _ in range(2)
+    ]
+    for r in runs:
+        r.start()
+    for r in runs:
+        r.join(120)
+    trials = c.trials(s)
+    assert len(trials) == 12
+    assert {t.state.value for t in trials} <= {"completed", "stopped"}
+    assert max(t.last_step for t in trials) == 9 and any(t.resumes for t in trials)
+    assert c.get_study(s.name).finished
