@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 from dataclasses import dataclass
@@ -31,8 +32,18 @@ class Executor(Protocol):
     def shutdown(self) -> None: ...
 
 
-def worker_id(kind: str, slot: int) -> str:
-    return f"{kind}:{socket.gethostname()}:{os.getpid()}:{slot}"
+_instances = itertools.count()
+
+
+def new_instance() -> int:
+    """A number unique to each executor in this process (two drivers in one process, or two
+    RemoteClient.run calls, must not share worker ids: ``ask`` is idempotent per worker)."""
+    return next(_instances)
+
+
+def worker_id(kind: str, slot: int, instance: int = 0) -> str:
+    """``kind:host:pid:instance.slot``: unique per slot, and the pid tells whether it lives."""
+    return f"{kind}:{socket.gethostname()}:{os.getpid()}:{instance}.{slot}"
 
 
 def _pid_alive(pid: int) -> bool:

@@ -34,7 +34,7 @@ from typing import Any
 
 from hpo.coordinator import Assignment, Coordinator
 from hpo.errors import HpoError, InvalidStudy
-from hpo.executors.base import Ended, release_dead_local_workers, worker_id
+from hpo.executors.base import Ended, new_instance, release_dead_local_workers, worker_id
 from hpo.model import Decision
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,8 @@ class LocalExecutor:
         self.grace_s = float(grace_s)
         self.env = dict(env or {})
         self.cwd = cwd
-        self.workers = [worker_id("local", i) for i in range(n_slots)]
+        instance = new_instance()
+        self.workers = [worker_id("local", i, instance) for i in range(n_slots)]
         self._runs: dict[str, _Run] = {}
         self._lock = threading.Lock()
         self.coordinator: Coordinator | None = None

@@ -18,7 +18,7 @@ from typing import Any
 
 from hpo.coordinator import Assignment, Coordinator
 from hpo.errors import TrialStopped
-from hpo.executors.base import Ended, release_dead_local_workers, worker_id
+from hpo.executors.base import Ended, new_instance, release_dead_local_workers, worker_id
 from hpo.model import Decision
 from hpo.trial import TrialContext, _set_thread_context
 
@@ -34,7 +34,8 @@ class ThreadExecutor:
         self.fn = fn
         self.n_slots = n_slots
         self.runs_dir = Path(runs_dir)
-        self.workers = [worker_id("thread", i) for i in range(n_slots)]
+        instance = new_instance()
+        self.workers = [worker_id("thread", i, instance) for i in range(n_slots)]
         self._busy: dict[str, threading.Thread] = {}
         self._ended: queue.Queue[Ended] = queue.Queue()
         self._lock = threading.Lock()
