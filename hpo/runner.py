@@ -88,7 +88,7 @@ class Driver:
                         break
                     ex.start(a)
                     changed = True
-                if coord.finished and not ex.busy_workers():
+                if (coord.finished or getattr(ex, "exhausted", False)) and not ex.busy_workers():
                     break
                 if changed and self.on_progress is not None:
                     self.on_progress(coord)

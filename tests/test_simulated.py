@@ -132,3 +132,30 @@ def test_bad_arguments():
         SimulatedExecutor(Flat(), n_workers=0)
     with pytest.raises(ValueError, match="resume_s"):
         SimulatedExecutor(Flat(), resume_s=-1)
+
+
+def test_a_simulated_time_limit_ends_the_search_at_that_time(tmp_path):
+    # The hand-worked setup with 10 trials and a limit of 45 s: trials 2 (w0) and 3 (w1) start
+    # at 30 and report epoch 1 at 40; their epoch 2 would end at 50, after the limit, so both
+    # runs end at 45 and nothing more starts.
+    c, s = _study(
+        tmp_path, "limit", fidelity={"name": "epoch", "min": 1, "max": 3}, budget={"max_trials": 10}
+    )
+    ex = SimulatedExecutor(Flat(), n_workers=2, time_limit_s=45)
+    Driver(Coordinator(c.storage, s), ex).run()
+    assert [(e.time, e.trial) for e in ex.trace] == [
+        (10, 0),
+        (10, 1),
+        (20, 0),
+        (20, 1),
+        (30, 0),
+        (30, 1),
+        (40, 2),
+        (40, 3),
+    ]
+    w0, w1 = ex.workers
+    assert ex.now == 45 and ex.busy_s == {w0: 45.0, w1: 45.0}
+    trials = c.trials(s)
+    assert [t.state.value for t in trials] == ["completed", "completed", "failed", "failed"]
+    assert all(t.error == "simulated time limit" for t in trials[2:])
+    assert [r.step for r in c.history(s).reports(trials[3].id)] == [1.0]

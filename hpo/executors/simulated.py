@@ -12,7 +12,9 @@ does for its blackboxes).
 Events are processed in simulated-time order (ties: the worker started first); ``poll`` runs
 events until a trial ends, so that a freed worker is handed new work at the simulated time it
 became free. ``trace`` records every report with its simulated time and worker, for regret over
-time; ``busy_s`` the simulated seconds each worker spent training.
+time; ``busy_s`` the simulated seconds each worker spent training. With ``time_limit_s`` the
+runs still in progress at that simulated time end there (marked failed, "simulated time
+limit") and nothing more starts: the simulated equivalent of a wall-time budget.
 
 Written here: each peer's simulator is tied to its own scheduler API.
 """
@@ -71,6 +73,7 @@ class SimulatedExecutor:
         *,
         metric: str | None = None,
         resume_s: float = 0.0,
+        time_limit_s: float | None = None,
     ) -> None:
         if n_workers < 1:
             raise ValueError(f"n_workers must be >= 1, got {n_workers}")
@@ -78,6 +81,8 @@ class SimulatedExecutor:
             raise ValueError(f"resume_s must be >= 0, got {resume_s}")
         self.blackbox = blackbox
         self.metric = metric
+        self.time_limit_s = time_limit_s
+        self.exhausted = False  # the simulated time limit passed: nothing more starts
         self.resume_s = float(resume_s)
         instance = new_instance()
         self.workers = [worker_id("sim", i, instance) for i in range(n_workers)]
@@ -95,6 +100,8 @@ class SimulatedExecutor:
             self.metric = coordinator.study.objective.name
 
     def free_workers(self) -> list[str]:
+        if self.exhausted:
+            return []
         return [w for w in self.workers if w not in self._busy]
 
     def busy_workers(self) -> list[str]:
@@ -119,6 +126,8 @@ class SimulatedExecutor:
         """Advances the clock event by event until a trial's run ends (or nothing runs)."""
         assert self.coordinator is not None, "bind() first"
         while self._heap:
+            if self.time_limit_s is not None and self._heap[0].at > self.time_limit_s:
+                return self._stop_all()  # the budget ends before this report would come
             run = heapq.heappop(self._heap)
             self.now = run.at
             a = run.a
@@ -145,6 +154,21 @@ class SimulatedExecutor:
             del self._busy[a.worker]
             return [Ended(a.trial_id, a.worker, exit_ok=True)]
         return []
+
+    def _stop_all(self) -> list[Ended]:
+        """The simulated time is up: runs in progress end (as if killed at the limit)."""
+        assert self.time_limit_s is not None
+        self.exhausted = True
+        self.now = self.time_limit_s
+        ended = [
+            Ended(r.a.trial_id, w, exit_ok=False, error="simulated time limit")
+            for w, r in self._busy.items()
+        ]
+        for w, r in self._busy.items():
+            self.busy_s[w] -= r.at - self.now  # the unfinished epoch counts up to the limit
+        self._heap.clear()
+        self._busy.clear()
+        return ended
 
     def heartbeat(self) -> None:
         assert self.coordinator is not None
