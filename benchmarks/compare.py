@@ -1,0 +1,221 @@
+"""Side-by-side search on a simulated clock: hpo's schedulers against Optuna's, same benchmark.
+
+Every method searches the same benchmark (benchmarks/synthetic.py) with the same number of
+workers, the same per-epoch costs and the same simulated time budget:
+
+* hpo-*: the real Coordinator and Driver with hpo.executors.simulated.SimulatedExecutor (a
+  temporary SQLite file per run), schedulers random / asha / hyperband.
+* optuna-*: Optuna's own samplers and pruners through ask/tell, on a discrete-event simulation
+  with the same workers and costs: each worker holds one Optuna trial, reports every epoch
+  (``trial.report``), asks ``should_prune`` and starts a new trial when its trial ends. Optuna
+  sees pending trials exactly as it does in a parallel run (its default: they are not used).
+
+Regret is measured on the true objective (fidelity 1, no noise) of the incumbent, the
+configuration with the best value reported so far at any fidelity, and normalized by the
+median true value of random configurations minus the optimum (so a random guess is about 1).
+Syne Tune and Ray Tune adapters are not written yet (docs/benchmarks.md).
+
+    python -m benchmarks.compare --benchmark branin-mf --seeds 5 --workers 4 --hours 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import json
+import math
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from benchmarks.synthetic import BENCHMARKS, SyntheticBenchmark
+
+HPO_METHODS = {"hpo-random": "random", "hpo-asha": "asha", "hpo-hyperband": "hyperband"}
+OPTUNA_METHODS = ("optuna-random", "optuna-tpe", "optuna-tpe-hyperband", "optuna-random-sha")
+FRACTIONS = (0.25, 0.5, 1.0)
+
+
+def _sample_space(bb: SyntheticBenchmark, rng: random.Random) -> dict[str, float]:
+    return {k: rng.uniform(v["low"], v["high"]) for k, v in bb.space.items()}
+
+
+def _true(bb: SyntheticBenchmark, config: dict[str, Any]) -> float:
+    clean = type(bb)(bb.name, bb.space, bb.optimum, bb.max_epochs, 0.0, bb.epoch_seconds)
+    return clean.value(config, bb.max_epochs)
+
+
+def _trajectory(bb: SyntheticBenchmark, events: list[tuple[float, dict, float]]):
+    """[(time, true value of the incumbent)] from (time, config, reported value) events."""
+    best = math.inf
+    out = []
+    for t, cfg, v in sorted(events, key=lambda e: e[0]):
+        if v < best:
+            best = v
+            out.append((t, _true(bb, cfg)))
+    return out
+
+
+def run_hpo(bb: SyntheticBenchmark, scheduler: str, seed: int, workers: int, limit_s: float):
+    import hpo
+    from hpo.coordinator import Coordinator
+    from hpo.executors.simulated import SimulatedExecutor
+    from hpo.runner import Driver
+
+    with tempfile.TemporaryDirectory() as tmp:
+        c = hpo.Client(f"sqlite:///{Path(tmp) / 'sim.db'}")
+        s = c.create_study(
+            "sim",
+            bb.space,
+            "loss",
+            fidelity={"name": "epoch", "min": 1, "max": bb.max_epochs},
+            scheduler={"name": scheduler, "params": {"seed": seed}},
+            budget={"max_trials": 100_000},
+        )
+        ex = SimulatedExecutor(bb, n_workers=workers, time_limit_s=limit_s)
+        Driver(Coordinator(c.storage, s), ex).run()
+        configs = {t.number: dict(t.config) for t in c.trials(s)}
+        c.storage.close()
+    return _trajectory(bb, [(e.time, configs[e.trial], e.value) for e in ex.trace])
+
+
+def run_optuna(bb: SyntheticBenchmark, method: str, seed: int, workers: int, limit_s: float):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = (
+        optuna.samplers.RandomSampler(seed=seed)
+        if "random" in method
+        else optuna.samplers.TPESampler(seed=seed)
+    )
+    if method.endswith("hyperband"):
+        pruner: Any = optuna.pruners.HyperbandPruner(
+            min_resource=1, max_resource=bb.max_epochs, reduction_factor=3
+        )
+    elif method.endswith("sha"):
+        pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+    else:
+        pruner = optuna.pruners.NopPruner()
+    study = optuna.create_study(direction="minimize", sampler=sampler, pruner=pruner)
+    heap: list[tuple[float, int, int]] = []  # (time, order, worker)
+    state: dict[int, tuple[Any, dict, int]] = {}  # worker -> (trial, config, epoch running)
+    events: list[tuple[float, dict, float]] = []
+    order = 0
+
+    def start(w: int, now: float) -> None:
+        nonlocal order
+        trial = study.ask()
+        cfg = {k: trial.suggest_float(k, v["low"], v["high"]) for k, v in bb.space.items()}
+        state[w] = (trial, cfg, 1)
+        heapq.heappush(heap, (now + bb.cost(cfg, 1), order, w))
+        order += 1
+
+    for w in range(workers):
+        start(w, 0.0)
+    while heap and heap[0][0] <= limit_s:
+        now, _, w = heapq.heappop(heap)
+        trial, cfg, epoch = state[w]
+        v = bb.value(cfg, epoch)
+        events.append((now, cfg, v))
+        trial.report(v, epoch)
+        if epoch == bb.max_epochs:
+            study.tell(trial, v)
+        elif trial.should_prune():
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            state[w] = (trial, cfg, epoch + 1)
+            heapq.heappush(heap, (now + bb.cost(cfg, epoch + 1), order, w))
+            order += 1
+            continue
+        start(w, now)
+    return _trajectory(bb, events)
+
+
+def regret_at(traj: list[tuple[float, float]], t: float, bb: SyntheticBenchmark, scale: float):
+    value = None
+    for tt, v in traj:
+        if tt > t:
+            break
+        value = v
+    return 1.0 if value is None else max(value - bb.optimum, 0.0) / scale
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.compare", description=__doc__)
+    ap.add_argument("--benchmark", default="branin-mf", choices=sorted(BENCHMARKS))
+    ap.add_argument("--methods", default=",".join([*HPO_METHODS, *OPTUNA_METHODS]))
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--hours", type=float, default=8.0, help="simulated time budget")
+    ap.add_argument("--noise", type=float, default=0.0)
+    ap.add_argument("--json", default=None, help="write raw trajectories here")
+    ap.add_argument("--html", default=None, help="write a plotly figure of regret over time")
+    args = ap.parse_args(argv)
+    methods = [m for m in args.methods.split(",") if m]
+    unknown = [m for m in methods if m not in HPO_METHODS and m not in OPTUNA_METHODS]
+    if unknown:
+        ap.error(f"unknown methods: {unknown}")
+    bb = BENCHMARKS[args.benchmark](noise=args.noise)
+    rng = random.Random(12345)
+    scale = statistics.median(_true(bb, _sample_space(bb, rng)) for _ in range(2000)) - bb.optimum
+    limit = args.hours * 3600
+    runs: dict[str, list[list[tuple[float, float]]]] = {}
+    wall: dict[str, float] = {}
+    for m in methods:
+        t0 = time.perf_counter()
+        fn: Callable[..., Any]
+        if m in HPO_METHODS:
+            fn = lambda seed, m=m: run_hpo(bb, HPO_METHODS[m], seed, args.workers, limit)  # noqa: E731
+        else:
+            fn = lambda seed, m=m: run_optuna(bb, m, seed, args.workers, limit)  # noqa: E731
+        runs[m] = [fn(seed) for seed in range(args.seeds)]
+        wall[m] = time.perf_counter() - t0
+        print(f"  {m:22s} {args.seeds} seeds in {wall[m]:.1f}s", file=sys.stderr, flush=True)
+
+    print(
+        f"# {bb.name}: {args.workers} workers, {args.hours:g} simulated hours, "
+        f"{bb.max_epochs} epochs x {bb.epoch_seconds:g}s, {args.seeds} seeds, noise {args.noise}"
+    )
+    print(f"command: python -m benchmarks.compare {' '.join(argv or sys.argv[1:])}")
+    head = " | ".join(f"regret @ {int(f * 100)}%" for f in FRACTIONS)
+    print(f"\n| method | {head} | mean rank at end | real s |")
+    print("|---|" + "---:|" * (len(FRACTIONS) + 2))
+    finals = {m: [regret_at(tr, limit, bb, scale) for tr in runs[m]] for m in methods}
+    ranks: dict[str, list[float]] = {m: [] for m in methods}
+    for seed in range(args.seeds):
+        order = sorted(methods, key=lambda m: finals[m][seed])
+        for i, m in enumerate(order):
+            ranks[m].append(i + 1)
+    for m in methods:
+        cells = []
+        for f in FRACTIONS:
+            xs = [regret_at(tr, f * limit, bb, scale) for tr in runs[m]]
+            se = statistics.stdev(xs) / math.sqrt(len(xs)) if len(xs) > 1 else 0.0
+            cells.append(f"{statistics.mean(xs):.4f} ± {se:.4f}")
+        print(f"| {m} | {' | '.join(cells)} | {statistics.mean(ranks[m]):.2f} | {wall[m]:.1f} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"scale": scale, "runs": runs}))
+    if args.html:
+        import plotly.graph_objects as go
+
+        grid = [limit * i / 200 for i in range(1, 201)]
+        fig = go.Figure()
+        for m in methods:
+            mean = [statistics.mean(regret_at(tr, t, bb, scale) for tr in runs[m]) for t in grid]
+            fig.add_trace(go.Scatter(x=[t / 3600 for t in grid], y=mean, name=m, mode="lines"))
+        fig.update_layout(
+            title=f"{bb.name}: normalized regret, mean over {args.seeds} seeds",
+            xaxis_title="simulated hours",
+            yaxis_title="normalized regret",
+            yaxis_type="log",
+        )
+        fig.write_html(args.html, include_plotlyjs="cdn")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

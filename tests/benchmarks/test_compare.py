@@ -1,0 +1,62 @@
+"""The comparison harness: incumbent trajectories and regret, hand-checked, and a tiny run."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.compare import _trajectory, main, regret_at, run_hpo, run_optuna
+from benchmarks.synthetic import BRANIN_ARGMINS, mf_branin
+
+
+def test_trajectory_follows_the_incumbent_by_reported_value():
+    bb = mf_branin(max_epochs=3)
+    a, b = {"x1": 0.0, "x2": 0.0}, {"x1": BRANIN_ARGMINS[1][0], "x2": BRANIN_ARGMINS[1][1]}
+    events = [(10.0, a, 5.0), (20.0, b, 7.0), (30.0, b, 1.0), (40.0, a, 3.0)]
+    traj = _trajectory(bb, events)
+    # a is the incumbent at 10 (5.0), b takes over at 30 (1.0); a's 3.0 at 40 is not better
+    assert [t for t, _ in traj] == [10.0, 30.0]
+    assert traj[0][1] == pytest.approx(bb.value(a, 3)) and traj[1][1] == pytest.approx(
+        bb.optimum, abs=1e-6
+    )
+    scale = 10.0
+    assert regret_at(traj, 5.0, bb, scale) == 1.0  # nothing yet: the normalized worst
+    assert regret_at(traj, 15.0, bb, scale) == pytest.approx((bb.value(a, 3) - bb.optimum) / 10)
+    assert regret_at(traj, 35.0, bb, scale) == pytest.approx(0.0, abs=1e-7)
+
+
+def test_hpo_and_optuna_runs_respect_the_simulated_budget():
+    bb = mf_branin(max_epochs=9)
+    for traj in (
+        run_hpo(bb, "asha", 0, 2, 3600.0),
+        run_optuna(bb, "optuna-tpe-hyperband", 0, 2, 3600.0),
+    ):
+        assert traj and all(0 < t <= 3600.0 for t, _ in traj)
+        values = [v for _, v in traj]
+        assert all(v >= bb.optimum - 1e-9 for v in values)
+
+
+def test_main_prints_a_row_per_method(capsys):
+    assert (
+        main(
+            [
+                "--benchmark",
+                "branin-mf",
+                "--seeds",
+                "2",
+                "--workers",
+                "2",
+                "--hours",
+                "1",
+                "--methods",
+                "hpo-random,optuna-random",
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    rows = [
+        line
+        for line in out.splitlines()
+        if line.startswith("| hpo-") or line.startswith("| optuna-")
+    ]
+    assert [r.split(" | ")[0] for r in rows] == ["| hpo-random", "| optuna-random"]
