@@ -10,9 +10,10 @@ workers, the same per-epoch costs and the same simulated time budget:
   (``trial.report``), asks ``should_prune`` and starts a new trial when its trial ends. Optuna
   sees pending trials exactly as it does in a parallel run (its default: they are not used).
 
-Regret is measured on the true objective (fidelity 1, no noise) of the incumbent, the
-configuration with the best value reported so far at any fidelity, and normalized by the
-median true value of random configurations minus the optimum (so a random guess is about 1).
+Regret on synthetic functions is measured on the true objective (fidelity 1, no noise) of the
+incumbent, the configuration with the best value reported so far at any fidelity; on tables
+(benchmarks/tabular) on the best value observed so far. It is normalized by the median value of
+random configurations minus the optimum (so a random guess is about 1).
 Syne Tune and Ray Tune adapters are not written yet (docs/benchmarks.md).
 
     python -m benchmarks.compare --benchmark branin-mf --seeds 5 --workers 4 --hours 8
@@ -33,30 +34,38 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.synthetic import BENCHMARKS, SyntheticBenchmark
+from benchmarks.synthetic import BENCHMARKS as SYNTHETIC
+from benchmarks.synthetic import SyntheticBenchmark
+
+TABULAR = ("digits-mlp", "breast_cancer-mlp")
 
 HPO_METHODS = {"hpo-random": "random", "hpo-asha": "asha", "hpo-hyperband": "hyperband"}
 OPTUNA_METHODS = ("optuna-random", "optuna-tpe", "optuna-tpe-hyperband", "optuna-random-sha")
 FRACTIONS = (0.25, 0.5, 1.0)
 
 
-def _sample_space(bb: SyntheticBenchmark, rng: random.Random) -> dict[str, float]:
-    return {k: rng.uniform(v["low"], v["high"]) for k, v in bb.space.items()}
+def make_benchmark(name: str, noise: float = 0.0) -> Any:
+    if name in SYNTHETIC:
+        return SYNTHETIC[name](noise=noise)
+    from benchmarks.tabular import load
+
+    return load(name)
 
 
-def _true(bb: SyntheticBenchmark, config: dict[str, Any]) -> float:
-    clean = type(bb)(bb.name, bb.space, bb.optimum, bb.max_epochs, 0.0, bb.epoch_seconds)
-    return clean.value(config, bb.max_epochs)
+def _true(bb: Any, config: dict[str, Any]) -> float:
+    return bb.true_value(config)
 
 
 def _trajectory(bb: SyntheticBenchmark, events: list[tuple[float, dict, float]]):
-    """[(time, true value of the incumbent)] from (time, config, reported value) events."""
+    """[(time, value)] from (time, config, reported value) events: the true value of the
+    incumbent (synthetic functions), or the best value observed so far (tables)."""
+    observed = getattr(bb, "observed_regret", False)
     best = math.inf
     out = []
     for t, cfg, v in sorted(events, key=lambda e: e[0]):
         if v < best:
             best = v
-            out.append((t, _true(bb, cfg)))
+            out.append((t, v if observed else _true(bb, cfg)))
     return out
 
 
@@ -109,7 +118,12 @@ def run_optuna(bb: SyntheticBenchmark, method: str, seed: int, workers: int, lim
     def start(w: int, now: float) -> None:
         nonlocal order
         trial = study.ask()
-        cfg = {k: trial.suggest_float(k, v["low"], v["high"]) for k, v in bb.space.items()}
+        cfg = {
+            k: (trial.suggest_int if v["type"] == "int" else trial.suggest_float)(
+                k, v["low"], v["high"], log=bool(v.get("log", False))
+            )
+            for k, v in bb.space.items()
+        }
         state[w] = (trial, cfg, 1)
         heapq.heappush(heap, (now + bb.cost(cfg, 1), order, w))
         order += 1
@@ -146,7 +160,7 @@ def regret_at(traj: list[tuple[float, float]], t: float, bb: SyntheticBenchmark,
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.compare", description=__doc__)
-    ap.add_argument("--benchmark", default="branin-mf", choices=sorted(BENCHMARKS))
+    ap.add_argument("--benchmark", default="branin-mf", choices=sorted([*SYNTHETIC, *TABULAR]))
     ap.add_argument("--methods", default=",".join([*HPO_METHODS, *OPTUNA_METHODS]))
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--workers", type=int, default=4)
@@ -159,9 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [m for m in methods if m not in HPO_METHODS and m not in OPTUNA_METHODS]
     if unknown:
         ap.error(f"unknown methods: {unknown}")
-    bb = BENCHMARKS[args.benchmark](noise=args.noise)
+    bb = make_benchmark(args.benchmark, args.noise)
     rng = random.Random(12345)
-    scale = statistics.median(_true(bb, _sample_space(bb, rng)) for _ in range(2000)) - bb.optimum
+    scale = statistics.median(_true(bb, bb.sample(rng)) for _ in range(2000)) - bb.optimum
     limit = args.hours * 3600
     runs: dict[str, list[list[tuple[float, float]]]] = {}
     wall: dict[str, float] = {}
@@ -176,9 +190,11 @@ def main(argv: list[str] | None = None) -> int:
         wall[m] = time.perf_counter() - t0
         print(f"  {m:22s} {args.seeds} seeds in {wall[m]:.1f}s", file=sys.stderr, flush=True)
 
+    per_epoch = getattr(bb, "epoch_seconds", None)
+    cost = f"{per_epoch:g}s" if per_epoch else "measured CPU seconds"
     print(
         f"# {bb.name}: {args.workers} workers, {args.hours:g} simulated hours, "
-        f"{bb.max_epochs} epochs x {bb.epoch_seconds:g}s, {args.seeds} seeds, noise {args.noise}"
+        f"{bb.max_epochs} epochs x {cost}, {args.seeds} seeds, noise {args.noise}"
     )
     print(f"command: python -m benchmarks.compare {' '.join(argv or sys.argv[1:])}")
     head = " | ".join(f"regret @ {int(f * 100)}%" for f in FRACTIONS)

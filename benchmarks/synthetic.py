@@ -121,6 +121,14 @@ class SyntheticBenchmark:
     def cost(self, config: Mapping[str, Any], epoch: int) -> float:
         return self.epoch_seconds
 
+    def true_value(self, config: Mapping[str, Any]) -> float:
+        """The objective at full fidelity without noise (what regret is measured on)."""
+        return self._f(config, 1.0)
+
+    def sample(self, rng: random.Random) -> dict[str, float]:
+        """A uniformly random configuration."""
+        return {k: rng.uniform(v["low"], v["high"]) for k, v in self.space.items()}
+
     def regret(self, value: float) -> float:
         """value - optimum (>= 0 up to noise)."""
         return value - self.optimum
