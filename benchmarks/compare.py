@@ -169,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", default=None, help="write raw trajectories here")
     ap.add_argument("--html", default=None, help="write a plotly figure of regret over time")
     args = ap.parse_args(argv)
+    import logging
+
+    logging.getLogger("hpo").setLevel(logging.ERROR)  # runs cut by the time limit are expected
     methods = [m for m in args.methods.split(",") if m]
     unknown = [m for m in methods if m not in HPO_METHODS and m not in OPTUNA_METHODS]
     if unknown:
