@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 def _floats(xs: Sequence[float], name: str, *, positive: bool = True) -> list[float]:
@@ -158,7 +158,7 @@ def fit_critical_batch(
     )
     r2_s = _r2(ss, [fit.steps(b) for b in bs])
     r2_e = _r2(es, [fit.examples(b) for b in bs])
-    return CriticalBatchFit(**{**fit.as_dict(), "r2_steps": r2_s, "r2_examples": r2_e})
+    return replace(fit, r2_steps=r2_s, r2_examples=r2_e)
 
 
 def _r2(ys: list[float], preds: list[float]) -> float:

@@ -290,7 +290,7 @@ class NoiseScaleController:
             raise ValueError(f"hysteresis must be >= 1, got {self.hysteresis}")
         if self.min_batch is None:
             self.min_batch = self.base_batch
-        unit = self.world_size * self.batch_multiple * self.min_accumulation_steps
+        unit = self._unit
         for name in ("base_batch", "min_batch", "max_batch"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1 or v % unit:
@@ -313,6 +313,11 @@ class NoiseScaleController:
     @property
     def batch_size(self) -> int:
         return self.schedule.phases[-1].batch_size
+
+    @property
+    def _unit(self) -> int:
+        """Every batch is a multiple of this: ranks x batch_multiple x min accumulation."""
+        return self.world_size * self.batch_multiple * self.min_accumulation_steps
 
     def _phase(
         self, start: int, batch: int, grad_sq: float | None, trace_cov: float | None
@@ -342,7 +347,7 @@ class NoiseScaleController:
     def target(self, b_noise: float) -> int:
         """The batch size this controller aims for at noise scale ``b_noise``."""
         assert self.min_batch is not None
-        unit = self.world_size * self.batch_multiple * self.min_accumulation_steps
+        unit = self._unit
         if not math.isfinite(b_noise):
             return self.batch_size
         raw = self.fraction * b_noise

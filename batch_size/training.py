@@ -20,6 +20,7 @@ reproducible and resumable from :meth:`state_dict`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -187,7 +188,7 @@ class AdaptiveBatchTrainer:
             batch = self._fetch(micro)
             last = k == s.accumulation_steps - 1
             sync = getattr(self.model, "no_sync", None)
-            ctx = sync() if (sync is not None and not last) else _null()
+            ctx = sync() if (sync is not None and not last) else contextlib.nullcontext()
             with ctx:
                 loss = self.loss_fn(self.model, batch)
                 (loss / s.accumulation_steps).backward()
@@ -291,14 +292,6 @@ class AdaptiveBatchTrainer:
             self.monitor.load_state_dict(state["monitor"])
         if self.controller is not None and state.get("controller"):
             self.controller.load_state_dict(state["controller"])
-
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def _device_of(model: torch.nn.Module) -> torch.device:

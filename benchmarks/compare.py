@@ -52,10 +52,6 @@ def make_benchmark(name: str, noise: float = 0.0) -> Any:
     return load(name)
 
 
-def _true(bb: Any, config: dict[str, Any]) -> float:
-    return bb.true_value(config)
-
-
 def _trajectory(bb: SyntheticBenchmark, events: list[tuple[float, dict, float]]):
     """[(time, value)] from (time, config, reported value) events: the true value of the
     incumbent (synthetic functions), or the best value observed so far (tables)."""
@@ -65,7 +61,7 @@ def _trajectory(bb: SyntheticBenchmark, events: list[tuple[float, dict, float]])
     for t, cfg, v in sorted(events, key=lambda e: e[0]):
         if v < best:
             best = v
-            out.append((t, v if observed else _true(bb, cfg)))
+            out.append((t, v if observed else bb.true_value(cfg)))
     return out
 
 
@@ -178,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown methods: {unknown}")
     bb = make_benchmark(args.benchmark, args.noise)
     rng = random.Random(12345)
-    scale = statistics.median(_true(bb, bb.sample(rng)) for _ in range(2000)) - bb.optimum
+    scale = statistics.median(bb.true_value(bb.sample(rng)) for _ in range(2000)) - bb.optimum
     limit = args.hours * 3600
     runs: dict[str, list[list[tuple[float, float]]]] = {}
     wall: dict[str, float] = {}

@@ -44,20 +44,26 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def _drive(storage: Any, study: Any, sweep: dict[str, Any], parallelism: int | None) -> int:
-    from hpo.coordinator import Coordinator
+def _sweep_executor(sweep: dict[str, Any], parallelism: int | None) -> Any:
+    """The local executor a sweep file describes (command, slots, runs dir, grace, env)."""
     from hpo.executors.local import LocalExecutor
-    from hpo.progress import SweepProgress
-    from hpo.runner import Driver
 
-    coord = Coordinator(storage, study, lease_s=sweep.get("lease_s", 60.0))
-    ex = LocalExecutor(
+    return LocalExecutor(
         sweep["command"],
         n_slots=parallelism or sweep.get("parallelism"),
         runs_dir=sweep.get("runs_dir", "hpo-runs"),
         grace_s=sweep.get("grace_s", 10.0),
         env=sweep.get("env") or {},
     )
+
+
+def _drive(storage: Any, study: Any, sweep: dict[str, Any], parallelism: int | None) -> int:
+    from hpo.coordinator import Coordinator
+    from hpo.progress import SweepProgress
+    from hpo.runner import Driver
+
+    coord = Coordinator(storage, study, lease_s=sweep.get("lease_s", 60.0))
+    ex = _sweep_executor(sweep, parallelism)
     try:
         with SweepProgress(coord, console=err) as p:
             summary = Driver(coord, ex, on_progress=p.update).run()
@@ -329,7 +335,6 @@ def worker(
     lease_s: float = typer.Option(60.0, "--lease-s", help="Lease per claim, in seconds."),
 ) -> None:
     """Run trials of a study from the REST service on this machine until the study is over."""
-    from hpo.executors.local import LocalExecutor
     from hpo.remote import RemoteClient, RemoteCoordinator
     from hpo.runner import Driver
 
@@ -342,13 +347,7 @@ def worker(
         raise HpoError(
             f"study {study!r} has no command (it was not made by hpo sweep): pass --command"
         )
-    ex = LocalExecutor(
-        cmd,
-        n_slots=parallelism or sweep.get("parallelism"),
-        runs_dir=runs_dir,
-        grace_s=sweep.get("grace_s", 10.0),
-        env=sweep.get("env") or {},
-    )
+    ex = _sweep_executor({**sweep, "command": cmd, "runs_dir": runs_dir}, parallelism)
     err.print(f"worker on {coord.study.name} at {server}: {ex.n_slots} slot(s), runs in {runs_dir}")
     try:
         summary = Driver(coord, ex, poll_s=0.25).run()

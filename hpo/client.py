@@ -65,6 +65,44 @@ def _fidelity(f: Any) -> Fidelity | None:
     raise InvalidStudy(f"fidelity must be Fidelity(name, min, max) or a mapping, got {f!r}")
 
 
+def study_spec(
+    name: str,
+    space: SearchSpace | Mapping[str, Any],
+    objective: Any = "loss",
+    *,
+    mode: str = "min",
+    fidelity: Any = None,
+    scheduler: str | Mapping[str, Any] = "random",
+    scheduler_params: Mapping[str, Any] | None = None,
+    budget: Budget | Mapping[str, Any] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    project: str = "default",
+    check_scheduler: bool = True,
+) -> StudySpec:
+    """A validated StudySpec from the SDK's arguments (space, objectives, fidelity, scheduler
+    and, with ``check_scheduler``, the scheduler's params, budget). Shared by the in-process and
+    the remote client and by the REST service."""
+    if isinstance(scheduler, Mapping):
+        sched = SchedulerSpec(scheduler.get("name", "random"), dict(scheduler.get("params", {})))
+    else:
+        sched = SchedulerSpec(scheduler, dict(scheduler_params or {}))
+    spec = StudySpec(
+        name=name,
+        space=_space(space),
+        objectives=_objectives(objective, mode),
+        fidelity=_fidelity(fidelity),
+        scheduler=sched,
+        budget=budget if isinstance(budget, Budget) else Budget.from_dict(budget),
+        project=project,
+        metadata=dict(metadata or {}),
+    )
+    if check_scheduler:
+        from hpo.schedulers import make_scheduler
+
+        make_scheduler(Study(**{**spec.__dict__}))  # validates the scheduler's params
+    return spec
+
+
 class Client:
     """In-process client over one storage URL (``None``: ``$HPO_STORAGE`` or ``./hpo.db``).
 
@@ -104,26 +142,18 @@ class Client:
         exist_ok: bool = False,
     ) -> Study:
         """Creates a study, validating everything (space, scheduler and its params, budget)."""
-        from hpo.schedulers import make_scheduler
-
-        if isinstance(scheduler, Mapping):
-            sched = SchedulerSpec(
-                scheduler.get("name", "random"), dict(scheduler.get("params", {}))
-            )
-        else:
-            sched = SchedulerSpec(scheduler, dict(scheduler_params or {}))
-        b = budget if isinstance(budget, Budget) else Budget.from_dict(budget)
-        spec = StudySpec(
-            name=name,
-            space=_space(space),
-            objectives=_objectives(objective, mode),
-            fidelity=_fidelity(fidelity),
-            scheduler=sched,
-            budget=b,
+        spec = study_spec(
+            name,
+            space,
+            objective,
+            mode=mode,
+            fidelity=fidelity,
+            scheduler=scheduler,
+            scheduler_params=scheduler_params,
+            budget=budget,
+            metadata=metadata,
             project=self.project,
-            metadata=dict(metadata or {}),
         )
-        make_scheduler(Study(**{**spec.__dict__}))  # validates the scheduler's params
         return self.storage.create_study(spec, exist_ok=exist_ok)
 
     def get_study(self, name: str | int) -> Study:

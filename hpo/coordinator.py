@@ -88,6 +88,7 @@ class Coordinator:
         self.lease_s = float(lease_s)
         self.started_at = time.time()
         self.finished = False
+        self.paused = False  # as of the last ask
 
     # ---- budget -----------------------------------------------------------------------------
     def _exhausted(self, h: History, now: float) -> str | None:
@@ -184,6 +185,7 @@ class Coordinator:
                 if t.worker == worker:
                     t = w.update_trial(t, lease_expires=expires)
                     return self._assignment(t, resume=t.resumes > 0 or t.last_step is not None)
+            self.paused = w.paused
             if w.paused:
                 return None  # paused by a user: nothing starts until it is resumed
             a = self._ask_locked(w, worker, expires)

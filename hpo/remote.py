@@ -15,7 +15,7 @@ import os
 import random
 import socket
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from hpo import errors as E
@@ -168,25 +168,24 @@ class RemoteClient:
         metadata: Mapping[str, Any] | None = None,
         exist_ok: bool = False,
     ) -> Study:
-        from hpo.client import _fidelity, _objectives, _space
+        from hpo.client import study_spec
 
-        sp = _space(space)  # validated here too: a bad space fails before the request
-        fid = _fidelity(fidelity)
-        if isinstance(scheduler, Mapping):
-            sched = {"name": scheduler.get("name", "random"), "params": scheduler.get("params", {})}
-        else:
-            sched = {"name": scheduler, "params": dict(scheduler_params or {})}
-        b = budget if isinstance(budget, Budget) else Budget.from_dict(budget)
-        body = {
-            "name": name,
-            "space": sp.to_dict(),
-            "objectives": [o.to_dict() for o in _objectives(objective, mode)],
-            "fidelity": fid.to_dict() if fid else None,
-            "scheduler": sched,
-            "budget": b.to_dict(),
-            "metadata": dict(metadata or {}),
-            "exist_ok": exist_ok,
-        }
+        # validated here too (a bad space fails before the request); the server checks the
+        # scheduler's parameters against its own schedulers
+        spec = study_spec(
+            name,
+            space,
+            objective,
+            mode=mode,
+            fidelity=fidelity,
+            scheduler=scheduler,
+            scheduler_params=scheduler_params,
+            budget=budget,
+            metadata=metadata,
+            check_scheduler=False,
+        )
+        body = {**spec.to_dict(), "exist_ok": exist_ok}
+        body.pop("project")  # a remote caller's project comes from its token
         return _study(self._call("POST", "/v1/studies", json=body))
 
     def get_study(self, name: str | int) -> Study:
@@ -206,37 +205,46 @@ class RemoteClient:
 
     # ---- trials ------------------------------------------------------------------------------
     def ask(self, study: str | int | Study, worker: str | None = None) -> Assignment | None:
-        out = self._call(
-            "POST", f"/v1/studies/{_name(study)}/ask", json={"worker": worker or self.worker}
-        )
+        return self._ask(study, worker)[0]
+
+    def _ask(
+        self, study: str | int | Study, worker: str | None = None, lease_s: float | None = None
+    ) -> tuple[Assignment | None, dict[str, Any]]:
+        """(the assignment or None, the whole answer: it also says finished and paused)."""
+        body: dict[str, Any] = {"worker": worker or self.worker}
+        if lease_s is not None:
+            body["lease_s"] = lease_s
+        out = self._call("POST", f"/v1/studies/{_name(study)}/ask", json=body)
         a = out["assignment"]
         if a is None:
-            return None
+            return None, out
         self._numbers[(_name(study), a["trial_id"])] = a["number"]
-        return Assignment(**a)
+        return Assignment(**a), out
 
     def _number(self, study: str | int | Study, trial_id: int) -> int:
         """Trial numbers address trials over HTTP; the SDK's calls take ids, as in-process."""
         known = self._numbers.get((_name(study), trial_id))
         if known is not None:
             return known
-        page = self._call(
-            "GET", f"/v1/studies/{_name(study)}/trials", params={"offset": 0, "limit": 1000}
-        )
-        offset = 0
+        for t in self._trial_rows(study):
+            self._numbers[(_name(study), t["id"])] = t["number"]
+            if t["id"] == trial_id:
+                return t["number"]
+        raise E.TrialNotFound(f"no trial with id {trial_id} in study {_name(study)!r}")
+
+    def _trial_rows(
+        self, study: str | int | Study, states: Iterable[TrialState | str] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """The study's trials as JSON rows, a page of 1,000 at a time."""
+        params: dict[str, Any] = {"offset": 0, "limit": 1000}
+        if states is not None:
+            params["state"] = [TrialState(s).value for s in states]
         while True:
-            for t in page["items"]:
-                self._numbers[(_name(study), t["id"])] = t["number"]
-                if t["id"] == trial_id:
-                    return t["number"]
-            offset += page["limit"]
-            if offset >= page["total"]:
-                raise E.TrialNotFound(f"no trial with id {trial_id} in study {_name(study)!r}")
-            page = self._call(
-                "GET",
-                f"/v1/studies/{_name(study)}/trials",
-                params={"offset": offset, "limit": 1000},
-            )
+            page = self._call("GET", f"/v1/studies/{_name(study)}/trials", params=params)
+            yield from page["items"]
+            params["offset"] += page["limit"]
+            if params["offset"] >= page["total"]:
+                return
 
     def report(
         self,
@@ -312,16 +320,7 @@ class RemoteClient:
     def trials(
         self, study: str | int | Study, states: Iterable[TrialState | str] | None = None
     ) -> list[Trial]:
-        params: dict[str, Any] = {"offset": 0, "limit": 1000}
-        if states is not None:
-            params["state"] = [TrialState(s).value for s in states]
-        out: list[Trial] = []
-        while True:
-            page = self._call("GET", f"/v1/studies/{_name(study)}/trials", params=params)
-            out.extend(_trial(t) for t in page["items"])
-            params["offset"] += page["limit"]
-            if params["offset"] >= page["total"]:
-                return out
+        return [_trial(t) for t in self._trial_rows(study, states)]
 
     def best_trial(self, study: str | int | Study) -> TrialResult | None:
         try:
@@ -377,17 +376,9 @@ class RemoteCoordinator:
         self.finished = False
 
     def ask(self, worker: str, lease_s: float | None = None) -> Assignment | None:
-        out = self.client._call(
-            "POST",
-            f"/v1/studies/{self.study.name}/ask",
-            json={"worker": worker, "lease_s": lease_s or self.lease_s},
-        )
+        a, out = self.client._ask(self.study, worker, lease_s or self.lease_s)
         self.finished = bool(out["finished"]) and not out.get("paused", False)
-        a = out["assignment"]
-        if a is None:
-            return None
-        self.client._numbers[(self.study.name, a["trial_id"])] = a["number"]
-        return Assignment(**a)
+        return a
 
     def report(
         self,

@@ -31,11 +31,9 @@ def create_study(
     body: S.StudyCreate, svc: Service = Depends(service), proj: str = Depends(project)
 ) -> S.StudyOut:
     """Creates a study; the space, scheduler and its parameters are validated first."""
-    from hpo.client import Client
+    from hpo.client import study_spec
 
-    client = Client.__new__(Client)  # reuse the SDK's validation on this service's storage
-    client.storage, client.project, client._coordinators = svc.storage, proj, {}
-    s = client.create_study(
+    spec = study_spec(
         body.name,
         {k: v.model_dump() for k, v in body.space.items()},
         [o.model_dump() for o in body.objectives],
@@ -43,8 +41,9 @@ def create_study(
         scheduler=body.scheduler.model_dump(),
         budget=body.budget.model_dump(),
         metadata=body.metadata,
-        exist_ok=body.exist_ok,
+        project=proj,
     )
+    s = svc.storage.create_study(spec, exist_ok=body.exist_ok)
     return study_out(s)
 
 

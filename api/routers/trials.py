@@ -27,7 +27,7 @@ def ask(name: str, body: S.AskIn, svc: Service = Depends(service), proj: str = D
     """Claims a trial for ``worker`` with a lease (idempotent per worker while it runs)."""
     coord = svc.coordinator(name, proj)
     a = coord.ask(body.worker, lease_s=body.lease_s)
-    paused = a is None and svc.study(name, proj).paused
+    paused = a is None and coord.paused
     return S.AskOut(
         assignment=assignment_out(a) if a else None,
         finished=a is None and coord.finished and not paused,
