@@ -14,7 +14,7 @@ Regret on synthetic functions is measured on the true objective (fidelity 1, no 
 incumbent, the configuration with the best value reported so far at any fidelity; on tables
 (benchmarks/tabular) on the best value observed so far. It is normalized by the median value of
 random configurations minus the optimum (so a random guess is about 1).
-Syne Tune and Ray Tune adapters are not written yet (docs/benchmarks.md).
+* synetune-* and raytune-*: the peers' own schedulers through the adapters in benchmarks/peers/.
 
     python -m benchmarks.compare --benchmark branin-mf --seeds 5 --workers 4 --hours 8
 """
@@ -34,6 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks.peers import PEER_METHODS, run_peer
 from benchmarks.synthetic import BENCHMARKS as SYNTHETIC
 from benchmarks.synthetic import SyntheticBenchmark
 
@@ -157,7 +158,11 @@ def regret_at(traj: list[tuple[float, float]], t: float, bb: SyntheticBenchmark,
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.compare", description=__doc__)
     ap.add_argument("--benchmark", default="branin-mf", choices=sorted([*SYNTHETIC, *TABULAR]))
-    ap.add_argument("--methods", default=",".join([*HPO_METHODS, *OPTUNA_METHODS]))
+    ap.add_argument(
+        "--methods",
+        default=",".join([*HPO_METHODS, *OPTUNA_METHODS]),
+        help=f"comma-separated, from {', '.join([*HPO_METHODS, *OPTUNA_METHODS, *PEER_METHODS])}",
+    )
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--hours", type=float, default=8.0, help="simulated time budget")
@@ -169,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.getLogger("hpo").setLevel(logging.ERROR)  # runs cut by the time limit are expected
     methods = [m for m in args.methods.split(",") if m]
-    unknown = [m for m in methods if m not in HPO_METHODS and m not in OPTUNA_METHODS]
+    known = {*HPO_METHODS, *OPTUNA_METHODS, *PEER_METHODS}
+    unknown = [m for m in methods if m not in known]
     if unknown:
         ap.error(f"unknown methods: {unknown}")
     bb = make_benchmark(args.benchmark, args.noise)
@@ -183,8 +189,12 @@ def main(argv: list[str] | None = None) -> int:
         fn: Callable[..., Any]
         if m in HPO_METHODS:
             fn = lambda seed, m=m: run_hpo(bb, HPO_METHODS[m], seed, args.workers, limit)  # noqa: E731
-        else:
+        elif m in OPTUNA_METHODS:
             fn = lambda seed, m=m: run_optuna(bb, m, seed, args.workers, limit)  # noqa: E731
+        else:
+            fn = lambda seed, m=m: _trajectory(  # noqa: E731
+                bb, run_peer(bb, m, seed, args.workers, limit)
+            )
         runs[m] = [fn(seed) for seed in range(args.seeds)]
         wall[m] = time.perf_counter() - t0
         print(f"  {m:22s} {args.seeds} seeds in {wall[m]:.1f}s", file=sys.stderr, flush=True)

@@ -1,0 +1,34 @@
+"""Adapters that run the peers' own search algorithms on our benchmarks (benchmarks/compare.py).
+
+Each adapter module has ``run(bb, method, seed, workers, limit_s)`` returning the events of one
+search as ``[(simulated_seconds, config, reported_value), ...]``, one per reported epoch, where
+``bb`` is a benchmark (benchmarks/synthetic.py or benchmarks/tabular) with ``space``,
+``max_epochs``, ``value(config, epoch)`` and ``cost(config, epoch)``. Every adapter runs on the
+same workers and per-epoch costs, so the trajectories are comparable.
+
+``PEER_METHODS`` maps a method name of compare.py to (adapter module, the adapter's own name).
+Modules are imported only when one of their methods is asked for, so a missing peer library
+fails only the methods that need it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+PEER_METHODS: dict[str, tuple[str, str]] = {
+    "synetune-asha": ("benchmarks.peers.synetune", "asha"),
+    "synetune-hyperband": ("benchmarks.peers.synetune", "hyperband"),
+    "synetune-mobster": ("benchmarks.peers.synetune", "mobster"),
+    "synetune-bohb": ("benchmarks.peers.synetune", "bohb"),
+    "synetune-dehb": ("benchmarks.peers.synetune", "dehb"),
+    "raytune-asha": ("benchmarks.peers.raytune", "asha"),
+    "raytune-hyperband": ("benchmarks.peers.raytune", "hyperband"),
+    "raytune-bohb": ("benchmarks.peers.raytune", "bohb"),
+}
+
+
+def run_peer(bb: Any, method: str, seed: int, workers: int, limit_s: float) -> list:
+    """Events of one search by a peer's method (see the module docstring)."""
+    module, name = PEER_METHODS[method]
+    return importlib.import_module(module).run(bb, name, seed, workers, limit_s)
