@@ -183,7 +183,7 @@ class TrialOut(BaseModel):
     id: int
     study_id: int
     number: int
-    state: Literal["pending", "running", "paused", "completed", "stopped", "failed"]
+    state: Literal["pending", "running", "paused", "held", "completed", "stopped", "failed"]
     config: dict[str, Any]
     until: float | None
     bracket: int | None
@@ -193,6 +193,10 @@ class TrialOut(BaseModel):
     error: str | None
     resumes: int
     interrupted: bool
+    held: bool = Field(
+        default=False,
+        description="paused by a user (pause_trial): no scheduler resumes it until resume_trial",
+    )
     created_at: float
     updated_at: float
     reports: list[ReportOut] | None = Field(

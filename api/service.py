@@ -118,6 +118,7 @@ def trial_out(t: Trial, reports: list[Report] | None = None) -> S.TrialOut:
         error=t.error,
         resumes=t.resumes,
         interrupted=t.interrupted,
+        held=t.held,
         created_at=t.created_at,
         updated_at=t.updated_at,
         reports=None if reports is None else [report_out(r) for r in reports],

@@ -232,6 +232,14 @@ class Client:
         """Undoes ``pause_study``: the trials it paused are resumed first."""
         return self.coordinator(study).resume()
 
+    def pause_trial(self, study: str | int | Study, number: int) -> Trial:
+        """Holds trial ``number`` until ``resume_trial`` (see Coordinator.pause_trial)."""
+        return self.coordinator(study).pause_trial(number)
+
+    def resume_trial(self, study: str | int | Study, number: int) -> Trial:
+        """Undoes ``pause_trial``: a trial stopped mid-run by the hold resumes first."""
+        return self.coordinator(study).resume_trial(number)
+
     def heartbeat(self, study: str | int | Study, worker: str | None = None) -> int:
         """Extends the leases of the trials ``worker`` (default: this client) runs."""
         return self.coordinator(study).heartbeat(worker or self.worker)

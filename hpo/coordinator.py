@@ -89,6 +89,7 @@ class Coordinator:
         self.started_at = time.time()
         self.finished = False
         self.paused = False  # as of the last ask
+        self._waiting_logged = False
 
     # ---- budget -----------------------------------------------------------------------------
     def _exhausted(self, h: History, now: float) -> str | None:
@@ -111,10 +112,17 @@ class Coordinator:
         if last is Decision.STOP:
             return w.update_trial(t, state=self._stopped_state(t), **common)
         if last is Decision.PAUSE:
-            return w.update_trial(t, state=TrialState.PAUSED, **common)
+            return w.update_trial(t, state=self._paused_state(t), **common)
         state = TrialState.PAUSED if t.has_checkpoint else TrialState.PENDING
         log.warning("trial %d: %s; it will be resumed (%s)", t.number, why, state.value)
+        if t.held:
+            state = TrialState.HELD  # resumed (first) when the user resumes it
         return w.update_trial(t, state=state, interrupted=True, **common)
+
+    @staticmethod
+    def _paused_state(t: Trial) -> TrialState:
+        """Where a run that obeyed PAUSE goes: held if a user paused the trial."""
+        return TrialState.HELD if t.held else TrialState.PAUSED
 
     @staticmethod
     def _run_decision(h: History, t: Trial) -> Decision | None:
@@ -190,7 +198,15 @@ class Coordinator:
                 return None  # paused by a user: nothing starts until it is resumed
             a = self._ask_locked(w, worker, expires)
             if a is None and h.count(TrialState.RUNNING) == 0:
-                self._finish_study(w)
+                if h.count(TrialState.HELD) == 0 or self._exhausted(h, w.now):
+                    self._finish_study(w)
+                elif not self._waiting_logged:
+                    self._waiting_logged = True
+                    log.warning(
+                        "study %s waits for %d trial(s) held by a user (resume or delete them)",
+                        self.study.name,
+                        h.count(TrialState.HELD),
+                    )
             return a
 
     def _ask_locked(self, w: StudyWriter, worker: str, expires: float) -> Assignment | None:
@@ -250,9 +266,10 @@ class Coordinator:
         return self._assignment(t, resume=False)
 
     def _finish_study(self, w: StudyWriter) -> None:
-        """Nothing runs and nothing can start: the study is over. Paused trials are stopped."""
+        """Nothing runs and nothing can start: the study is over. Paused trials are stopped
+        (held ones too, once the budget is spent)."""
         h = w.history
-        for t in h.trials((TrialState.PAUSED, TrialState.PENDING)):
+        for t in h.trials((TrialState.PAUSED, TrialState.PENDING, TrialState.HELD)):
             w.update_trial(t, state=TrialState.STOPPED, interrupted=False)
         if not self.study.finished:
             w.set_finished(True)
@@ -305,9 +322,10 @@ class Coordinator:
                 decision = Decision.STOP  # at the maximum fidelity the trial is done
             else:
                 decision = self.scheduler.on_report(h, t, rep)
-                if w.paused and decision is Decision.CONTINUE:
-                    # The study is paused: checkpoint and free the worker; marked interrupted,
-                    # the trial is resumed before anything new once the study is resumed.
+                if (w.paused or t.held) and decision is Decision.CONTINUE:
+                    # The study (or this trial) is paused by a user: checkpoint and free the
+                    # worker; marked interrupted, the trial is resumed before anything new once
+                    # the study (the trial) is resumed.
                     decision = Decision.PAUSE
                     t = w.update_trial(t, interrupted=True, until=step)
             w.add_report(Report(trial_id, step, values, cost_s, w.now, decision))
@@ -344,7 +362,7 @@ class Coordinator:
             common: dict[str, Any] = dict(worker=None, lease_expires=None)
             if last is Decision.PAUSE:
                 ck = t.last_step if exit_ok else t.checkpoint_step
-                return w.update_trial(t, state=TrialState.PAUSED, checkpoint_step=ck, **common)
+                return w.update_trial(t, state=self._paused_state(t), checkpoint_step=ck, **common)
             if last is Decision.STOP:
                 return w.update_trial(t, state=self._stopped_state(t), **common)
             if exit_ok:
@@ -408,6 +426,40 @@ class Coordinator:
             if w.paused:
                 w.set_paused(False)
         return self.storage.get_study(self.study.id)
+
+    def pause_trial(self, number: int) -> Trial:
+        """Holds one trial until ``resume_trial``: a running trial is told PAUSE at its next
+        report (it checkpoints and frees its worker); a paused or pending one is kept from
+        starting. No scheduler resumes, promotes or retires a held trial, and the study does not
+        end while one is held (unless its budget is spent). Idempotent; 409 for ended trials."""
+        with self.storage.write(self.study.id) as w:
+            t = self._user_trial(w, number)
+            if t.state.is_final:
+                raise TrialStateError(f"trial {number} has ended ({t.state.value})")
+            if t.state is TrialState.RUNNING:
+                return w.update_trial(t, held=True)
+            if t.state in (TrialState.PAUSED, TrialState.PENDING):
+                return w.update_trial(t, held=True, state=TrialState.HELD)
+            return t
+
+    def resume_trial(self, number: int) -> Trial:
+        """Undoes ``pause_trial``. A trial that the hold stopped mid-run is resumed (from its
+        checkpoint) before anything new starts; one the scheduler had paused goes back to it.
+        Idempotent; a trial that is not held is returned unchanged."""
+        with self.storage.write(self.study.id) as w:
+            t = self._user_trial(w, number)
+            if t.state is TrialState.HELD:
+                state = TrialState.PAUSED if t.has_checkpoint else TrialState.PENDING
+                self._waiting_logged = False
+                return w.update_trial(t, held=False, state=state)
+            return w.update_trial(t, held=False) if t.held else t
+
+    def _user_trial(self, w: StudyWriter, number: int) -> Trial:
+        t = w.history.by_number(number)
+        if t is None:
+            raise TrialNotFound(f"no trial {number} in study {self.study.name!r}")
+        w.lock_trial(t.id)
+        return t
 
     def running_trials(self) -> list[Trial]:
         return self.history().trials((TrialState.RUNNING,))

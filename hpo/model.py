@@ -17,11 +17,16 @@ from hpo.space import Config, SearchSpace
 
 
 class TrialState(str, enum.Enum):
-    """``pending → running → (paused → running)* → completed | stopped | failed``."""
+    """``pending → running → (paused → running)* → completed | stopped | failed``.
+
+    ``held``: paused (or kept from starting) by a user, who alone resumes it; no scheduler
+    promotes, resumes or retires a held trial, and a study does not end while one is held.
+    """
 
     PENDING = "pending"
     RUNNING = "running"
     PAUSED = "paused"
+    HELD = "held"
     COMPLETED = "completed"
     STOPPED = "stopped"
     FAILED = "failed"
@@ -237,6 +242,7 @@ class Trial:
     updated_at: float = 0.0
     resumes: int = 0  # how many times the trial has been resumed (paused -> running)
     interrupted: bool = False  # its worker vanished; it is resumed before anything new starts
+    held: bool = False  # a user paused it: it is HELD (or RUNNING until its next report)
 
     @property
     def has_checkpoint(self) -> bool:

@@ -79,6 +79,7 @@ def _trial(d: Mapping[str, Any]) -> Trial:
         updated_at=d.get("updated_at", 0.0),
         resumes=d.get("resumes", 0),
         interrupted=d.get("interrupted", False),
+        held=d.get("held", False),
     )
 
 
@@ -202,6 +203,12 @@ class RemoteClient:
 
     def resume_study(self, study: str | int | Study) -> Study:
         return _study(self._call("POST", f"/v1/studies/{_name(study)}/resume"))
+
+    def pause_trial(self, study: str | int | Study, number: int) -> Trial:
+        return _trial(self._call("POST", f"/v1/studies/{_name(study)}/trials/{number}/pause"))
+
+    def resume_trial(self, study: str | int | Study, number: int) -> Trial:
+        return _trial(self._call("POST", f"/v1/studies/{_name(study)}/trials/{number}/resume"))
 
     # ---- trials ------------------------------------------------------------------------------
     def ask(self, study: str | int | Study, worker: str | None = None) -> Assignment | None:

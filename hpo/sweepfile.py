@@ -83,6 +83,11 @@ class SweepFile(_Strict):
     budget: BudgetIn = Field(default_factory=BudgetIn)
     parallelism: int | None = Field(default=None, gt=0, le=1024)
     runs_dir: str = "hpo-runs"
+    checkpoint_url: str | None = Field(
+        default=None,
+        description="shared path or object-store URL (fsspec) for checkpoints, so that trials "
+        "resume on any machine; default: they stay in runs_dir",
+    )
     grace_s: float = Field(default=10.0, ge=0)
     lease_s: float = Field(default=60.0, gt=0)
     env: dict[str, str] = Field(default_factory=dict)

@@ -223,3 +223,65 @@ def test_threads_share_one_sqlite_storage_safely(tmp_path: Path) -> None:
     for t in ts:
         t.join()
     assert sorted(got) == sorted(set(got)) and len(got) == 60
+
+
+def test_a_held_running_trial_pauses_at_its_next_report_and_waits_for_the_user(
+    storage_url: str,
+) -> None:
+    from hpo.errors import TrialStateError
+
+    c, co = make(
+        storage_url, fidelity={"name": "epoch", "min": 1, "max": 9}, budget={"max_trials": 2}
+    )
+    a = co.ask("w1")
+    assert co.report(a.trial_id, 1, {"loss": 0.5}) is Decision.CONTINUE
+    t = co.pause_trial(a.number)
+    assert t.state is S.RUNNING and t.held  # still running until it reports
+    assert co.pause_trial(a.number).held  # idempotent
+    assert co.report(a.trial_id, 2, {"loss": 0.4}, checkpoint=True) is Decision.PAUSE
+    t = co.end(a.trial_id)
+    assert t.state is S.HELD and t.checkpoint_step == 2
+    # the other trial runs to the end; the study does not end while a trial is held
+    b = co.ask("w2")
+    assert b is not None and b.trial_id != a.trial_id
+    co.tell(b.trial_id, 0.3)
+    assert co.ask("w2") is None and not co.finished
+    assert c.get_study("s").finished is False
+    t = co.resume_trial(a.number)
+    assert t.state is S.PAUSED and not t.held and t.interrupted
+    again = co.ask("w3")  # resumed first, from its checkpoint, aiming past where it paused
+    assert again.trial_id == a.trial_id and again.resume and again.checkpoint_step == 2
+    assert again.until == 9
+    assert co.report(a.trial_id, 3, {"loss": 0.35}) is Decision.CONTINUE
+    co.tell(a.trial_id, 0.2)
+    assert co.ask("w3") is None and co.finished
+    with pytest.raises(TrialStateError, match="ended"):
+        co.pause_trial(a.number)
+    with pytest.raises(TrialNotFound):
+        co.resume_trial(99)
+
+
+def test_a_held_paused_trial_is_never_promoted_and_goes_back_to_the_scheduler(
+    storage_url: str,
+) -> None:
+    _, co = make(
+        storage_url,
+        fidelity={"name": "epoch", "min": 1, "max": 9},
+        scheduler={"name": "asha", "params": {"eta": 3}},
+        budget={"max_trials": 6},
+    )
+    # three trials reach rung 1 (epoch 1); ASHA pauses them and would promote the best
+    runs = [co.ask(f"w{i}") for i in range(3)]
+    for a, loss in zip(runs, (0.1, 0.5, 0.9), strict=True):
+        assert co.report(a.trial_id, 1, {"loss": loss}, checkpoint=True) is not None
+        co.end(a.trial_id)
+    best = runs[0]
+    st = co.history().trial(best.trial_id).state
+    assert st is S.PAUSED
+    held = co.pause_trial(best.number)
+    assert held.state is S.HELD and not held.interrupted
+    nxt = co.ask("w9")
+    assert nxt is not None and nxt.trial_id != best.trial_id  # not promoted while held
+    co.resume_trial(best.number)
+    t = co.history().trial(best.trial_id)
+    assert t.state is S.PAUSED and not t.interrupted  # back to the scheduler, not forced first

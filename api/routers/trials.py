@@ -19,7 +19,7 @@ from hpo.model import TrialState
 
 router = APIRouter(prefix="/v1/studies/{name}", tags=["trials"])
 
-States = Literal["pending", "running", "paused", "completed", "stopped", "failed"]
+States = Literal["pending", "running", "paused", "held", "completed", "stopped", "failed"]
 
 
 @router.post("/ask", response_model=S.AskOut, responses=ERRORS)
@@ -80,6 +80,25 @@ def fail(
 ):
     coord = svc.coordinator(name, proj)
     return trial_out(coord.fail(svc.trial_id(coord, number), body.error, worker=body.worker))
+
+
+@router.post("/trials/{number}/pause", response_model=S.TrialOut, responses=ERRORS)
+def pause_trial(
+    name: str, number: int, svc: Service = Depends(service), proj: str = Depends(project)
+):
+    """Holds one trial until it is resumed: if it runs, it is told PAUSE at its next report (it
+    checkpoints and frees its worker); no scheduler resumes, promotes or retires it meanwhile,
+    and the study does not end while it is held. Idempotent; 409 for a trial that has ended."""
+    return trial_out(svc.coordinator(name, proj).pause_trial(number))
+
+
+@router.post("/trials/{number}/resume", response_model=S.TrialOut, responses=ERRORS)
+def resume_trial(
+    name: str, number: int, svc: Service = Depends(service), proj: str = Depends(project)
+):
+    """Undoes pause: a trial the hold stopped mid-run resumes from its checkpoint before
+    anything new starts; one the scheduler had paused goes back to the scheduler."""
+    return trial_out(svc.coordinator(name, proj).resume_trial(number))
 
 
 @router.post("/heartbeat", response_model=S.HeartbeatOut, responses=ERRORS)

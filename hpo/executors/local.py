@@ -105,6 +105,8 @@ class _Run:
         default_factory=lambda: collections.deque(maxlen=40)
     )
     decision: Decision | None = None
+    last_step: float | None = None  # highest step reported in this run
+    uploaded_step: float | None = None  # last checkpoint copied to the checkpoint URL
     term_at: float | None = None
     kill_at: float | None = None
     signalled: bool = False
@@ -121,6 +123,9 @@ class LocalExecutor:
         grace_s: seconds a trial gets to exit after PAUSE/STOP before SIGTERM, then SIGKILL.
         gpus: GPU ids to spread slots over; default: detected.
         env: extra environment variables for every trial.
+        checkpoint_url: a shared path or object-store URL (fsspec) that checkpoints are copied
+            to and resumed from, so that a trial may resume on another machine
+            (hpo/executors/checkpoints.py); without it they stay in ``runs_dir``.
     """
 
     def __init__(
@@ -133,8 +138,14 @@ class LocalExecutor:
         gpus: Sequence[str] | None = None,
         env: Mapping[str, str] | None = None,
         cwd: str | os.PathLike[str] | None = None,
+        checkpoint_url: str | None = None,
     ):
         self.command = command
+        self.store = None
+        if checkpoint_url:
+            from hpo.executors.checkpoints import CheckpointStore
+
+            self.store = CheckpointStore(checkpoint_url)
         self.gpus = list(detect_gpus() if gpus is None else gpus)
         if n_slots is None:
             n_slots = len(self.gpus) or os.cpu_count() or 1
@@ -172,6 +183,14 @@ class LocalExecutor:
         slot = self.workers.index(a.worker)
         tdir = self.trial_dir(a)
         tdir.mkdir(parents=True, exist_ok=True)
+        if self.store is not None and a.resume and a.checkpoint_step is not None:
+            from hpo.executors.checkpoints import CheckpointError
+
+            try:
+                self.store.download(tdir, a.study, a.number, a.checkpoint_step)
+            except CheckpointError as e:
+                self.coordinator.fail(a.trial_id, str(e), worker=a.worker)
+                return
         extra = {
             "trial_id": a.trial_id,
             "number": a.number,
@@ -241,14 +260,21 @@ class LocalExecutor:
         if metrics is None:  # stdout form: {"hpo": {"step": 3, "loss": 0.2}}
             metrics = {k: v for k, v in msg.items() if k not in ("step", "checkpoint", "cost_s")}
         step = msg.get("step")
+        checkpoint = bool(msg.get("checkpoint", False))
+        if checkpoint and self.store is not None and isinstance(step, (int, float)):
+            checkpoint = self._upload(run, float(step))
         decision = self.coordinator.report(
             run.a.trial_id,
             step,  # type: ignore[arg-type]
             metrics,
             cost_s=msg.get("cost_s"),
             worker=run.a.worker,
-            checkpoint=bool(msg.get("checkpoint", False)),
+            checkpoint=checkpoint,
         )
+        if isinstance(step, (int, float)):
+            run.last_step = max(run.last_step or step, step)
+            if checkpoint and self.store is not None:
+                self.store.prune(run.a.study, run.a.number, float(step))
         if decision is not Decision.CONTINUE and run.decision is None:
             run.decision = decision
             now = time.monotonic()
@@ -260,6 +286,21 @@ class LocalExecutor:
                 run.term_at = now + self.grace_s
                 run.kill_at = now + 2 * self.grace_s
         return decision
+
+    def _upload(self, run: _Run, step: float) -> bool:
+        """Copies the trial's checkpoint of ``step`` to the checkpoint URL; False if that failed
+        (the report is then stored without it, and a resume uses the previous checkpoint)."""
+        from hpo.executors.checkpoints import CheckpointError
+
+        assert self.store is not None
+        try:
+            self.store.upload(self.trial_dir(run.a), run.a.study, run.a.number, step)
+        except CheckpointError as e:
+            run.notes.append(str(e))
+            log.warning("trial %d: %s", run.a.number, e)
+            return False
+        run.uploaded_step = step
+        return True
 
     def _read_stdout(self, run: _Run, logf: Any) -> None:
         assert run.proc.stdout is not None
@@ -340,6 +381,11 @@ class LocalExecutor:
         return ended
 
     def _ended(self, run: _Run, rc: int) -> Ended:
+        if rc == 0 and self._paused_without_upload(run):
+            # it checkpointed on PAUSE: copy that checkpoint out before the step is recorded
+            assert run.last_step is not None
+            if not self._upload(run, run.last_step):
+                return Ended(run.a.trial_id, run.a.worker, False, "\n".join(run.notes))
         if rc == 0:
             return Ended(run.a.trial_id, run.a.worker, True)
         why = f"killed by signal {-rc}" if rc < 0 else f"exit code {rc}"
@@ -349,6 +395,14 @@ class LocalExecutor:
         notes = "\n".join(run.notes)
         return Ended(
             run.a.trial_id, run.a.worker, False, "\n".join(x for x in (why, notes, tail) if x)
+        )
+
+    def _paused_without_upload(self, run: _Run) -> bool:
+        return (
+            self.store is not None
+            and run.decision is Decision.PAUSE
+            and run.last_step is not None
+            and run.uploaded_step != run.last_step
         )
 
     def heartbeat(self) -> None:

@@ -44,6 +44,7 @@ trials = sa.Table(
     sa.Column("last_step", sa.Float),
     sa.Column("error", sa.Text),
     sa.Column("interrupted", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("held", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("resumes", sa.Integer, nullable=False, server_default="0"),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),

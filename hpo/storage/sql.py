@@ -50,7 +50,7 @@ from hpo.storage.schema import reports, studies, tokens, trials
 log = logging.getLogger(__name__)
 
 DEFAULT_URL = "sqlite:///hpo.db"
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -109,6 +109,7 @@ def _trial_from_row(row: Any) -> Trial:
         updated_at=row.updated_at,
         resumes=row.resumes,
         interrupted=bool(row.interrupted),
+        held=bool(row.held),
     )
 
 
@@ -135,6 +136,7 @@ _TRIAL_FIELDS = (
     "error",
     "resumes",
     "interrupted",
+    "held",
 )
 
 
@@ -184,6 +186,7 @@ class StudyWriter:
             version=self.version,
             resumes=0,
             interrupted=False,
+            held=False,
         )
         tid = self.conn.execute(
             sa.insert(trials).values(**values).returning(trials.c.id)

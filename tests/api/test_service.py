@@ -387,3 +387,34 @@ def test_pause_frees_workers_and_resume_continues_the_paused_trials_first(server
     states = sorted(t.state.value for t in c.trials(s))
     assert states == ["completed"] * 3
     assert c.get_study(s.name).finished
+
+
+def test_one_trial_is_held_and_resumed_over_http_while_the_others_run(server):
+    c = hpo.Client(server.url)
+    s = c.create_study(
+        "holdable",
+        SPACE,
+        "loss",
+        fidelity={"name": "epoch", "min": 1, "max": 9},
+        budget={"max_trials": 2},
+    )
+    a = c.ask(s, worker="w1")
+    held = c.pause_trial(s, a.number)
+    assert held.state is TrialState.RUNNING and held.held
+    assert c.report(s, a.trial_id, 1, number=a.number, worker="w1", loss=1.0) is Decision.PAUSE
+    c.tell(s, a.trial_id, number=a.number, worker="w1")
+    only = c.trials(s, states=["held"])
+    assert [t.number for t in only] == [a.number] and only[0].checkpoint_step == 1
+    b = c.ask(s, worker="w2")  # the study goes on without it
+    assert b is not None and b.trial_id != a.trial_id
+    c.tell(s, b.trial_id, 0.5, number=b.number, worker="w2")
+    body = httpx.post(f"{server.url}/v1/studies/holdable/ask", json={"worker": "w2"}).json()
+    assert body["assignment"] is None and body["finished"] is False  # waits for the held one
+    r = httpx.post(f"{server.url}/v1/studies/holdable/trials/{b.number}/pause")
+    assert r.status_code == 409 and "ended" in r.json()["error"]
+    assert httpx.post(f"{server.url}/v1/studies/holdable/trials/77/pause").status_code == 404
+    assert c.resume_trial(s, a.number).state is TrialState.PAUSED
+    again = c.ask(s, worker="w3")
+    assert again.trial_id == a.trial_id and again.resume and again.checkpoint_step == 1
+    c.tell(s, again.trial_id, 0.1, number=again.number, worker="w3")
+    assert c.ask(s, worker="w3") is None and c.get_study(s.name).finished
