@@ -10,6 +10,11 @@ workers, the same per-epoch costs and the same simulated time budget:
   (``trial.report``), asks ``should_prune`` and starts a new trial when its trial ends. Optuna
   sees pending trials exactly as it does in a parallel run (its default: they are not used).
 
+The speed-up column: the best peer is the non-hpo method with the lowest mean regret at the
+end; each method's entry is the simulated time at which its mean regret (over seeds, on a grid
+of 400 times) first reaches that peer's final mean regret, and the speed-up is the peer's time
+divided by the method's (above 1: faster than the best peer).
+
 Regret on synthetic functions is measured on the true objective (fidelity 1, no noise) of the
 incumbent, the configuration with the best value reported so far at any fidelity; on tables
 (benchmarks/tabular) on the best value observed so far. It is normalized by the median value of
@@ -38,9 +43,20 @@ from benchmarks.peers import PEER_METHODS, run_peer
 from benchmarks.synthetic import BENCHMARKS as SYNTHETIC
 from benchmarks.synthetic import SyntheticBenchmark
 
-TABULAR = ("digits-mlp", "breast_cancer-mlp")
+TABULAR = tuple(
+    sorted(
+        p.name[: -len(".json.gz")]
+        for p in (Path(__file__).parent / "tabular" / "data").glob("*.json.gz")
+    )
+)
 
-HPO_METHODS = {"hpo-random": "random", "hpo-asha": "asha", "hpo-hyperband": "hyperband"}
+HPO_METHODS = {
+    "hpo-random": "random",
+    "hpo-asha": "asha",
+    "hpo-hyperband": "hyperband",
+    "hpo-bo": "bo",
+    "hpo-mobster": "mobster",
+}
 OPTUNA_METHODS = ("optuna-random", "optuna-tpe", "optuna-tpe-hyperband", "optuna-random-sha")
 FRACTIONS = (0.25, 0.5, 1.0)
 
@@ -155,6 +171,32 @@ def regret_at(traj: list[tuple[float, float]], t: float, bb: SyntheticBenchmark,
     return 1.0 if value is None else max(value - bb.optimum, 0.0) / scale
 
 
+def mean_curve(runs: list[list[tuple[float, float]]], grid, bb, scale: float) -> list[float]:
+    """Mean normalized regret over seeds at each time of ``grid``."""
+    return [statistics.mean(regret_at(tr, t, bb, scale) for tr in runs) for t in grid]
+
+
+def time_to_reach(curve: list[float], grid, target: float) -> float | None:
+    """The first time of ``grid`` where ``curve`` is at or below ``target`` (None: never)."""
+    for t, v in zip(grid, curve, strict=True):
+        if v <= target:
+            return t
+    return None
+
+
+def speedups(curves: dict[str, list[float]], grid, peers: list[str]) -> tuple[str, dict]:
+    """The best peer (lowest mean regret at the end) and, per method, the simulated time to reach
+    that peer's final mean regret and the speed-up (peer's time / method's time; > 1: faster)."""
+    best = min(peers, key=lambda m: curves[m][-1])
+    target = curves[best][-1]
+    t_peer = time_to_reach(curves[best], grid, target)
+    out = {}
+    for m, c in curves.items():
+        t = time_to_reach(c, grid, target)
+        out[m] = (t, None if t is None or t_peer is None else t_peer / t)
+    return best, out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.compare", description=__doc__)
     ap.add_argument("--benchmark", default="branin-mf", choices=sorted([*SYNTHETIC, *TABULAR]))
@@ -206,9 +248,14 @@ def main(argv: list[str] | None = None) -> int:
         f"{bb.max_epochs} epochs x {cost}, {args.seeds} seeds, noise {args.noise}"
     )
     print(f"command: python -m benchmarks.compare {' '.join(argv or sys.argv[1:])}")
+    grid = [limit * i / 400 for i in range(1, 401)]
+    curves = {m: mean_curve(runs[m], grid, bb, scale) for m in methods}
+    peers = [m for m in methods if not m.startswith("hpo-")]
+    best_peer, speed = speedups(curves, grid, peers) if peers else (None, {})
     head = " | ".join(f"regret @ {int(f * 100)}%" for f in FRACTIONS)
-    print(f"\n| method | {head} | mean rank at end | real s |")
-    print("|---|" + "---:|" * (len(FRACTIONS) + 2))
+    extra = f" h to {best_peer}'s final | speed-up |" if best_peer else ""
+    print(f"\n| method | {head} | mean rank at end | real s |{extra}")
+    print("|---|" + "---:|" * (len(FRACTIONS) + 2 + (2 if best_peer else 0)))
     finals = {m: [regret_at(tr, limit, bb, scale) for tr in runs[m]] for m in methods}
     ranks: dict[str, list[float]] = {m: [] for m in methods}
     for seed in range(args.seeds):
@@ -221,17 +268,19 @@ def main(argv: list[str] | None = None) -> int:
             xs = [regret_at(tr, f * limit, bb, scale) for tr in runs[m]]
             se = statistics.stdev(xs) / math.sqrt(len(xs)) if len(xs) > 1 else 0.0
             cells.append(f"{statistics.mean(xs):.4f} ± {se:.4f}")
-        print(f"| {m} | {' | '.join(cells)} | {statistics.mean(ranks[m]):.2f} | {wall[m]:.1f} |")
+        row = f"| {m} | {' | '.join(cells)} | {statistics.mean(ranks[m]):.2f} | {wall[m]:.1f} |"
+        if best_peer:
+            t, ratio = speed[m]
+            row += " not reached | — |" if t is None else f" {t / 3600:.2f} | {ratio:.2f}x |"
+        print(row)
     if args.json:
-        Path(args.json).write_text(json.dumps({"scale": scale, "runs": runs}))
+        Path(args.json).write_text(json.dumps({"scale": scale, "runs": runs, "curves": curves}))
     if args.html:
         import plotly.graph_objects as go
 
-        grid = [limit * i / 200 for i in range(1, 201)]
         fig = go.Figure()
         for m in methods:
-            mean = [statistics.mean(regret_at(tr, t, bb, scale) for tr in runs[m]) for t in grid]
-            fig.add_trace(go.Scatter(x=[t / 3600 for t in grid], y=mean, name=m, mode="lines"))
+            fig.add_trace(go.Scatter(x=[t / 3600 for t in grid], y=curves[m], name=m, mode="lines"))
         fig.update_layout(
             title=f"{bb.name}: normalized regret, mean over {args.seeds} seeds",
             xaxis_title="simulated hours",

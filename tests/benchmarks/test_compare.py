@@ -60,3 +60,20 @@ def test_main_prints_a_row_per_method(capsys):
         if line.startswith("| hpo-") or line.startswith("| optuna-")
     ]
     assert [r.split(" | ")[0] for r in rows] == ["| hpo-random", "| optuna-random"]
+
+
+def test_speedup_is_the_best_peers_time_over_the_methods_time_to_its_final_regret():
+    from benchmarks.compare import speedups, time_to_reach
+
+    grid = [1.0, 2.0, 3.0, 4.0]
+    curves = {
+        "peer-a": [0.9, 0.5, 0.4, 0.3],  # best peer: final 0.3, first reached at t=4
+        "peer-b": [0.8, 0.7, 0.6, 0.5],
+        "hpo-x": [0.6, 0.3, 0.1, 0.1],  # reaches 0.3 at t=2: twice as fast
+        "hpo-y": [1.0, 1.0, 0.9, 0.8],  # never
+    }
+    assert time_to_reach(curves["hpo-x"], grid, 0.3) == 2.0
+    best, out = speedups(curves, grid, ["peer-a", "peer-b"])
+    assert best == "peer-a"
+    assert out["hpo-x"] == (2.0, 2.0) and out["peer-a"] == (4.0, 1.0)
+    assert out["hpo-y"] == (None, None) and out["peer-b"] == (None, None)
