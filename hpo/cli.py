@@ -54,6 +54,7 @@ def _sweep_executor(sweep: dict[str, Any], parallelism: int | None) -> Any:
         runs_dir=sweep.get("runs_dir", "hpo-runs"),
         grace_s=sweep.get("grace_s", 10.0),
         env=sweep.get("env") or {},
+        checkpoint_url=sweep.get("checkpoint_url"),
     )
 
 
@@ -332,6 +333,12 @@ def worker(
         "--runs-dir",
         help="Checkpoint and log root; a shared path lets any worker resume any trial.",
     ),
+    checkpoint_url: str | None = typer.Option(
+        None,
+        "--checkpoint-url",
+        help="Copy checkpoints to this shared path or object-store URL (fsspec: s3://, gs://, "
+        "file://), so that any worker resumes any trial (default: the study's sweep setting).",
+    ),
     lease_s: float = typer.Option(60.0, "--lease-s", help="Lease per claim, in seconds."),
 ) -> None:
     """Run trials of a study from the REST service on this machine until the study is over."""
@@ -347,7 +354,10 @@ def worker(
         raise HpoError(
             f"study {study!r} has no command (it was not made by hpo sweep): pass --command"
         )
-    ex = _sweep_executor({**sweep, "command": cmd, "runs_dir": runs_dir}, parallelism)
+    settings = {**sweep, "command": cmd, "runs_dir": runs_dir}
+    if checkpoint_url:
+        settings["checkpoint_url"] = checkpoint_url
+    ex = _sweep_executor(settings, parallelism)
     err.print(f"worker on {coord.study.name} at {server}: {ex.n_slots} slot(s), runs in {runs_dir}")
     try:
         summary = Driver(coord, ex, poll_s=0.25).run()
@@ -356,6 +366,50 @@ def worker(
         raise typer.Exit(130) from None
     counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.counts.items()))
     out.print(f"study {coord.study.name} is over: {counts}")
+
+
+trial_app = typer.Typer(no_args_is_help=True, help="Hold and resume single trials.")
+app.add_typer(trial_app, name="trial")
+ServerOpt = typer.Option(
+    None, "--server", help="URL of an hpo service (instead of --storage).", envvar="HPO_SERVER"
+)
+TokenOpt = typer.Option(None, "--token", envvar="HPO_TOKEN", help="API token for --server.")
+
+
+def _trial_client(storage: str | None, server: str | None, token: str | None) -> Any:
+    if server:
+        from hpo.remote import RemoteClient
+
+        return RemoteClient(server, token=token)
+    from hpo.client import Client
+
+    return Client(storage)
+
+
+@trial_app.command("pause")
+def trial_pause(
+    study: str,
+    number: int,
+    storage: str | None = StorageOpt,
+    server: str | None = ServerOpt,
+    token: str | None = TokenOpt,
+) -> None:
+    """Hold a trial: it pauses at its next report and waits until 'hpo trial resume'."""
+    t = _trial_client(storage, server, token).pause_trial(study, number)
+    out.print(f"trial {t.number} of {study}: {t.state.value}{' (held)' if t.held else ''}")
+
+
+@trial_app.command("resume")
+def trial_resume(
+    study: str,
+    number: int,
+    storage: str | None = StorageOpt,
+    server: str | None = ServerOpt,
+    token: str | None = TokenOpt,
+) -> None:
+    """Resume a held trial (from its checkpoint, before anything new starts)."""
+    t = _trial_client(storage, server, token).resume_trial(study, number)
+    out.print(f"trial {t.number} of {study}: {t.state.value}")
 
 
 token_app = typer.Typer(no_args_is_help=True, help="API tokens for the REST service.")

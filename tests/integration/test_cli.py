@@ -176,3 +176,27 @@ def test_unknown_study_is_one_line_error(tmp_path: Path) -> None:
         r = hpo_cli(cmd, "ghost", "--storage", str(tmp_path / "db"), cwd=tmp_path)
         assert r.returncode == 2
         assert r.stderr.strip() == "error: no study 'ghost'"
+
+
+def test_trial_pause_and_resume_from_the_cli(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    c = Client(db)
+    s = c.create_study(
+        "cli-hold",
+        {"x": {"type": "float", "low": 0.0, "high": 1.0}},
+        "loss",
+        fidelity={"name": "epoch", "min": 1, "max": 3},
+        budget={"max_trials": 2},
+    )
+    co = c.coordinator(s)
+    a = co.ask("w1")
+    co.report(a.trial_id, 1, {"loss": 0.5}, checkpoint=True)
+    r = hpo_cli("trial", "pause", "cli-hold", str(a.number), "--storage", db, cwd=tmp_path)
+    assert r.returncode == 0 and "running (held)" in r.stdout
+    assert co.report(a.trial_id, 2, {"loss": 0.4}, checkpoint=True).value == "pause"
+    co.end(a.trial_id)
+    assert c.trials(s)[0].state is S.HELD
+    r = hpo_cli("trial", "resume", "cli-hold", str(a.number), "--storage", db, cwd=tmp_path)
+    assert r.returncode == 0 and "paused" in r.stdout
+    r = hpo_cli("trial", "pause", "cli-hold", "9", "--storage", db, cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.strip() == "error: no trial 9 in study 'cli-hold'"
