@@ -39,7 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.peers import PEER_METHODS, run_peer
+from benchmarks.peers import PEER_METHODS, MethodUnavailable, run_peer
 from benchmarks.synthetic import BENCHMARKS as SYNTHETIC
 from benchmarks.synthetic import SyntheticBenchmark
 
@@ -225,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     scale = statistics.median(bb.true_value(bb.sample(rng)) for _ in range(2000)) - bb.optimum
     limit = args.hours * 3600
     runs: dict[str, list[list[tuple[float, float]]]] = {}
+    unavailable: dict[str, str] = {}
     wall: dict[str, float] = {}
     for m in methods:
         t0 = time.perf_counter()
@@ -237,7 +238,12 @@ def main(argv: list[str] | None = None) -> int:
             fn = lambda seed, m=m: _trajectory(  # noqa: E731
                 bb, run_peer(bb, m, seed, args.workers, limit)
             )
-        runs[m] = [fn(seed) for seed in range(args.seeds)]
+        try:
+            runs[m] = [fn(seed) for seed in range(args.seeds)]
+        except MethodUnavailable as e:
+            unavailable[m] = str(e)
+            print(f"  {m:22s} unavailable: {e}", file=sys.stderr, flush=True)
+            continue
         wall[m] = time.perf_counter() - t0
         print(f"  {m:22s} {args.seeds} seeds in {wall[m]:.1f}s", file=sys.stderr, flush=True)
 
@@ -248,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{bb.max_epochs} epochs x {cost}, {args.seeds} seeds, noise {args.noise}"
     )
     print(f"command: python -m benchmarks.compare {' '.join(argv or sys.argv[1:])}")
+    for m, why in unavailable.items():
+        print(f"unavailable: {m}: {why}")
+    methods = [m for m in methods if m in runs]
     grid = [limit * i / 400 for i in range(1, 401)]
     curves = {m: mean_curve(runs[m], grid, bb, scale) for m in methods}
     peers = [m for m in methods if not m.startswith("hpo-")]

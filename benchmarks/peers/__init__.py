@@ -28,6 +28,10 @@ PEER_METHODS: dict[str, tuple[str, str]] = {
 }
 
 
+class MethodUnavailable(RuntimeError):
+    """The installed peer library does not have this method (the message says why)."""
+
+
 def run_peer(bb: Any, method: str, seed: int, workers: int, limit_s: float) -> list:
     """Events of one search by a peer's method (see the module docstring)."""
     module, name = PEER_METHODS[method]

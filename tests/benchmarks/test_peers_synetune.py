@@ -1,0 +1,132 @@
+"""The Syne Tune adapter: its events replay our benchmark exactly, on our workers and clock."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any
+
+import pytest
+
+pytest.importorskip("syne_tune", reason="syne-tune is not installed (the synetune-* peers)")
+
+from benchmarks.peers import run_peer  # noqa: E402
+from benchmarks.peers.synetune import MethodUnavailable, run  # noqa: E402
+from benchmarks.synthetic import mf_branin  # noqa: E402
+
+LIMIT_S = 3600.0
+WORKERS = 2
+
+
+@pytest.fixture(scope="module")
+def branin():
+    return mf_branin(max_epochs=9)
+
+
+@pytest.fixture(scope="module")
+def runs(branin):
+    """One search per method on branin-mf, 9 epochs of 60 s, 2 workers, 1 simulated hour."""
+    return {m: run(branin, m, 0, WORKERS, LIMIT_S) for m in ("asha", "hyperband", "bohb")}
+
+
+def _trials(events: list[tuple[float, dict, float]]) -> dict[tuple, list[tuple[float, float]]]:
+    """(time, value) per trial, a trial being its config (continuous draws do not repeat)."""
+    out: dict[tuple, list[tuple[float, float]]] = defaultdict(list)
+    for t, cfg, v in events:
+        out[tuple(sorted(cfg.items()))].append((t, v))
+    return out
+
+
+def _in_space(space: dict, cfg: dict[str, Any]) -> bool:
+    if set(cfg) != set(space):
+        return False
+    for k, p in space.items():
+        want = int if p["type"] == "int" else float
+        if type(cfg[k]) is not want or not p["low"] <= cfg[k] <= p["high"]:
+            return False
+    return True
+
+
+@pytest.mark.parametrize("method", ["asha", "hyperband", "bohb"])
+def test_events_lie_within_the_simulated_budget_and_the_space(runs, branin, method):
+    events = runs[method]
+    assert len(events) > 50  # 2 workers x 60 epoch slots, less the time stops cost
+    assert all(0 < t <= LIMIT_S for t, _, _ in events)
+    assert all(_in_space(branin.space, cfg) for _, cfg, _ in events)
+    assert [t for t, _, _ in events] == sorted(t for t, _, _ in events)
+
+
+@pytest.mark.parametrize("method", ["asha", "hyperband", "bohb"])
+def test_each_trial_reports_epochs_1_to_k_in_order_with_exact_values(runs, branin, method):
+    for key, reports in _trials(runs[method]).items():
+        cfg = dict(key)
+        epochs = range(1, len(reports) + 1)
+        assert len(reports) <= branin.max_epochs
+        assert [v for _, v in reports] == [branin.value(cfg, e) for e in epochs]
+        # each report comes one epoch's cost after the previous (Syne Tune: cumulative cost)
+        gaps = [b - a for (a, _), (b, _) in zip(reports, reports[1:], strict=False)]
+        assert gaps == pytest.approx([branin.cost(cfg, e) for e in epochs[1:]], abs=1e-6)
+
+
+@pytest.mark.parametrize("method", ["asha", "hyperband", "bohb"])
+def test_no_more_trials_run_at_once_than_workers(runs, branin, method):
+    edges = []
+    for key, reports in _trials(runs[method]).items():
+        start = reports[0][0] - branin.cost(dict(key), 1)
+        assert start >= -1e-9
+        edges += [(start, 1), (reports[-1][0], -1)]
+    running, most = 0, 0
+    for _, step in sorted(edges):  # at a tie, an end (-1) comes before a start (+1)
+        running += step
+        most = max(most, running)
+    assert most == WORKERS  # and the workers were used
+
+
+def test_asha_stops_trials_only_at_its_rungs(runs, branin):
+    trials = _trials(runs["asha"]).values()
+    # rungs at epochs 1 and 3 (and the end, 9): a trial stops there, or the time limit cuts it
+    cut = [r for r in trials if r[-1][0] + branin.epoch_seconds > LIMIT_S]
+    lengths = [len(r) for r in trials if r not in cut]
+    assert set(lengths) <= {1, 3, branin.max_epochs} and len(cut) <= WORKERS
+    assert 1 in lengths and branin.max_epochs in lengths
+
+
+def test_a_seed_replays_the_same_search(branin, runs):
+    assert run(branin, "asha", 0, WORKERS, LIMIT_S) == runs["asha"]
+    assert run(branin, "asha", 1, WORKERS, LIMIT_S) != runs["asha"]
+
+
+def test_integer_and_log_parameters_keep_their_types_and_bounds():
+    class Mixed:
+        space = {
+            "lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
+            "width": {"type": "int", "low": 16, "high": 512, "log": True},
+            "depth": {"type": "int", "low": 1, "high": 4},
+            "dropout": {"type": "float", "low": 0.0, "high": 0.5},
+        }
+        max_epochs = 3
+
+        def value(self, cfg: dict, epoch: int) -> float:
+            return math.log(cfg["lr"]) + cfg["width"] / cfg["depth"] - cfg["dropout"] / epoch
+
+        def cost(self, cfg: dict, epoch: int) -> float:
+            return 10.0 * cfg["depth"]
+
+    bb = Mixed()
+    events = run(bb, "asha", 3, 2, 600.0)
+    assert events and all(_in_space(bb.space, cfg) for _, cfg, _ in events)
+    for key, reports in _trials(events).items():
+        cfg = dict(key)
+        assert [v for _, v in reports] == [bb.value(cfg, e) for e in range(1, len(reports) + 1)]
+
+
+@pytest.mark.parametrize("method", ["mobster", "dehb"])
+def test_methods_missing_from_syne_tune_say_why(branin, method):
+    with pytest.raises(MethodUnavailable, match="removed"):
+        run_peer(branin, f"synetune-{method}", 0, WORKERS, LIMIT_S)
+
+
+def test_syne_tunes_stock_clock_adds_its_delays(branin):
+    events = run(branin, "asha", 0, WORKERS, LIMIT_S, clock="syne-tune")
+    assert events and all(0 < t <= LIMIT_S for t, _, _ in events)
+    assert events[0][0] > branin.cost(events[0][1], 1)  # 0.05 s start + 0.05 s report delays
