@@ -24,6 +24,7 @@ class Service:
     token is demanded as soon as one exists in the storage."""
 
     TOKEN_TTL_S = 5.0  # how long a token check (or "no tokens exist") is trusted
+    STUDY_TTL_S = 5.0  # how long a study's name -> id lookup is trusted
 
     def __init__(self, storage_url: str | None = None, *, require_auth: bool = False) -> None:
         from hpo.storage import SQLStorage
@@ -31,6 +32,8 @@ class Service:
         self.storage = SQLStorage(storage_url)
         self.require_auth = require_auth
         self._coordinators: dict[int, Coordinator] = {}
+        self._by_name: dict[tuple[str, str], tuple[Coordinator, float]] = {}
+        self._trial_ids: dict[tuple[int, int], int] = {}
         self._lock = threading.Lock()
         self._tokens: dict[str, tuple[str | None, float]] = {}
         self._has_tokens: tuple[bool, float] = (False, -1e9)
@@ -58,22 +61,46 @@ class Service:
         return self.storage.get_study(name, project)
 
     def coordinator(self, name: str, project: str) -> Coordinator:
+        """The study's coordinator. The lookup by name is trusted for ``STUDY_TTL_S``: a study
+        deleted by another replica meanwhile answers 404 from its first write or read, and one
+        re-created under the same name is found once the entry expires."""
+        key = (name, project)
+        now = time.monotonic()
+        with self._lock:
+            hit = self._by_name.get(key)
+        if hit is not None and now - hit[1] <= self.STUDY_TTL_S:
+            return hit[0]
         study = self.study(name, project)
         with self._lock:
             c = self._coordinators.get(study.id)
             if c is None:
                 c = self._coordinators[study.id] = Coordinator(self.storage, study)
+            if len(self._by_name) > 10_000:
+                self._by_name.clear()
+            self._by_name[key] = (c, now)
             return c
 
     def forget(self, study_id: int) -> None:
         with self._lock:
             self._coordinators.pop(study_id, None)
+            for k in [k for k, (c, _) in self._by_name.items() if c.study.id == study_id]:
+                del self._by_name[k]
+            for k in [k for k in self._trial_ids if k[0] == study_id]:
+                del self._trial_ids[k]
 
     def trial_id(self, coord: Coordinator, number: int) -> int:
-        t = coord.history().by_number(number)
-        if t is None:
-            raise TrialNotFound(f"no trial {number} in study {coord.study.name!r}")
-        return t.id
+        """A trial's id from its number (immutable once the trial exists: cached)."""
+        key = (coord.study.id, number)
+        tid = self._trial_ids.get(key)
+        if tid is None:
+            try:
+                tid = self.storage.trial_id(coord.study.id, number)
+            except TrialNotFound:
+                raise TrialNotFound(f"no trial {number} in study {coord.study.name!r}") from None
+            if len(self._trial_ids) > 1_000_000:
+                self._trial_ids.clear()
+            self._trial_ids[key] = tid
+        return tid
 
 
 def study_out(s: Study) -> S.StudyOut:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from hpo.errors import StorageError, StudyExists, StudyNotFound
+from hpo.errors import StorageError, StudyExists, StudyNotFound, TrialNotFound
 from hpo.model import Budget, Decision, Fidelity, Objective, Report, SchedulerSpec, StudySpec
 from hpo.model import TrialState as S
 from hpo.space import Categorical, Float, SearchSpace
@@ -115,6 +116,29 @@ def test_a_second_storage_sees_changes_made_by_the_first(storage_url: str) -> No
         assert w.history.n_trials == 1
         assert w.history.trial(t.id).state is S.COMPLETED
         assert w.history.report_at(t.id, 1) is not None
+
+
+def test_read_snapshots_are_cached_copies_that_see_every_later_write(storage_url: str) -> None:
+    a, b = SQLStorage(storage_url), SQLStorage(storage_url)
+    s = a.create_study(spec())
+    first = a.history(s.id)  # a caches its snapshot
+    assert first.n_trials == 0
+    with b.write(s.id) as w:  # another replica writes
+        t = w.add_trial({"lr": 0.1, "act": "a"}, state=S.RUNNING, until=1)
+        w.add_report(Report(t.id, 1, {"loss": 1.0, "acc": 0.0}))
+    b.set_study_finished(s.id, True)
+    second = a.history(s.id)
+    assert second.n_trials == 1 and second.report_at(t.id, 1) is not None
+    assert second.study.finished  # the study row is read again too
+    assert first.n_trials == 0  # earlier snapshots are copies, left alone
+    second.apply_trial(replace(second.trial(t.id), state=S.FAILED))  # a caller's own change...
+    assert a.history(s.id).trial(t.id).state is S.RUNNING  # ...does not leak into the cache
+    assert a.trial_id(s.id, 0) == t.id
+    with pytest.raises(TrialNotFound):
+        a.trial_id(s.id, 5)
+    b.delete_study(s.id)
+    with pytest.raises(StudyNotFound):
+        a.history(s.id)
 
 
 def test_a_failed_write_leaves_nothing_behind(storage_url: str) -> None:
