@@ -44,8 +44,29 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def _sweep_executor(sweep: dict[str, Any], parallelism: int | None) -> Any:
-    """The local executor a sweep file describes (command, slots, runs dir, grace, env)."""
+def _sweep_executor(
+    sweep: dict[str, Any],
+    parallelism: int | None,
+    executor: str = "local",
+    ray_address: str | None = None,
+) -> Any:
+    """The executor a sweep file describes (command, slots, runs dir, grace, env)."""
+    # --- Ray executor (issue 8): `--executor ray`, the sweep file's optional `ray:` section ---
+    if executor == "ray":
+        from hpo.executors.ray import RayExecutor
+
+        return RayExecutor(
+            sweep["command"],
+            sweep.get("ray") or {},
+            address=ray_address,
+            n_slots=parallelism or sweep.get("parallelism"),
+            runs_dir=sweep.get("runs_dir", "hpo-runs"),
+            grace_s=sweep.get("grace_s", 10.0),
+            env=sweep.get("env") or {},
+        )
+    if executor != "local":
+        raise HpoError(f"--executor must be local or ray, got {executor!r}")
+    # --- end Ray executor ---
     from hpo.executors.local import LocalExecutor
 
     return LocalExecutor(
@@ -58,13 +79,20 @@ def _sweep_executor(sweep: dict[str, Any], parallelism: int | None) -> Any:
     )
 
 
-def _drive(storage: Any, study: Any, sweep: dict[str, Any], parallelism: int | None) -> int:
+def _drive(
+    storage: Any,
+    study: Any,
+    sweep: dict[str, Any],
+    parallelism: int | None,
+    executor: str = "local",
+    ray_address: str | None = None,
+) -> int:
     from hpo.coordinator import Coordinator
     from hpo.progress import SweepProgress
     from hpo.runner import Driver
 
     coord = Coordinator(storage, study, lease_s=sweep.get("lease_s", 60.0))
-    ex = _sweep_executor(sweep, parallelism)
+    ex = _sweep_executor(sweep, parallelism, executor, ray_address)
     try:
         with SweepProgress(coord, console=err) as p:
             summary = Driver(coord, ex, on_progress=p.update).run()
@@ -105,6 +133,12 @@ def sweep(
     storage: str | None = StorageOpt,
     parallelism: int | None = typer.Option(None, "--parallelism", "-j", min=1),
     name: str | None = typer.Option(None, "--name", help="Override the study name."),
+    executor: str = typer.Option(
+        "local", "--executor", help="Where trials run: local (processes) or ray (docs/ray.md)."
+    ),
+    ray_address: str | None = typer.Option(
+        None, "--ray-address", help="Ray cluster for --executor ray: auto, host:port, ray://..."
+    ),
 ) -> None:
     """Create a study from a sweep file and run it to the end of its budget."""
     from dataclasses import replace
@@ -115,8 +149,10 @@ def sweep(
     if name:
         spec = replace(spec, name=name)
     st = _storage(storage or sw.storage)
+    if ray_address and executor != "ray":
+        raise HpoError("--ray-address needs --executor ray")
     study = st.create_study(spec)
-    raise typer.Exit(_drive(st, study, spec.metadata["sweep"], parallelism))
+    raise typer.Exit(_drive(st, study, spec.metadata["sweep"], parallelism, executor, ray_address))
 
 
 @app.command()

@@ -264,10 +264,50 @@ class Client:
         self,
         study: str | int | Study,
         objective: Callable[..., Any] | str | Sequence[str],
+        *,
+        executor: str = "local",
+        ray: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> Any:
-        """``hpo.run`` on this client's storage."""
+        """``hpo.run`` on this client's storage.
+
+        ``executor="ray"`` runs each trial as a Ray actor (docs/ray.md); ``ray`` holds its
+        options (``address``, ``num_cpus``, ``num_gpus``, ``resources``, ``checkpoint_url``...).
+        """
         from hpo.runner import run
 
         s = study if isinstance(study, Study) else self.get_study(study)
+        # --- Ray executor (issue 8) ---
+        if executor == "ray":
+            return self._run_on_ray(s, objective, ray or {}, **kwargs)
+        if executor != "local" or ray is not None:
+            raise InvalidStudy(
+                f"executor must be 'local' or 'ray' (with ray=...), got {executor!r}"
+            )
+        # --- end Ray executor ---
         return run(s, objective, storage=self.storage, **kwargs)
+
+    def _run_on_ray(
+        self,
+        study: Study,
+        objective: Callable[..., Any] | str | Sequence[str],
+        options: Mapping[str, Any],
+        *,
+        n_workers: int | None = None,
+        runs_dir: str = "hpo-runs",
+        progress: bool = True,
+        lease_s: float = 60.0,
+        fail_fast: int = 3,
+    ) -> Any:
+        """``run(..., executor="ray")``: the Driver over a RayExecutor."""
+        from hpo.executors.ray import RayExecutor
+        from hpo.runner import Driver
+
+        coord = Coordinator(self.storage, study, lease_s=lease_s)
+        ex = RayExecutor(objective, options, n_slots=n_workers, runs_dir=runs_dir)
+        if not progress:
+            return Driver(coord, ex, fail_fast=fail_fast).run()
+        from hpo.progress import SweepProgress
+
+        with SweepProgress(coord) as p:
+            return Driver(coord, ex, fail_fast=fail_fast, on_progress=p.update).run()

@@ -91,6 +91,9 @@ class SweepFile(_Strict):
     grace_s: float = Field(default=10.0, ge=0)
     lease_s: float = Field(default=60.0, gt=0)
     env: dict[str, str] = Field(default_factory=dict)
+    ray: dict[str, Any] | None = Field(
+        default=None, description="Ray executor settings (docs/ray.md): resources per trial etc."
+    )
 
     @field_validator("command")
     @classmethod
@@ -167,6 +170,10 @@ def check_runnable(sweep: SweepFile, spec: StudySpec) -> None:
 
     study = Study(**spec.__dict__)
     sched = make_scheduler(study)
+    if sweep.ray is not None:
+        from hpo.executors.ray import RayOptions
+
+        RayOptions.from_dict(sweep.ray)
     config = study.space.decode([0.5] * len(study.space))
     render_command(
         sweep.command,
