@@ -1,0 +1,333 @@
+"""GPU trials on Ray, several per GPU: hpo's Ray executor against Ray Tune, same trials, same ASHA.
+
+Each trial trains the byte-level GPT of ``benchmarks/batch_size/charlm.py`` with a configuration
+drawn from the char-LM table's space (benchmarks/tabular/charlm.py: lr, width, layers, batch
+size, weight decay) for up to ``--max-intervals`` intervals of ``--steps`` steps, evaluates the
+validation loss after each and saves a checkpoint (model, optimizer, step). The same training
+function runs on both sides, each trial as a Ray actor with ``--gpu-per-trial`` of the GPU
+(0.25: four trials at once on one GPU) and one CPU:
+
+* hpo: ``Client.run(..., executor="ray")`` with the ASHA scheduler (stopping variant, eta 3,
+  fidelity 1..max-intervals), the study in a SQLite file;
+* Ray Tune: ``Tuner`` with ``AsyncHyperBandScheduler`` (the same stopping rule: grace period 1,
+  reduction factor 3, max_t = max-intervals), ``max_concurrent_trials`` = trials per GPU.
+
+Measured per system: wall seconds, trial runs, intervals trained, the compute seconds the
+trials spent training and evaluating (timed inside the trials, with CUDA synchronization), the
+idle slot-seconds per run = (wall x slots - compute) / runs (the scheduling overhead: actor
+start, CUDA context, data loading, the scheduler's and the storage's work), and the GPU
+utilization sampled by nvidia-smi every second during the run.
+
+    python -m benchmarks.ray_gpu --trials 48 --out /tmp/ray_gpu.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.tabular.charlm import CTX, SPACE, WARMUP
+
+ARGS: dict[str, Any] = {"steps": 150, "eval_batches": 8}
+
+
+def _sample(rng: random.Random) -> dict[str, Any]:
+    c: dict[str, Any] = {}
+    for k, p in SPACE.items():
+        lo, hi, u = p["low"], p["high"], rng.random()
+        v = lo * math.exp(u * math.log(hi / lo)) if p.get("log") else lo + u * (hi - lo)
+        c[k] = min(max(int(round(v)), lo), hi) if p["type"] == "int" else v
+    return c
+
+
+def train(
+    cfg: dict[str, Any], ckpt_dir: Path, start: int, until: int, report: Any, steps: int
+) -> None:
+    """Trains intervals start+1..until; ``report(interval, loss, compute_s)`` returns False to
+    stop. Checkpoints (model, optimizer, interval) go to ``ckpt_dir/state.pt`` before each
+    report."""
+    import torch
+    import torch.nn.functional as F
+
+    from benchmarks.batch_size.charlm import GPT, VOCAB, Windows, load_corpus
+
+    t0 = time.perf_counter()
+    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    data, _ = load_corpus(10_000_000)
+    tokens = torch.frombuffer(bytearray(data), dtype=torch.uint8).to(dev)
+    n_val = len(data) // 20
+    train_w, val_w = Windows(tokens[:-n_val], CTX), Windows(tokens[-n_val:], CTX)
+    g_val = torch.Generator().manual_seed(7)
+    val = [val_w.get_batch(s) for s in torch.randint(0, len(val_w), (8, 64), generator=g_val)]
+    width = max(32, int(round(cfg["width"] / 32)) * 32)
+    torch.manual_seed(0)
+    model = GPT(CTX, int(cfg["layers"]), width, width // 32, tie=True).to(dev)
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    rest = [p for p in model.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg["weight_decay"]}, {"params": rest}],
+        lr=cfg["lr"],
+        betas=(0.9, 0.95),
+        weight_decay=0.0,
+    )
+    state = ckpt_dir / "state.pt"
+    if start > 0 and state.exists():
+        ck = torch.load(state, map_location=dev)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+    g = torch.Generator(device=dev).manual_seed(1000 + start)
+    amp = {"device_type": dev.type, "dtype": torch.bfloat16, "enabled": dev.type == "cuda"}
+    step = start * steps
+    setup_s = time.perf_counter() - t0
+    for interval in range(start + 1, until + 1):
+        t1 = time.perf_counter()
+        for _ in range(steps):
+            for group in opt.param_groups:
+                group["lr"] = cfg["lr"] * min(1.0, (step + 1) / WARMUP)
+            idx = torch.randint(0, len(train_w), (int(cfg["batch_size"]),), device=dev, generator=g)
+            x, y = train_w.get_batch(idx)
+            with torch.autocast(**amp):
+                logits = model(x)
+            loss = F.cross_entropy(logits.float().reshape(-1, VOCAB), y.reshape(-1))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+        model.eval()
+        with torch.no_grad(), torch.autocast(**amp):
+            vl = sum(
+                float(F.cross_entropy(model(xb).float().reshape(-1, VOCAB), yb.reshape(-1)))
+                for xb, yb in val
+            ) / len(val)
+        model.train()
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        compute = time.perf_counter() - t1
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict()}, state)
+        vl = vl if math.isfinite(vl) else 10.0
+        if not report(interval, vl, compute, setup_s if interval == start + 1 else 0.0):
+            return
+
+
+def hpo_trial(t: Any) -> None:
+    """hpo's side: a function trial (TrialContext)."""
+    start = int(t.checkpoint_step) if (t.resume and t.checkpoint_step) else 0
+
+    def report(interval: int, loss: float, compute: float, setup: float) -> bool:
+        d = t.report(interval, checkpoint=True, loss=loss, compute_s=compute, setup_s=setup)
+        return d.value == "continue"
+
+    steps = int(os.environ.get("HPO_RAY_GPU_STEPS", ARGS["steps"]))
+    train(t.config, t.checkpoint_dir, start, int(t.until), report, steps)
+
+
+def tune_trial(config: dict[str, Any]) -> None:
+    """Ray Tune's side: a function trainable with checkpoints."""
+    from ray import tune
+
+    ckpt = tune.get_checkpoint()
+    start = 0
+    work = Path(tempfile.mkdtemp(prefix="tune-trial-"))
+    if ckpt is not None:
+        with ckpt.as_directory() as d:
+            meta = json.loads((Path(d) / "meta.json").read_text())
+            start = meta["interval"]
+            (work / "state.pt").write_bytes((Path(d) / "state.pt").read_bytes())
+
+    def report(interval: int, loss: float, compute: float, setup: float) -> bool:
+        (work / "meta.json").write_text(json.dumps({"interval": interval}))
+        tune.report(
+            {"loss": loss, "interval": interval, "compute_s": compute, "setup_s": setup},
+            checkpoint=tune.Checkpoint.from_directory(str(work)),
+        )
+        return True  # Ray Tune stops a trial by not returning from report
+
+    train(config, work, start, config["_max_intervals"], report, config["_steps"])
+
+
+class GpuSampler:
+    """nvidia-smi utilization.gpu every second, in a thread, between start() and stop()."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                out = subprocess.run(
+                    ["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"],
+                    capture_output=True,
+                    text=True,
+                    timeout=5,
+                ).stdout
+                self.samples.append(float(out.split()[0]))
+            except (OSError, ValueError, IndexError, subprocess.TimeoutExpired):
+                pass
+            self._stop.wait(1.0)
+
+    def __enter__(self) -> GpuSampler:
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._t.join(timeout=10)
+
+
+def _summary(
+    name: str, wall: float, slots: int, runs: int, rows: list[dict[str, float]], gpu: list[float]
+) -> dict[str, Any]:
+    compute = sum(r["compute_s"] for r in rows)
+    return {
+        "system": name,
+        "wall_s": round(wall, 1),
+        "runs": runs,
+        "intervals": len(rows),
+        "compute_s": round(compute, 1),
+        "setup_s_mean": round(statistics.mean(r["setup_s"] for r in rows if r["setup_s"]), 2)
+        if any(r["setup_s"] for r in rows)
+        else None,
+        "idle_slot_s_per_run": round((wall * slots - compute) / max(runs, 1), 2),
+        "gpu_util_mean": round(statistics.mean(gpu), 1) if gpu else None,
+        "best_loss": round(min(r["loss"] for r in rows), 4) if rows else None,
+    }
+
+
+def run_hpo(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    import hpo
+
+    c = hpo.Client(f"sqlite:///{tmp / 'hpo.db'}")
+    s = c.create_study(
+        "ray-gpu",
+        SPACE,
+        "loss",
+        fidelity={"name": "interval", "min": 1, "max": args.max_intervals},
+        scheduler={"name": "asha", "params": {"eta": 3, "variant": "stopping", "seed": 0}},
+        budget={"max_trials": args.trials},
+    )
+    slots = args.slots
+    t0 = time.perf_counter()
+    with GpuSampler() as gpu:
+        c.run(
+            s,
+            hpo_trial,
+            executor="ray",
+            n_workers=slots,
+            runs_dir=str(tmp / "runs"),
+            progress=False,
+            ray={
+                "num_gpus": args.gpu_per_trial,
+                "num_cpus": 1,
+                "runtime_env": {"env_vars": {"HPO_RAY_GPU_STEPS": str(args.steps)}},
+            },
+        )
+    wall = time.perf_counter() - t0
+    h = c.history(s)
+    rows = [dict(r.metrics) for t in h.trials() for r in h.reports(t.id)]
+    runs = sum(t.resumes + 1 for t in h.trials())
+    states: dict[str, int] = {}
+    for t in h.trials():
+        states[t.state.value] = states.get(t.state.value, 0) + 1
+    out = _summary("hpo (Ray executor, ASHA)", wall, slots, runs, rows, gpu.samples)
+    out["states"] = states
+    return out
+
+
+def run_tune(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    import ray
+    from ray import tune
+    from ray.tune.schedulers import AsyncHyperBandScheduler
+
+    slots = args.slots
+    space: dict[str, Any] = {
+        k: (
+            (tune.lograndint if p.get("log") else tune.randint)(p["low"], p["high"] + 1)
+            if p["type"] == "int"
+            else (tune.loguniform if p.get("log") else tune.uniform)(p["low"], p["high"])
+        )
+        for k, p in SPACE.items()
+    }
+    space.update(_max_intervals=args.max_intervals, _steps=ARGS["steps"])
+    ray.init(include_dashboard=False, log_to_driver=False, num_cpus=max(args.slots, 1) + 1)
+    t0 = time.perf_counter()
+    with GpuSampler() as gpu:
+        tuner = tune.Tuner(
+            tune.with_resources(tune_trial, {"cpu": 1, "gpu": args.gpu_per_trial}),
+            param_space=space,
+            tune_config=tune.TuneConfig(
+                metric="loss",
+                mode="min",
+                scheduler=AsyncHyperBandScheduler(
+                    time_attr="interval",
+                    grace_period=1,
+                    max_t=args.max_intervals,
+                    reduction_factor=3,
+                ),
+                num_samples=args.trials,
+                max_concurrent_trials=slots,
+            ),
+            run_config=tune.RunConfig(storage_path=str(tmp / "tune"), verbose=0),
+        )
+        grid = tuner.fit()
+    wall = time.perf_counter() - t0
+    rows = []
+    for r in grid:
+        df = r.metrics_dataframe
+        if df is None:
+            continue
+        for _, row in df.iterrows():
+            rows.append({k: float(row[k]) for k in ("loss", "compute_s", "setup_s") if k in row})
+    ray.shutdown()
+    return _summary("Ray Tune (AsyncHyperBand)", wall, slots, len(grid), rows, gpu.samples)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.ray_gpu", description=__doc__)
+    ap.add_argument("--trials", type=int, default=48)
+    ap.add_argument("--max-intervals", type=int, default=9)
+    ap.add_argument("--steps", type=int, default=150, help="training steps per interval")
+    ap.add_argument("--gpu-per-trial", type=float, default=0.25)
+    ap.add_argument("--slots", type=int, default=None, help="default: 1 / gpu-per-trial")
+    ap.add_argument("--systems", default="hpo,raytune")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+    ARGS["steps"] = args.steps
+    if args.slots is None:
+        if args.gpu_per_trial <= 0:
+            ap.error("--slots is needed without GPUs")
+        args.slots = int(round(1 / args.gpu_per_trial))
+    os.environ["HPO_RAY_GPU_STEPS"] = str(args.steps)
+    results = []
+    with tempfile.TemporaryDirectory() as d:
+        for system in args.systems.split(","):
+            fn = {"hpo": run_hpo, "raytune": run_tune}[system]
+            (Path(d) / system).mkdir()
+            res = fn(args, Path(d) / system)
+            results.append(res)
+            print(json.dumps(res), flush=True)
+            if args.out:
+                Path(args.out).write_text(json.dumps({"args": vars(args), "results": results}))
+    keys = ("system", "wall_s", "runs", "intervals", "compute_s", "idle_slot_s_per_run")
+    print("| " + " | ".join(keys) + " | GPU util % | best loss |")
+    print("|" + "---|" * (len(keys) + 2))
+    for r in results:
+        cells = [str(r[k]) for k in keys] + [str(r["gpu_util_mean"]), str(r["best_loss"])]
+        print("| " + " | ".join(cells) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
