@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {m:22s} {args.seeds} seeds in {wall[m]:.1f}s", file=sys.stderr, flush=True)
 
     per_epoch = getattr(bb, "epoch_seconds", None)
-    cost = f"{per_epoch:g}s" if per_epoch else "measured CPU seconds"
+    cost = f"{per_epoch:g}s" if per_epoch else f"measured {getattr(bb, 'cost_column', 'seconds')}"
     print(
         f"# {bb.name}: {args.workers} workers, {args.hours:g} simulated hours, "
         f"{bb.max_epochs} epochs x {cost}, {args.seeds} seeds, noise {args.noise}"

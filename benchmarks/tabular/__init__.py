@@ -45,6 +45,7 @@ class TabularBenchmark:
         self.max_epochs = int(doc["epochs"])
         self.generated = doc["generated"]
         self._col = doc["columns"].index(metric)
+        self.cost_column = doc["columns"][2]  # cumulative cost per epoch: CPU or GPU seconds
         self._sign = -1.0 if metric == "val_acc" else 1.0
         self.rows = doc["rows"]
         self._points = [_unit(self.space, r["config"]) for r in self.rows]
