@@ -17,6 +17,7 @@ from hpo.schedulers.base import (
     rung_levels,
     scheduler_params,
 )
+from hpo.schedulers.bo import MOBSTER, BayesianOptimization, GPSearcher
 from hpo.schedulers.random_search import RandomSearch
 from hpo.schedulers.successive_halving import Hyperband, SuccessiveHalving, hyperband_brackets
 
@@ -29,6 +30,8 @@ SCHEDULERS: dict[str, type[Scheduler]] = {
     "successive_halving": SuccessiveHalving,
     "hyperband": Hyperband,
     "asha": ASHA,
+    "bo": BayesianOptimization,
+    "mobster": MOBSTER,
 }
 
 
@@ -53,7 +56,10 @@ def make_scheduler(study: Study, **overrides: Any) -> Scheduler:
 
 __all__ = [
     "ASHA",
+    "MOBSTER",
     "SCHEDULERS",
+    "BayesianOptimization",
+    "GPSearcher",
     "Hyperband",
     "RandomSearch",
     "RandomSearcher",

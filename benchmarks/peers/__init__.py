@@ -22,6 +22,8 @@ PEER_METHODS: dict[str, tuple[str, str]] = {
     "synetune-mobster": ("benchmarks.peers.synetune", "mobster"),
     "synetune-bohb": ("benchmarks.peers.synetune", "bohb"),
     "synetune-dehb": ("benchmarks.peers.synetune", "dehb"),
+    "synetune-mobster-promotion": ("benchmarks.peers.synetune", "mobster-promotion"),
+    "synetune-hyperband-sync": ("benchmarks.peers.synetune", "hyperband-sync"),
     "raytune-asha": ("benchmarks.peers.raytune", "asha"),
     "raytune-hyperband": ("benchmarks.peers.raytune", "hyperband"),
     "raytune-bohb": ("benchmarks.peers.raytune", "bohb"),

@@ -8,8 +8,9 @@ simulates it with ``UserBlackboxBackend`` + ``SimulatorCallback`` and a ``Tuner`
 ``(simulated_seconds, config, value)`` per epoch that a trial reported to the scheduler, in our
 parameter names and types, with the simulated time stamp Syne Tune gave that report.
 
-Methods (``syne_tune`` 0.16.0; our settings: min resource 1 epoch, max resource
-``bb.max_epochs``, reduction factor 3, minimize, ``random_seed=seed``):
+Methods (our settings everywhere: min resource 1 epoch, max resource ``bb.max_epochs``, reduction
+factor 3, minimize, ``random_seed=seed``, Syne Tune's defaults otherwise). In ``syne_tune``
+0.16.0:
 
 * ``asha``: ``baselines.ASHA``, asynchronous successive halving with one bracket (Li et al.
   2020). In 0.16.0 it is the stopping variant, ported from Ray Tune: a trial that is not in the
@@ -17,45 +18,105 @@ Methods (``syne_tune`` 0.16.0; our settings: min resource 1 epoch, max resource
 * ``hyperband``: ``AsynchronousSuccessiveHalving`` with ``brackets = s_max + 1`` (one per
   Hyperband bracket, s_max = floor(log_3(max_epochs))) and random search: Syne Tune's
   asynchronous Hyperband. Each new trial draws its bracket with probability proportional to
-  exp(number of rungs), so most trials go to the most aggressive bracket. Syne Tune 0.15.0
-  removed its ``HyperbandScheduler`` and the synchronous Hyperband, so nothing closer is left.
+  exp(number of rungs), so most trials go to the most aggressive bracket.
 * ``bohb``: ``baselines.BOHB``, ASHA (one bracket) whose searcher fits the kernel density
   estimators of Falkner et al. 2018 on the last value of every trial.
-* ``mobster``, ``dehb``: not in Syne Tune 0.16.0; :class:`MethodUnavailable` says why.
+
+Syne Tune 0.15.0 removed ``HyperbandScheduler`` with its Gaussian-process searchers and the
+synchronous schedulers (PR #971). These methods need syne-tune<0.15 (0.13.0 is the one we test):
+
+* ``mobster``: ``baselines.MOBSTER`` (Klein et al. 2020), ``HyperbandScheduler`` with the
+  ``bayesopt`` searcher (a joint multi-task GP over configuration and epoch, fitted on the rung
+  values; expected improvement) and Syne Tune's default ``type="stopping"``, the variant that
+  Syne Tune's own benchmark baselines run and the one our other synetune-* rows use (0.16.0's
+  ASHA and BOHB can only stop). ``mobster-promotion``: the same with ``type="promotion"``
+  (pause at a rung, resume when promoted; like our hpo-asha and hpo-mobster).
+* ``dehb``: ``baselines.DEHB`` (Awad et al. 2021): synchronous Hyperband whose configurations
+  after the first bracket come from differential evolution (mutation factor 0.5, crossover
+  probability 0.5: Syne Tune's defaults); all brackets, cycled.
+* ``hyperband-sync``: ``baselines.SyncHyperband`` (Li et al. 2018), synchronous Hyperband with
+  random search over all brackets, cycled.
+* ``asha-legacy``, ``hyperband-legacy``, ``bohb-legacy``: 0.13.0's own ASHA (stopping),
+  asynchronous Hyperband (``HyperbandScheduler`` with ``s_max + 1`` brackets) and BOHB, to check
+  one version against the other.
+
+The synchronous schedulers and ``mobster-promotion`` pause trials at their rungs: a resumed
+trial continues from its last epoch (the backend's ``support_checkpointing``), so its events are
+still epochs 1..k of one curve, but with waiting time between them.
+
+Where the syne_tune imported here lacks a method, ``run`` runs it in another interpreter: the
+environment variable ``HPO_SYNETUNE_LEGACY_PYTHON`` names a Python with syne-tune<0.15 (a
+virtualenv with ``pip install "syne-tune[gpsearchers,kde]==0.13.0" scikit-learn``), and ``run``
+starts benchmarks/peers/synetune_legacy_runner.py there, which rebuilds the benchmark from its
+description (a :class:`~benchmarks.synthetic.SyntheticBenchmark`'s fields, or a table's name),
+calls :func:`simulate` of this module with that syne_tune and sends the events back as JSON.
+Unset, or for a benchmark that cannot be rebuilt, :class:`MethodUnavailable` says why. This
+module imports only numpy and the standard library at the top, and syne_tune on first use, so
+that it loads under both versions.
 
 The clock. By default (``clock="events"``) the simulation is exact and reproducible: the
 simulator's delays (start, report, stop) are 0, the tuner's clock jumps to the next simulated
 event when all workers are busy, and the real time the tuner and scheduler spend is not added to
-simulated time, as in our simulator and compare.run_optuna. ``clock="syne-tune"`` keeps Syne
-Tune's defaults instead: 0.05 s per start, report and stop, the clock advanced in steps of 5 s
-while all workers are busy (so a freed worker waits up to 5 s), and the real decision time
-counted; its runs then depend on the machine's speed. In both, Syne Tune's backend makes every
-report at least 0.01 s after the previous one of the trial, and each stop decision moves its
-clock on by 2 ms.
+simulated time, as in our simulator and compare.run_optuna (the same private hooks exist in
+0.13.0 and 0.16.0). ``clock="syne-tune"`` keeps Syne Tune's defaults instead: 0.05 s per start,
+report and stop, the clock advanced in steps of 5 s while all workers are busy (so a freed
+worker waits up to 5 s), and the real decision time counted; its runs then depend on the
+machine's speed (MOBSTER's GP fits take real seconds). In both, Syne Tune's backend makes every
+report at least 0.01 s after the previous one of the trial, and each stop or pause decision
+moves its clock on by 2 ms.
 
 Experiment files go under a temporary directory that is deleted afterwards; Syne Tune's logging
 is set to WARNING and the tuner's printing is swallowed. Nothing is downloaded: the blackbox
 repository's loaders are never called; where the optional ``huggingface_hub`` (which
-``syne_tune.blackbox_repository`` imports for its downloads) is not installed, a placeholder that
-refuses to download stands in for that import.
+``syne_tune.blackbox_repository`` 0.16.0 imports for its downloads) is not installed, a
+placeholder that refuses to download stands in for that import.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import os
+import re
+import subprocess
 import sys
 import tempfile
 import types
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-METHODS = ("asha", "hyperband", "mobster", "bohb", "dehb")
+from benchmarks.peers import MethodUnavailable
+
+__all__ = ["METHODS", "MethodUnavailable", "run", "simulate"]
+
+#: Methods of Syne Tune 0.16.0 and of syne-tune<0.15 (see the module docstring).
+CURRENT_METHODS = ("asha", "hyperband", "bohb")
+LEGACY_METHODS = (
+    "asha",
+    "hyperband",
+    "bohb",
+    "mobster",
+    "mobster-promotion",
+    "dehb",
+    "hyperband-sync",
+)
+LEGACY_SUFFIX = "-legacy"  # "bohb-legacy": 0.13.0's BOHB, in the legacy interpreter
+METHODS = (
+    *CURRENT_METHODS,
+    *(m for m in LEGACY_METHODS if m not in CURRENT_METHODS),
+    *(m + LEGACY_SUFFIX for m in CURRENT_METHODS),
+)
+LEGACY_PYTHON_ENV = "HPO_SYNETUNE_LEGACY_PYTHON"
+LEGACY_RUNNER = "benchmarks.peers.synetune_legacy_runner"
+LEGACY_BEFORE = (0, 15)  # syne-tune versions below this have HyperbandScheduler, MOBSTER, DEHB
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
 METRIC = "loss"
 FIDELITY = "epoch"
 ELAPSED = "elapsed_time"
@@ -64,11 +125,15 @@ SIMULATOR_LOGGER = "syne_tune.backend.simulator_backend.simulator_backend"
 LAST_VALUE_SEARCHER_LOGGER = (
     "syne_tune.optimizer.schedulers.searchers.last_value_multi_fidelity_searcher"
 )
+# 0.13.0's synchronous schedulers warn that max_resource_level is used, not max_resource_attr
+SYNC_HYPERBAND_LOGGER = "syne_tune.optimizer.schedulers.synchronous.hyperband"
 _FOREVER_S = 1e9  # real seconds: Syne Tune's periodic saving and printing never comes due
 
-
-from benchmarks.peers import MethodUnavailable  # noqa: E402 - re-exported for the tests
-
+_ENABLE_LEGACY = (
+    'To run it, make a virtualenv with `pip install "syne-tune[gpsearchers,kde]==0.13.0" '
+    f"scikit-learn` and set {LEGACY_PYTHON_ENV} to its python (e.g. /path/to/venv/bin/python): "
+    "benchmarks.peers.synetune then runs it there."
+)
 _UNAVAILABLE = {
     "mobster": (
         "MOBSTER is not in syne-tune {version}: v0.15.0 removed HyperbandScheduler together "
@@ -82,7 +147,14 @@ _UNAVAILABLE = {
         "(SyncHyperband, SyncBOHB, DEHB; syne-tune PR #971, 'refactor: remove legacy code'; "
         "issue #1033). It needs syne-tune<0.15 (e.g. 0.13.0)."
     ),
+    "hyperband-sync": (
+        "Synchronous Hyperband (SyncHyperband) is not in syne-tune {version}: v0.15.0 removed "
+        "synchronous scheduling (syne-tune PR #971, 'refactor: remove legacy code'). It needs "
+        "syne-tune<0.15 (e.g. 0.13.0)."
+    ),
+    "legacy": "{method} is syne-tune<0.15's own {base}, run in that version's interpreter.",
 }
+_UNAVAILABLE["mobster-promotion"] = _UNAVAILABLE["mobster"]
 
 
 def run(
@@ -90,19 +162,37 @@ def run(
 ) -> list[tuple[float, dict, float]]:
     """Events ``(simulated_seconds, config, value)`` of one Syne Tune search on ``bb``, one per
     epoch reported to the scheduler up to ``limit_s`` simulated seconds (see the module
-    docstring for the methods and ``clock``)."""
-    if method not in METHODS:
-        raise ValueError(f"unknown Syne Tune method {method!r}, expected one of {METHODS}")
-    if clock not in ("events", "syne-tune"):
-        raise ValueError(f"clock must be 'events' or 'syne-tune', got {clock!r}")
-    if workers < 1 or limit_s <= 0:
-        raise ValueError(f"need workers >= 1 and limit_s > 0, got {workers} and {limit_s}")
+    docstring for the methods and ``clock``): in this process where the syne_tune installed
+    here has ``method``, else in the interpreter named by ``HPO_SYNETUNE_LEGACY_PYTHON``."""
+    _check(method, workers, limit_s, clock)
+    if method.endswith(LEGACY_SUFFIX):
+        base = method[: -len(LEGACY_SUFFIX)]
+        why = _UNAVAILABLE["legacy"].format(method=method, base=base)
+    else:
+        st = _import_syne_tune()
+        if method in st["schedulers"]:
+            return simulate(bb, method, seed, workers, limit_s, clock=clock)
+        base, why = method, _UNAVAILABLE[method].format(version=st["version"])
+    return _run_in_legacy_python(bb, base, seed, workers, limit_s, clock, why)
+
+
+def simulate(
+    bb: Any, method: str, seed: int, workers: int, limit_s: float, *, clock: str = "events"
+) -> list[tuple[float, dict, float]]:
+    """:func:`run`, always in this process, with the syne_tune installed here (0.16.0, or
+    syne-tune<0.15 in the legacy runner); :class:`MethodUnavailable` where it lacks ``method``."""
+    _check(method, workers, limit_s, clock)
     st = _import_syne_tune()
-    if method in _UNAVAILABLE:
-        raise MethodUnavailable(_UNAVAILABLE[method].format(version=st["version"]))
+    if method not in st["schedulers"]:
+        raise MethodUnavailable(
+            _UNAVAILABLE.get(method, "{method} is not in syne-tune {version}.").format(
+                method=method, version=st["version"]
+            )
+        )
     logging.getLogger("syne_tune").setLevel(logging.WARNING)
     # The baselines pass points_to_evaluate twice themselves, and the searcher warns each time
     logging.getLogger(LAST_VALUE_SEARCHER_LOGGER).setLevel(logging.ERROR)
+    logging.getLogger(SYNC_HYPERBAND_LOGGER).setLevel(logging.ERROR)
 
     with (
         tempfile.TemporaryDirectory(prefix="hpo-synetune-") as tmp,
@@ -115,9 +205,10 @@ def run(
         warnings.filterwarnings("ignore", "After 0.17", FutureWarning)
         blackbox = st["make_blackbox"](bb)
         backend, callback = _backend(st, blackbox, clock)
+        scheduler = st["schedulers"][method](blackbox.configuration_space, bb.max_epochs, seed)
         tuner = st["Tuner"](
             trial_backend=backend,
-            scheduler=_scheduler(st, method, blackbox.configuration_space, bb.max_epochs, seed),
+            scheduler=scheduler,
             stop_criterion=st["StoppingCriterion"](max_wallclock_time=limit_s),
             n_workers=workers,
             sleep_time=0,
@@ -130,6 +221,69 @@ def run(
         )
         tuner.run()
     return _events(callback.results, bb.space, limit_s, st["ST_TUNER_TIME"])
+
+
+def _check(method: str, workers: int, limit_s: float, clock: str) -> None:
+    if method not in METHODS:
+        raise ValueError(f"unknown Syne Tune method {method!r}, expected one of {METHODS}")
+    if clock not in ("events", "syne-tune"):
+        raise ValueError(f"clock must be 'events' or 'syne-tune', got {clock!r}")
+    if workers < 1 or limit_s <= 0:
+        raise ValueError(f"need workers >= 1 and limit_s > 0, got {workers} and {limit_s}")
+
+
+def _run_in_legacy_python(
+    bb: Any, method: str, seed: int, workers: int, limit_s: float, clock: str, why: str
+) -> list[tuple[float, dict, float]]:
+    """:func:`simulate` in the interpreter named by ``HPO_SYNETUNE_LEGACY_PYTHON`` (through
+    benchmarks/peers/synetune_legacy_runner.py: a JSON job on its stdin, the events as one JSON
+    line on its stdout); :class:`MethodUnavailable` with ``why`` and what to do where it can't."""
+    from benchmarks.peers.synetune_legacy_runner import BenchmarkNotRebuildable, benchmark_spec
+
+    python = os.environ.get(LEGACY_PYTHON_ENV, "").strip()
+    if not python:
+        raise MethodUnavailable(f"{why} {_ENABLE_LEGACY}")
+    try:
+        spec = benchmark_spec(bb)
+    except BenchmarkNotRebuildable as e:
+        raise MethodUnavailable(f"{why} Here it would run in {python}, but {e}") from None
+    job = dict(
+        benchmark=spec, method=method, seed=seed, workers=workers, limit_s=limit_s, clock=clock
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), PYTHONNOUSERSITE="1")
+    try:
+        proc = subprocess.run(
+            [python, "-m", LEGACY_RUNNER],
+            input=json.dumps(job),
+            capture_output=True,
+            text=True,
+            cwd=REPO_ROOT,
+            env=env,
+            check=False,
+        )
+    except OSError as e:
+        raise MethodUnavailable(
+            f"{why} {LEGACY_PYTHON_ENV}={python} does not run ({e}). {_ENABLE_LEGACY}"
+        ) from None
+    lines = proc.stdout.strip().splitlines()
+    reply = _json_or_none(lines[-1]) if proc.returncode == 0 and lines else None
+    if not isinstance(reply, dict):
+        tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
+        raise RuntimeError(
+            f"the Syne Tune legacy runner failed in {python} (exit {proc.returncode}):\n{tail}"
+        )
+    if "unavailable" in reply:
+        raise MethodUnavailable(f"{why} In {python}: {reply['unavailable']} {_ENABLE_LEGACY}")
+    if reply["benchmark"] != json.loads(json.dumps(spec)):
+        raise RuntimeError(f"the legacy runner rebuilt another benchmark: {reply['benchmark']}")
+    return [(float(t), cfg, float(v)) for t, cfg, v in reply["events"]]
+
+
+def _json_or_none(line: str) -> Any:
+    try:
+        return json.loads(line)
+    except ValueError:
+        return None
 
 
 def _backend(st: dict[str, Any], blackbox: Any, clock: str) -> tuple[Any, Any]:
@@ -156,29 +310,94 @@ def _backend(st: dict[str, Any], blackbox: Any, clock: str) -> tuple[Any, Any]:
     return backend, callback
 
 
-def _scheduler(
-    st: dict[str, Any], method: str, config_space: dict, max_epochs: int, seed: int
-) -> Any:
-    common = dict(
-        config_space=config_space,
-        metric=METRIC,
-        time_attr=FIDELITY,
-        max_t=max_epochs,
-        do_minimize=True,
-        random_seed=seed,
-        grace_period=1,
-        reduction_factor=REDUCTION_FACTOR,
-    )
-    if method == "asha":
-        return st["ASHA"](**common)
-    if method == "bohb":
-        return st["BOHB"](**common)
+def _s_max(max_epochs: int) -> int:
+    """floor(log_3(max_epochs)), in integers: the most aggressive Hyperband bracket."""
     s_max = 0
     while REDUCTION_FACTOR ** (s_max + 1) <= max_epochs:
         s_max += 1
-    return st["AsynchronousSuccessiveHalving"](
-        searcher="random_search", brackets=s_max + 1, **common
-    )
+    return s_max
+
+
+Factory = Callable[[dict, int, int], Any]  # (config_space, max_epochs, seed) -> scheduler
+
+
+def _current_schedulers(ASHA: Any, BOHB: Any, AsynchronousSuccessiveHalving: Any) -> dict:
+    """Syne Tune >= 0.15 (0.16.0): our method -> scheduler factory."""
+
+    def common(config_space: dict, max_epochs: int, seed: int) -> dict[str, Any]:
+        return dict(
+            config_space=config_space,
+            metric=METRIC,
+            time_attr=FIDELITY,
+            max_t=max_epochs,
+            do_minimize=True,
+            random_seed=seed,
+            grace_period=1,
+            reduction_factor=REDUCTION_FACTOR,
+        )
+
+    def hyperband(config_space: dict, max_epochs: int, seed: int) -> Any:
+        return AsynchronousSuccessiveHalving(
+            searcher="random_search",
+            brackets=_s_max(max_epochs) + 1,
+            **common(config_space, max_epochs, seed),
+        )
+
+    return {
+        "asha": lambda *a: ASHA(**common(*a)),
+        "hyperband": hyperband,
+        "bohb": lambda *a: BOHB(**common(*a)),
+    }
+
+
+def _legacy_schedulers(
+    ASHA: Any,
+    BOHB: Any,
+    MOBSTER: Any,
+    HyperbandScheduler: Any,
+    SyncHyperband: Any,
+    DEHB: Any,
+) -> dict[str, Factory]:
+    """Syne Tune < 0.15 (0.13.0): our method -> scheduler factory. The asynchronous ones take
+    ``max_t`` and keep ``type="stopping"`` (the default) unless said; the synchronous ones take
+    ``max_resource_level`` and use all brackets (the default)."""
+
+    def common(config_space: dict, seed: int) -> dict[str, Any]:
+        return dict(
+            config_space=config_space,
+            metric=METRIC,
+            resource_attr=FIDELITY,
+            mode="min",
+            random_seed=seed,
+            grace_period=1,
+            reduction_factor=REDUCTION_FACTOR,
+        )
+
+    def asynchronous(cls: Any, **extra: Any) -> Factory:
+        return lambda space, max_epochs, seed: cls(max_t=max_epochs, **extra, **common(space, seed))
+
+    def synchronous(cls: Any) -> Factory:
+        return lambda space, max_epochs, seed: cls(
+            max_resource_level=max_epochs, **common(space, seed)
+        )
+
+    def hyperband(config_space: dict, max_epochs: int, seed: int) -> Any:
+        return HyperbandScheduler(
+            searcher="random",
+            brackets=_s_max(max_epochs) + 1,
+            max_t=max_epochs,
+            **common(config_space, seed),
+        )
+
+    return {
+        "asha": asynchronous(ASHA),
+        "hyperband": hyperband,
+        "bohb": asynchronous(BOHB),
+        "mobster": asynchronous(MOBSTER),
+        "mobster-promotion": asynchronous(MOBSTER, type="promotion"),
+        "dehb": synchronous(DEHB),
+        "hyperband-sync": synchronous(SyncHyperband),
+    }
 
 
 def _events(
@@ -262,8 +481,20 @@ def _import_syne_tune() -> dict[str, Any]:
     from syne_tune.backend.simulator_backend.time_keeper import SimulatedTimeKeeper
     from syne_tune.config_space import choice, lograndint, loguniform, randint, uniform
     from syne_tune.constants import ST_TUNER_TIME
-    from syne_tune.optimizer.baselines import ASHA, BOHB
-    from syne_tune.optimizer.schedulers.asha import AsynchronousSuccessiveHalving
+
+    version = syne_tune.__version__
+    if _version_tuple(version) < LEGACY_BEFORE:
+        from syne_tune.optimizer.baselines import ASHA, BOHB, DEHB, MOBSTER, SyncHyperband
+        from syne_tune.optimizer.schedulers import HyperbandScheduler
+
+        schedulers = _legacy_schedulers(
+            ASHA, BOHB, MOBSTER, HyperbandScheduler, SyncHyperband, DEHB
+        )
+    else:
+        from syne_tune.optimizer.baselines import ASHA, BOHB
+        from syne_tune.optimizer.schedulers.asha import AsynchronousSuccessiveHalving
+
+        schedulers = _current_schedulers(ASHA, BOHB, AsynchronousSuccessiveHalving)
 
     with _without_downloads():
         from syne_tune.blackbox_repository.blackbox import Blackbox
@@ -295,7 +526,8 @@ def _import_syne_tune() -> dict[str, Any]:
         return _curve_blackbox(Blackbox, bb, space)
 
     _SYNE_TUNE.update(
-        version=syne_tune.__version__,
+        version=version,
+        schedulers=schedulers,
         StoppingCriterion=StoppingCriterion,
         Tuner=Tuner,
         SimulatorConfig=SimulatorConfig,
@@ -304,9 +536,6 @@ def _import_syne_tune() -> dict[str, Any]:
         EventSimulatorCallback=EventSimulatorCallback,
         UserBlackboxBackend=UserBlackboxBackend,
         ST_TUNER_TIME=ST_TUNER_TIME,
-        ASHA=ASHA,
-        BOHB=BOHB,
-        AsynchronousSuccessiveHalving=AsynchronousSuccessiveHalving,
         uniform=uniform,
         loguniform=loguniform,
         randint=randint,
@@ -315,6 +544,14 @@ def _import_syne_tune() -> dict[str, Any]:
         make_blackbox=make_blackbox,
     )
     return _SYNE_TUNE
+
+
+def _version_tuple(version: str) -> tuple[int, int]:
+    """(0, 13) from "0.13.0" (major and minor; "0.16.0rc1" -> (0, 16))."""
+    match = re.match(r"(\d+)\.(\d+)", version)
+    if match is None:
+        raise ValueError(f"cannot read the syne-tune version {version!r}")
+    return int(match[1]), int(match[2])
 
 
 def _curve_blackbox(base: type, bb: Any, config_space: dict[str, Any]) -> Any:

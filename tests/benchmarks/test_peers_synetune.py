@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
+import random
+import subprocess
+import sys
 from collections import defaultdict
 from typing import Any
 
@@ -11,11 +15,35 @@ import pytest
 pytest.importorskip("syne_tune", reason="syne-tune is not installed (the synetune-* peers)")
 
 from benchmarks.peers import run_peer  # noqa: E402
-from benchmarks.peers.synetune import MethodUnavailable, run  # noqa: E402
+from benchmarks.peers.synetune import (  # noqa: E402
+    LEGACY_PYTHON_ENV,
+    REPO_ROOT,
+    MethodUnavailable,
+    run,
+)
 from benchmarks.synthetic import mf_branin  # noqa: E402
 
 LIMIT_S = 3600.0
 WORKERS = 2
+LEGACY = ("mobster", "dehb", "hyperband-sync")  # syne-tune<0.15 only, in its own interpreter
+
+
+class Mixed:
+    """A benchmark of our own with log-scaled and integer parameters (not rebuildable by name)."""
+
+    space = {
+        "lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
+        "width": {"type": "int", "low": 16, "high": 512, "log": True},
+        "depth": {"type": "int", "low": 1, "high": 4},
+        "dropout": {"type": "float", "low": 0.0, "high": 0.5},
+    }
+    max_epochs = 3
+
+    def value(self, cfg: dict, epoch: int) -> float:
+        return math.log(cfg["lr"]) + cfg["width"] / cfg["depth"] - cfg["dropout"] / epoch
+
+    def cost(self, cfg: dict, epoch: int) -> float:
+        return 10.0 * cfg["depth"]
 
 
 @pytest.fixture(scope="module")
@@ -97,21 +125,6 @@ def test_a_seed_replays_the_same_search(branin, runs):
 
 
 def test_integer_and_log_parameters_keep_their_types_and_bounds():
-    class Mixed:
-        space = {
-            "lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
-            "width": {"type": "int", "low": 16, "high": 512, "log": True},
-            "depth": {"type": "int", "low": 1, "high": 4},
-            "dropout": {"type": "float", "low": 0.0, "high": 0.5},
-        }
-        max_epochs = 3
-
-        def value(self, cfg: dict, epoch: int) -> float:
-            return math.log(cfg["lr"]) + cfg["width"] / cfg["depth"] - cfg["dropout"] / epoch
-
-        def cost(self, cfg: dict, epoch: int) -> float:
-            return 10.0 * cfg["depth"]
-
     bb = Mixed()
     events = run(bb, "asha", 3, 2, 600.0)
     assert events and all(_in_space(bb.space, cfg) for _, cfg, _ in events)
@@ -121,12 +134,127 @@ def test_integer_and_log_parameters_keep_their_types_and_bounds():
 
 
 @pytest.mark.parametrize("method", ["mobster", "dehb"])
-def test_methods_missing_from_syne_tune_say_why(branin, method):
-    with pytest.raises(MethodUnavailable, match="removed"):
+def test_methods_missing_from_syne_tune_say_why_and_how_to_enable_them(branin, method, monkeypatch):
+    monkeypatch.delenv(LEGACY_PYTHON_ENV, raising=False)
+    with pytest.raises(MethodUnavailable, match="removed") as e:
         run_peer(branin, f"synetune-{method}", 0, WORKERS, LIMIT_S)
+    assert LEGACY_PYTHON_ENV in str(e.value) and "syne-tune[gpsearchers,kde]==0.13.0" in str(
+        e.value
+    )
 
 
 def test_syne_tunes_stock_clock_adds_its_delays(branin):
     events = run(branin, "asha", 0, WORKERS, LIMIT_S, clock="syne-tune")
     assert events and all(0 < t <= LIMIT_S for t, _, _ in events)
     assert events[0][0] > branin.cost(events[0][1], 1)  # 0.05 s start + 0.05 s report delays
+
+
+# --- syne-tune<0.15 (MOBSTER, DEHB, synchronous Hyperband) in the HPO_SYNETUNE_LEGACY_PYTHON
+# interpreter, e.g. HPO_SYNETUNE_LEGACY_PYTHON=/tmp/st013/bin/python (syne-tune 0.13.0)
+
+
+@pytest.fixture(scope="module")
+def legacy_runs(branin):
+    """One search per legacy method on branin-mf, 2 workers, 1 simulated hour; skipped where no
+    legacy interpreter is set up."""
+    if not os.environ.get(LEGACY_PYTHON_ENV):
+        pytest.skip(f"{LEGACY_PYTHON_ENV} is unset: no interpreter with syne-tune<0.15")
+    try:
+        return {m: run(branin, m, 0, WORKERS, LIMIT_S) for m in LEGACY}
+    except MethodUnavailable as e:
+        pytest.skip(f"{LEGACY_PYTHON_ENV}={os.environ[LEGACY_PYTHON_ENV]} cannot run them: {e}")
+
+
+def _epochs_at_once(events: list[tuple[float, dict, float]], bb: Any) -> int:
+    """The most epochs computed at the same time: an event at t is its epoch, run on
+    (t - cost, t] (paused trials hold no worker, so a trial's span is not one interval)."""
+    edges = []
+    for key, reports in _trials(events).items():
+        for e, (t, _) in enumerate(reports, start=1):
+            edges += [(t - bb.cost(dict(key), e) + 1e-6, 1), (t, -1)]
+    running, most = 0, 0
+    for _, step in sorted(edges):
+        running += step
+        most = max(most, running)
+    return most
+
+
+@pytest.mark.parametrize("method", LEGACY)
+def test_legacy_events_lie_within_the_simulated_budget_and_the_space(legacy_runs, branin, method):
+    events = legacy_runs[method]
+    assert len(events) > 50
+    assert all(0 < t <= LIMIT_S for t, _, _ in events)
+    assert all(_in_space(branin.space, cfg) for _, cfg, _ in events)
+    assert [t for t, _, _ in events] == sorted(t for t, _, _ in events)
+
+
+@pytest.mark.parametrize("method", LEGACY)
+def test_legacy_trials_report_epochs_1_to_k_in_order_with_exact_values(legacy_runs, branin, method):
+    paused = 0
+    for key, reports in _trials(legacy_runs[method]).items():
+        cfg = dict(key)
+        epochs = range(1, len(reports) + 1)
+        assert len(reports) <= branin.max_epochs
+        assert [v for _, v in reports] == [branin.value(cfg, e) for e in epochs]
+        # an epoch's cost after the previous report, or later where the trial was paused
+        for e in epochs[1:]:
+            gap = reports[e - 1][0] - reports[e - 2][0]
+            assert gap >= branin.cost(cfg, e) - 1e-6
+            paused += gap > branin.cost(cfg, e) + 1e-6
+    if method != "mobster":  # synchronous Hyperband pauses at its rungs; MOBSTER here stops
+        assert paused > 0
+
+
+@pytest.mark.parametrize("method", LEGACY)
+def test_legacy_methods_run_no_more_epochs_at_once_than_workers(legacy_runs, branin, method):
+    assert _epochs_at_once(legacy_runs[method], branin) == WORKERS
+
+
+def test_legacy_mobster_stops_trials_only_at_its_rungs(legacy_runs, branin):
+    trials = _trials(legacy_runs["mobster"]).values()
+    cut = [r for r in trials if r[-1][0] + branin.epoch_seconds > LIMIT_S]
+    lengths = [len(r) for r in trials if r not in cut]
+    assert set(lengths) <= {1, 3, branin.max_epochs} and len(cut) <= WORKERS
+
+
+def test_a_seed_replays_the_same_legacy_search(legacy_runs, branin):
+    assert run(branin, "dehb", 0, WORKERS, LIMIT_S) == legacy_runs["dehb"]
+
+
+def test_a_legacy_interpreter_that_does_not_run_is_reported(branin, monkeypatch):
+    monkeypatch.setenv(LEGACY_PYTHON_ENV, "/nonexistent/bin/python")
+    with pytest.raises(MethodUnavailable, match="does not run"):
+        run(branin, "dehb", 0, WORKERS, LIMIT_S)
+
+
+def test_a_benchmark_that_cannot_be_rebuilt_by_name_is_reported(monkeypatch):
+    monkeypatch.setenv(LEGACY_PYTHON_ENV, "/nonexistent/bin/python")
+    with pytest.raises(MethodUnavailable, match="Mixed cannot be rebuilt"):
+        run(Mixed(), "mobster", 0, WORKERS, 600.0)
+
+
+def test_a_table_is_rebuilt_by_name_and_metric():
+    from benchmarks.peers.synetune_legacy_runner import benchmark_from_spec, benchmark_spec
+    from benchmarks.tabular import load
+
+    bb = load("digits-mlp", "val_acc")
+    again = benchmark_from_spec(benchmark_spec(bb))
+    assert benchmark_spec(again) == benchmark_spec(bb)
+    cfg = bb.sample(random.Random(0))
+    assert again.value(cfg, 3) == bb.value(cfg, 3) and again.cost(cfg, 3) == bb.cost(cfg, 3)
+
+
+def test_the_adapter_and_the_legacy_runner_load_without_hpo_or_syne_tune():
+    code = (
+        "import sys\n"
+        "import benchmarks.peers.synetune, benchmarks.peers.synetune_legacy_runner as r\n"
+        "from benchmarks.synthetic import mf_branin\n"
+        "bb = mf_branin(max_epochs=9, noise=0.5, seed=3)\n"
+        "assert r.benchmark_from_spec(r.benchmark_spec(bb)) == bb\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('hpo', 'syne_tune')))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,449 @@
+"""Gaussian-process surrogates for Bayesian optimization, on BoTorch and GPyTorch.
+
+What comes from BoTorch (not rewritten here):
+
+* the models: ``SingleTaskGP`` with a Matérn-5/2 ARD kernel and BoTorch's dimension-scaled
+  log-normal lengthscale prior (Hvarfner et al. 2024, ``get_covar_module_with_dim_scaled_prior``),
+  or ``MixedSingleTaskGP`` (the same continuous kernel plus a categorical Hamming kernel) when the
+  space has categorical parameters; ``Standardize`` on the outcome and BoTorch's default Gaussian
+  likelihood with its noise prior;
+* the fit: ``fit_gpytorch_mll`` (type-II maximum likelihood with L-BFGS-B);
+* the acquisition: ``qLogNoisyExpectedImprovement`` (Ament et al. 2023, "Unexpected improvements
+  to expected improvement"), whose ``X_pending`` fantasizes the outcomes of trials still running
+  by joint posterior sampling, so nothing close to them scores well;
+* the acquisition optimizers: ``optimize_acqf`` for continuous spaces and
+  ``optimize_acqf_mixed_alternating`` when integers or categoricals are present, both with
+  ``fixed_features`` to pin the fidelity input at its maximum.
+
+What is written here, and why:
+
+* ``FeatureMap``: hpo's spaces to model inputs. Floats and ints use the unit-cube coordinate of
+  ``hpo.space`` (so log scales are modelled in log space); integers are discrete dimensions whose
+  allowed values are their bin centres; a categorical is one integer column holding the choice
+  index (what ``MixedSingleTaskGP`` and the mixed optimizer expect). A multi-fidelity model gets
+  one more input, ``z = log(r / r_min) / log(r_max / r_min)`` in [0, 1], as in MOBSTER
+  (Klein et al. 2020), where the fidelity is a kernel input of one joint GP over
+  (configuration, fidelity). Nothing in BoTorch knows hpo's space.
+* ``HyperparameterSchedule``: fits must stay fast as a study grows, and decisions must be a
+  function of the stored history (docs/design.md: a scheduler rebuilt from the history decides
+  the same way). So hyperparameters are fitted only at *milestones* of the number of
+  observations, ``m_k = ceil(first * growth**k)``, each fit on the first ``m_k`` observations in
+  arrival order and warm-started from the hyperparameters of milestone ``k - 1``; between
+  milestones the GP is only re-conditioned on all current data with the last milestone's
+  hyperparameters (one Cholesky factorization, no optimization). A cached chain makes each new
+  milestone one short warm-started fit; a fresh process recomputes the chain, whose cost is
+  dominated by its last few fits (a geometric sum). BoTorch has no such schedule.
+* ``subsample``: past ``max_points`` observations the exact GP's O(n^3) cost is capped by keeping
+  the latest observation of each trial first (half the best, half the most recent when even those
+  are too many), then other observations, highest fidelity and most recent first.
+* ``CostWeightedAcquisition``: log EI minus the predicted log cost, i.e. EI per unit cost
+  (Snoek et al. 2012, "Practical Bayesian optimization", section 3.2), in log space so that it
+  composes with log EI. BoTorch's ``InverseCostWeightedUtility`` targets knowledge-gradient
+  style acquisitions, not log EI.
+
+All tensors are float64 on the CPU. Shapes: ``X`` is ``n x d`` (features of ``FeatureMap``),
+``y`` is ``n`` (maximized; searchers pass minus the score).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hpo.space import Categorical, Config, Float, Int, SearchSpace
+
+DTYPE_NAME = "float64"
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+# ---- features ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeatureMap:
+    """Configurations (and fidelities) to model inputs, and back.
+
+    Columns follow the space's parameter order; a multi-fidelity map adds the fidelity feature
+    ``z`` as the last column. ``int_dims`` maps a column to its allowed values (bin centres),
+    ``cat_dims`` to the choice indices ``0..k-1``.
+    """
+
+    space: SearchSpace
+    fidelity: tuple[float, float] | None = None  # (r_min, r_max) for a multi-fidelity model
+
+    @property
+    def dim(self) -> int:
+        return len(self.space) + (1 if self.fidelity is not None else 0)
+
+    @property
+    def fidelity_dim(self) -> int | None:
+        return len(self.space) if self.fidelity is not None else None
+
+    @property
+    def int_dims(self) -> dict[int, list[float]]:
+        out = {}
+        for j, dom in enumerate(self.space.params.values()):
+            if isinstance(dom, Int):
+                out[j] = [dom.encode(v) for v in range(dom.low, dom.high + 1)]
+        return out
+
+    @property
+    def cat_dims(self) -> dict[int, list[float]]:
+        return {
+            j: [float(i) for i in range(len(dom.choices))]
+            for j, dom in enumerate(self.space.params.values())
+            if isinstance(dom, Categorical)
+        }
+
+    def bounds(self) -> np.ndarray:
+        """``2 x dim``: lower and upper bounds of every column."""
+        lo, hi = np.zeros(self.dim), np.ones(self.dim)
+        for j, vals in self.int_dims.items():
+            lo[j], hi[j] = min(vals), max(vals)
+        for j, vals in self.cat_dims.items():
+            hi[j] = vals[-1]
+        return np.stack([lo, hi])
+
+    def z(self, r: float) -> float:
+        """The fidelity feature of resource ``r``: its position in [r_min, r_max] in log scale."""
+        assert self.fidelity is not None
+        lo, hi = self.fidelity
+        if hi <= lo:
+            return 1.0
+        return float(min(max(math.log(r / lo) / math.log(hi / lo), 0.0), 1.0))
+
+    def encode(
+        self, configs: Sequence[Mapping[str, Any]], fidelities: Sequence[float] | None = None
+    ) -> np.ndarray:
+        """``n x dim`` inputs; ``fidelities`` default to the maximum (``z = 1``)."""
+        out = np.empty((len(configs), self.dim))
+        doms = list(self.space.params.items())
+        for i, c in enumerate(configs):
+            for j, (name, dom) in enumerate(doms):
+                out[i, j] = (
+                    dom.index(c[name]) if isinstance(dom, Categorical) else dom.encode(c[name])
+                )
+            if self.fidelity is not None:
+                out[i, -1] = 1.0 if fidelities is None else self.z(fidelities[i])
+        return out
+
+    def decode(self, x: Sequence[float] | np.ndarray) -> Config:
+        """One row of inputs to a valid configuration (ints rounded, categories picked)."""
+        out: Config = {}
+        for j, (name, dom) in enumerate(self.space.params.items()):
+            u = float(x[j])
+            if isinstance(dom, Categorical):
+                k = len(dom.choices)
+                out[name] = dom.choices[min(max(int(round(u)), 0), k - 1)]
+            else:
+                assert isinstance(dom, (Float, Int))
+                out[name] = dom.decode(u)
+        return out
+
+
+# ---- the model ----------------------------------------------------------------------------------
+
+Hyperparameters = dict[str, Any]  # parameter name -> tensor (raw, unconstrained values)
+
+
+class GPSurrogate:
+    """An exact GP on ``FeatureMap`` inputs: Matérn-5/2 ARD (plus a categorical kernel).
+
+    ``fit(X, y)`` builds the BoTorch model and, unless ``optimize=False``, fits its
+    hyperparameters by maximum marginal likelihood, starting from ``warm_start`` when given
+    (then with a quarter of the iterations: the start is already close).
+    ``posterior(X)`` returns the mean and variance of the latent function, shape ``n`` each.
+    """
+
+    def __init__(self, cat_dims: Sequence[int] = (), max_iter: int = 100):
+        self.cat_dims = sorted(cat_dims)
+        self.max_iter = max_iter
+        self.model: Any = None
+
+    def _build(self, X: Any, Y: Any) -> Any:
+        from botorch.models import MixedSingleTaskGP, SingleTaskGP
+        from botorch.models.utils.gpytorch_modules import (
+            get_covar_module_with_dim_scaled_prior,
+        )
+
+        d = X.shape[-1]
+        if self.cat_dims:
+
+            def matern(batch_shape, ard_num_dims, active_dims):
+                return get_covar_module_with_dim_scaled_prior(
+                    ard_num_dims=ard_num_dims,
+                    batch_shape=batch_shape,
+                    active_dims=active_dims,
+                    use_rbf_kernel=False,
+                )
+
+            return MixedSingleTaskGP(X, Y, cat_dims=self.cat_dims, cont_kernel_factory=matern)
+        covar = get_covar_module_with_dim_scaled_prior(ard_num_dims=d, use_rbf_kernel=False)
+        return SingleTaskGP(X, Y, covar_module=covar)
+
+    def fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        *,
+        warm_start: Hyperparameters | None = None,
+        optimize: bool = True,
+    ) -> GPSurrogate:
+        torch = _torch()
+        Xt = torch.as_tensor(np.asarray(X, dtype=float), dtype=torch.float64)
+        Yt = torch.as_tensor(np.asarray(y, dtype=float), dtype=torch.float64).reshape(-1, 1)
+        self.model = self._build(Xt, Yt)
+        if warm_start:
+            self.set_hyperparameters(warm_start)
+        if optimize:
+            from botorch.fit import fit_gpytorch_mll
+            from gpytorch.mlls import ExactMarginalLogLikelihood
+
+            mll = ExactMarginalLogLikelihood(self.model.likelihood, self.model)
+            maxiter = self.max_iter if not warm_start else max(self.max_iter // 4, 10)
+            try:
+                fit_gpytorch_mll(
+                    mll, optimizer_kwargs={"options": {"maxiter": maxiter}}, max_attempts=2
+                )
+            except Exception:  # noqa: BLE001 - a failed fit keeps the starting hyperparameters
+                import logging
+
+                logging.getLogger(__name__).warning("GP fit failed; keeping its start", exc_info=1)
+        self.model.eval()
+        return self
+
+    def hyperparameters(self) -> Hyperparameters:
+        """The fitted (raw) hyperparameters, to warm-start another fit."""
+        return {n: p.detach().clone() for n, p in self.model.named_parameters()}
+
+    def set_hyperparameters(self, hp: Hyperparameters) -> None:
+        """Copies matching raw parameters (same name and shape) into the model."""
+        torch = _torch()
+        with torch.no_grad():
+            for n, p in self.model.named_parameters():
+                v = hp.get(n)
+                if v is not None and tuple(v.shape) == tuple(p.shape):
+                    p.copy_(v)
+
+    def set_kernel(self, lengthscale: Sequence[float], noise: float) -> None:
+        """Fixes the Matérn lengthscales and the noise variance (in standardized units).
+
+        For tests against a closed-form GP; only for the continuous model (no categoricals).
+        """
+        torch = _torch()
+        self.model.covar_module.lengthscale = torch.as_tensor(
+            [list(lengthscale)], dtype=torch.float64
+        )
+        self.model.likelihood.noise = torch.as_tensor([noise], dtype=torch.float64)
+        self.model.eval()
+
+    def posterior(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        torch = _torch()
+        Xt = torch.as_tensor(np.asarray(X, dtype=float), dtype=torch.float64)
+        with torch.no_grad():
+            post = self.model.posterior(Xt)
+        return post.mean.squeeze(-1).numpy(), post.variance.squeeze(-1).numpy()
+
+
+# ---- fast fits ---------------------------------------------------------------------------------
+
+
+def subsample(
+    n: int,
+    latest: Sequence[bool],
+    fidelity: Sequence[float],
+    score: Sequence[float],
+    order: Sequence[Any],
+    max_points: int,
+) -> list[int]:
+    """Indices of at most ``max_points`` of ``n`` observations to train on, sorted ascending.
+
+    ``latest[i]`` marks the latest observation of its trial, ``score`` is lower-is-better and
+    ``order`` sorts by arrival. Latest-per-trial observations come first (when even they are too
+    many: the best half by (fidelity desc, score), then the most recent); the rest fill up by
+    fidelity and recency.
+    """
+    if n <= max_points:
+        return list(range(n))
+    lat = [i for i in range(n) if latest[i]]
+    other = [i for i in range(n) if not latest[i]]
+    if len(lat) >= max_points:
+        best = sorted(lat, key=lambda i: (-fidelity[i], score[i], order[i]))[: max_points // 2]
+        chosen = set(best)
+        recent = [i for i in sorted(lat, key=lambda i: order[i], reverse=True) if i not in chosen]
+        chosen.update(recent[: max_points - len(chosen)])
+        return sorted(chosen)
+    rest = sorted(other, key=lambda i: (-fidelity[i], _neg(order[i])))
+    return sorted(lat + rest[: max_points - len(lat)])
+
+
+def _neg(order: Any) -> Any:
+    return tuple(-x for x in order) if isinstance(order, tuple) else -order
+
+
+def _digest(X: np.ndarray, y: np.ndarray) -> str:
+    h = hashlib.sha256(np.ascontiguousarray(X, dtype=float).tobytes())
+    h.update(np.ascontiguousarray(y, dtype=float).tobytes())
+    return h.hexdigest()
+
+
+class HyperparameterSchedule:
+    """Hyperparameters fitted at milestones ``ceil(first * growth**k)`` of the data size.
+
+    ``for_size(n, data_at, surrogate_factory)`` returns the hyperparameters of the largest
+    milestone ``<= n``: the chain of fits on ``data_at(m)`` (the first ``m`` observations,
+    subsampled), each warm-started from the one before. Results are cached by (milestone, data
+    digest), so a changed prefix is refitted and a replay gets the same numbers.
+    """
+
+    def __init__(self, first: int = 4, growth: float = 1.25, keep: int = 64):
+        if growth <= 1:
+            raise ValueError("growth must be > 1")
+        self.first = first
+        self.growth = growth
+        self.keep = keep
+        self._cache: dict[tuple[int, str], Hyperparameters] = {}
+        self.fits = 0  # fits run (for tests and benchmarks)
+
+    def milestones(self, n: int) -> list[int]:
+        out: list[int] = []
+        k = 0
+        while True:
+            m = math.ceil(self.first * self.growth**k - 1e-9)
+            if m > n:
+                return out
+            if not out or m > out[-1]:
+                out.append(m)
+            k += 1
+
+    def for_size(
+        self,
+        n: int,
+        data_at: Callable[[int], tuple[np.ndarray, np.ndarray]],
+        surrogate_factory: Callable[[], GPSurrogate],
+        seed: int = 0,
+    ) -> Hyperparameters | None:
+        torch = _torch()
+        hp: Hyperparameters | None = None
+        for m in self.milestones(n):
+            X, y = data_at(m)
+            key = (m, _digest(X, y))
+            cached = self._cache.get(key)
+            if cached is not None:
+                hp = cached
+                continue
+            with torch.random.fork_rng():
+                torch.manual_seed(seed * 1_000_003 + m)
+                hp = surrogate_factory().fit(X, y, warm_start=hp).hyperparameters()
+            self.fits += 1
+            self._cache[key] = hp
+            if len(self._cache) > self.keep:
+                self._cache.pop(next(iter(self._cache)))
+        return hp
+
+
+# ---- acquisition -------------------------------------------------------------------------------
+
+
+def _cost_weighted_class():
+    from botorch.acquisition import AcquisitionFunction
+
+    class CostWeightedAcquisition(AcquisitionFunction):
+        """``log EI(x) - exponent * E[log cost(x)]``: log of EI per unit of predicted cost.
+
+        ``acq`` returns log EI for ``b x q x d`` inputs (shape ``b``); ``cost_model`` predicts
+        the log cost from the columns ``cost_columns`` of ``x``; the q points' costs add up.
+        """
+
+        def __init__(self, acq, cost_model, cost_columns: Sequence[int], exponent: float = 1.0):
+            super().__init__(model=acq.model)
+            self.acq = acq
+            self.cost_model = cost_model
+            self.cost_columns = list(cost_columns)
+            self.exponent = exponent
+
+        def forward(self, X):
+            log_cost = self.cost_model.posterior(X[..., self.cost_columns]).mean.squeeze(-1)
+            return self.acq(X) - self.exponent * log_cost.sum(-1)
+
+    return CostWeightedAcquisition
+
+
+def propose_log_ei(
+    surrogate: GPSurrogate,
+    features: FeatureMap,
+    X_baseline: np.ndarray,
+    X_pending: np.ndarray | None,
+    *,
+    seed: int,
+    cost_model: GPSurrogate | None = None,
+    raw_samples: int = 128,
+    num_restarts: int = 2,
+    mc_samples: int = 32,
+) -> np.ndarray:
+    """The input row maximizing qLogNEI (q = 1) at the maximum fidelity, shape ``dim``.
+
+    ``X_baseline`` (configurations already evaluated, fidelity column at 1) defines the
+    incumbent; ``X_pending`` are the trials in flight, whose outcomes are fantasized. With a
+    ``cost_model`` (inputs: the space's columns, output: log cost), the log cost is subtracted.
+    """
+    torch = _torch()
+    from botorch.acquisition.logei import qLogNoisyExpectedImprovement
+    from botorch.optim import optimize_acqf
+    from botorch.optim.optimize_mixed import optimize_acqf_mixed_alternating
+    from botorch.sampling import SobolQMCNormalSampler
+
+    def t(a):
+        return torch.as_tensor(np.asarray(a, dtype=float), dtype=torch.float64)
+
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        acq = qLogNoisyExpectedImprovement(
+            surrogate.model,
+            X_baseline=t(X_baseline),
+            sampler=SobolQMCNormalSampler(torch.Size([mc_samples]), seed=seed),
+            X_pending=None if X_pending is None or len(X_pending) == 0 else t(X_pending),
+            prune_baseline=True,
+            cache_root=True,
+        )
+        if cost_model is not None:
+            acq = _cost_weighted_class()(acq, cost_model.model, range(len(features.space)))
+        bounds = t(features.bounds())
+        fixed = None if features.fidelity_dim is None else {features.fidelity_dim: 1.0}
+        int_dims, cat_dims = features.int_dims, features.cat_dims
+        if int_dims or cat_dims:
+            x, _ = optimize_acqf_mixed_alternating(
+                acq,
+                bounds=bounds,
+                discrete_dims=int_dims or None,
+                cat_dims=cat_dims or None,
+                raw_samples=raw_samples,
+                num_restarts=num_restarts,
+                fixed_features=fixed,
+                options={"maxiter_alternating": 4, "maxiter_continuous": 25},
+            )
+        else:
+            x, _ = optimize_acqf(
+                acq,
+                bounds=bounds,
+                q=1,
+                num_restarts=num_restarts,
+                raw_samples=raw_samples,
+                fixed_features=fixed,
+                options={
+                    "maxiter": 25,
+                    "batch_limit": num_restarts,
+                    "init_batch_limit": raw_samples,
+                },
+            )
+    return x.detach().reshape(-1).numpy()

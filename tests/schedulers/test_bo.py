@@ -1,0 +1,225 @@
+"""GP-BO searcher and the "bo" and "mobster" schedulers (schedulers/bo.py)."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("botorch")
+
+from hpo.schedulers import make_scheduler  # noqa: E402
+from hpo.schedulers.base import RandomSearcher  # noqa: E402
+from hpo.schedulers.bo import MOBSTER, BayesianOptimization, GPSearcher  # noqa: E402
+
+from hpo.errors import InvalidStudy  # noqa: E402
+from hpo.history import History  # noqa: E402
+from hpo.model import (  # noqa: E402
+    Fidelity,
+    Objective,
+    Report,
+    SchedulerSpec,
+    Study,
+    Trial,
+    TrialState,
+)
+from hpo.space import SearchSpace  # noqa: E402
+
+BOX = {
+    "x": {"type": "float", "low": 0.0, "high": 1.0},
+    "y": {"type": "float", "low": 0.0, "high": 1.0},
+}
+
+
+def study_of(space=BOX, fidelity=None, scheduler="bo", params=None) -> Study:
+    return Study(
+        name="t",
+        space=SearchSpace.from_dict(space),
+        objectives=(Objective("loss"),),
+        fidelity=None if fidelity is None else Fidelity("epoch", *fidelity),
+        scheduler=SchedulerSpec(scheduler, params or {}),
+        id=1,
+    )
+
+
+def history_of(study: Study, configs, losses, steps=None) -> History:
+    h = History(study)
+    for i, (cfg, loss) in enumerate(zip(configs, losses, strict=True)):
+        step = study.max_fidelity if steps is None else steps[i]
+        h.apply_trial(Trial(i + 1, 1, i, cfg, TrialState.COMPLETED, step, last_step=step))
+        h.apply_report(Report(i + 1, step, {"loss": loss}, None, float(i)))
+    return h
+
+
+def bowl(cfg) -> float:
+    return (cfg["x"] - 0.3) ** 2 + (cfg["y"] - 0.7) ** 2
+
+
+def random_configs(space: SearchSpace, n: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    return [space.sample(rng) for _ in range(n)]
+
+
+def running(number: int, config) -> Trial:
+    return Trial(1000 + number, 1, number, config, TrialState.RUNNING, 1.0)
+
+
+def test_before_n_initial_results_proposals_are_random_searchs() -> None:
+    st = study_of()
+    cfgs = random_configs(st.space, 4)
+    h = history_of(st, cfgs, [bowl(c) for c in cfgs])
+    got = GPSearcher(st, seed=3, n_initial=5).propose(h, [], 2)
+    assert got == RandomSearcher(st, seed=3).propose(h, [], 2)
+
+
+def test_gp_proposals_move_towards_the_minimum_of_a_bowl() -> None:
+    st = study_of()
+    cfgs = random_configs(st.space, 12)
+    h = history_of(st, cfgs, [bowl(c) for c in cfgs])
+    (c,) = GPSearcher(st, seed=0).propose(h, [], 1)
+    assert bowl(c) < sorted(bowl(x) for x in cfgs)[2]
+
+
+def test_a_pending_trial_at_the_proposal_moves_the_next_proposal_away() -> None:
+    st = study_of()
+    cfgs = random_configs(st.space, 12)
+    h = history_of(st, cfgs, [bowl(c) for c in cfgs])
+    s = GPSearcher(st, seed=0)
+    (alone,) = s.propose(h, [], 1)
+    (beside,) = s.propose(h, [running(50, alone)], 1)
+    assert beside != alone
+    assert math.dist((alone["x"], alone["y"]), (beside["x"], beside["y"])) > 0.02
+
+
+def test_a_batch_of_proposals_has_no_near_duplicates() -> None:
+    st = study_of()
+    cfgs = random_configs(st.space, 12)
+    h = history_of(st, cfgs, [bowl(c) for c in cfgs])
+    batch = GPSearcher(st, seed=0).propose(h, [], 3)
+    pts = [(c["x"], c["y"]) for c in batch]
+    assert min(math.dist(a, b) for i, a in enumerate(pts) for b in pts[i + 1 :]) > 0.02
+
+
+MIXED = {
+    "lr": {"type": "float", "low": 1e-5, "high": 1.0, "log": True},
+    "units": {"type": "int", "low": 8, "high": 512, "log": True},
+    "layers": {"type": "int", "low": 1, "high": 4},
+    "act": {"type": "categorical", "choices": ["relu", "tanh", "gelu"]},
+}
+
+
+def mixed_loss(c) -> float:
+    return (
+        (math.log10(c["lr"]) + 3) ** 2
+        + (math.log2(c["units"]) - 6) ** 2 / 4
+        + (0.0 if c["act"] == "tanh" else 1.0)
+        + 0.1 * c["layers"]
+    )
+
+
+@pytest.mark.parametrize("fidelity", [None, (1, 9)])
+def test_proposals_respect_ints_log_ranges_and_categoricals(fidelity) -> None:
+    st = study_of(MIXED, fidelity=fidelity)
+    cfgs = random_configs(st.space, 12, seed=1)
+    h = history_of(st, cfgs, [mixed_loss(c) for c in cfgs])
+    s = GPSearcher(st, seed=0, multi_fidelity=fidelity is not None)
+    out = s.propose(h, [running(99, cfgs[0])], 2)
+    for c in out:
+        assert st.space.validate_config(c) == c
+        assert type(c["units"]) is int and type(c["layers"]) is int
+        assert 1e-5 <= c["lr"] <= 1.0 and c["act"] in ("relu", "tanh", "gelu")
+
+
+def test_a_fresh_searcher_proposes_what_a_used_one_does() -> None:
+    """Replay: decisions are a function of the history, whatever the searcher cached."""
+    st = study_of()
+    cfgs = random_configs(st.space, 30)
+    losses = [bowl(c) for c in cfgs]
+    used = GPSearcher(st, seed=0)
+    for n in (12, 18, 24):
+        used.propose(history_of(st, cfgs[:n], losses[:n]), [], 1)
+    h = history_of(st, cfgs, losses)
+    assert used.propose(h, [], 1) == GPSearcher(st, seed=0).propose(h, [], 1)
+
+
+def test_the_training_set_is_capped_at_max_points_on_2000_observations() -> None:
+    st = study_of()
+    cfgs = random_configs(st.space, 2000)
+    h = history_of(st, cfgs, [bowl(c) for c in cfgs])
+    s = GPSearcher(st, seed=0, max_points=100, n_initial=5)
+    t0 = time.perf_counter()
+    (c,) = s.propose(h, [], 1)
+    print(f"first proposal on 2000 observations (max_points=100): {time.perf_counter() - t0:.2f}s")
+    assert s.last_training_size == 100
+    assert st.space.validate_config(c) == c
+
+
+def test_multi_fidelity_training_keeps_rung_levels_and_latest_results() -> None:
+    st = study_of(fidelity=(1, 9), scheduler="mobster")
+    cfgs = random_configs(st.space, 6)
+    h = History(st)
+    for i, c in enumerate(cfgs):
+        last = 9 if i < 2 else 4
+        h.apply_trial(Trial(i + 1, 1, i, c, TrialState.PAUSED, float(last), last_step=float(last)))
+        for step in range(1, last + 1):
+            h.apply_report(Report(i + 1, float(step), {"loss": bowl(c) + 1 / step}, None, step))
+    s = GPSearcher(st, multi_fidelity=True, levels=[1, 3, 9])
+    kept = s._select(s.observations(h))
+    assert sorted({o.fidelity for o in kept}) == [1.0, 3.0, 4.0, 9.0]
+    assert len(kept) == 2 * 3 + 4 * 3
+
+
+def test_cost_aware_proposals_avoid_the_expensive_half() -> None:
+    st = study_of()
+    cfgs = random_configs(st.space, 16, seed=4)
+    h = History(st)
+    for i, c in enumerate(cfgs):
+        h.apply_trial(Trial(i + 1, 1, i, c, TrialState.COMPLETED, 1.0, last_step=1.0))
+        cost = 1.0 if c["x"] < 0.5 else 1000.0
+        loss = (c["y"] - 0.5) ** 2  # flat in x: only the cost tells the halves apart
+        h.apply_report(Report(i + 1, 1.0, {"loss": loss}, cost, float(i)))
+    plain = GPSearcher(st, seed=0).propose(h, [], 4)
+    aware = GPSearcher(st, seed=0, cost_aware=True).propose(h, [], 4)
+    assert all(c["x"] < 0.5 for c in aware)
+    assert plain != aware
+
+
+def test_schedulers_validate_their_parameters() -> None:
+    assert isinstance(make_scheduler(study_of()), BayesianOptimization)
+    st = study_of(fidelity=(1, 27), scheduler="mobster", params={"eta": 3, "max_points": 200})
+    m = make_scheduler(st)
+    assert isinstance(m, MOBSTER) and m.searcher.max_points == 200
+    for bad in ({"n_initial": 0}, {"max_points": 5}, {"cost_aware": "yes"}, {"kappa": 1}):
+        with pytest.raises(InvalidStudy):
+            make_scheduler(study_of(scheduler="bo", params=bad))
+    with pytest.raises(InvalidStudy, match="fidelity"):
+        make_scheduler(study_of(scheduler="mobster"))
+
+
+def test_mobster_beats_random_search_on_branin_in_simulated_time() -> None:
+    from benchmarks.compare import regret_at, run_hpo
+    from benchmarks.synthetic import mf_branin
+
+    bb = mf_branin()
+    limit = 1.0 * 3600
+    scale = 10.0
+    regrets = {}
+    for method in ("random", "mobster"):
+        regrets[method] = [
+            regret_at(run_hpo(bb, method, seed, 4, limit), limit, bb, scale) for seed in range(2)
+        ]
+    print({m: [round(r, 4) for r in rs] for m, rs in regrets.items()})
+    assert np.mean(regrets["mobster"]) < np.mean(regrets["random"])
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """The GP's small matrices gain nothing from threads, and shared CI cores lose a lot."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

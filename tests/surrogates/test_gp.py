@@ -1,0 +1,148 @@
+"""GP surrogate (surrogates/gp.py): closed-form posterior, features, subsampling, fit schedule."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+pytest.importorskip("botorch")
+
+from hpo.surrogates.gp import (  # noqa: E402
+    FeatureMap,
+    GPSurrogate,
+    HyperparameterSchedule,
+    subsample,
+)
+
+from hpo.space import Categorical, Float, Int, SearchSpace  # noqa: E402
+
+
+def matern52(a: np.ndarray, b: np.ndarray, lengthscale: np.ndarray) -> np.ndarray:
+    d = (a[:, None, :] - b[None, :, :]) / lengthscale
+    r = np.sqrt((d**2).sum(-1))
+    return (1 + math.sqrt(5) * r + 5 * r**2 / 3) * np.exp(-math.sqrt(5) * r)
+
+
+def test_posterior_matches_a_closed_form_gp_with_the_same_kernel_and_noise() -> None:
+    rng = np.random.default_rng(0)
+    X = rng.random((9, 2))
+    y = np.sin(5 * X[:, 0]) + X[:, 1] ** 2
+    Xs = rng.random((6, 2))
+    ls, noise = np.array([0.3, 0.6]), 0.02
+    gp = GPSurrogate().fit(X, y, optimize=False)
+    gp.set_kernel(ls, noise)
+    mean, var = gp.posterior(Xs)
+
+    mu, sd = y.mean(), y.std(ddof=1)  # BoTorch's Standardize
+    yt = (y - mu) / sd
+    K = matern52(X, X, ls) + noise * np.eye(len(X))
+    Ks = matern52(X, Xs, ls)
+    m = Ks.T @ np.linalg.solve(K, yt)
+    v = 1.0 - np.einsum("ij,ij->j", Ks, np.linalg.solve(K, Ks))
+    np.testing.assert_allclose(mean, mu + sd * m, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(var, sd**2 * v, rtol=1e-5, atol=1e-8)
+
+
+def test_a_fit_explains_a_smooth_function_better_than_its_mean() -> None:
+    rng = np.random.default_rng(1)
+    X = rng.random((30, 2))
+    y = np.sin(6 * X[:, 0]) + 0.5 * X[:, 1]
+    Xs = rng.random((50, 2))
+    ys = np.sin(6 * Xs[:, 0]) + 0.5 * Xs[:, 1]
+    mean, _ = GPSurrogate().fit(X, y).posterior(Xs)
+    assert np.mean((mean - ys) ** 2) < 0.05 * np.var(ys)
+
+
+SPACE = SearchSpace(
+    {
+        "lr": Float(1e-5, 1.0, log=True),
+        "layers": Int(1, 4),
+        "units": Int(8, 512, log=True),
+        "act": Categorical(["relu", "tanh", "gelu"]),
+    }
+)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    lr=st.floats(1e-5, 1.0),
+    layers=st.integers(1, 4),
+    units=st.integers(8, 512),
+    act=st.sampled_from(["relu", "tanh", "gelu"]),
+)
+def test_features_decode_back_to_the_configuration(lr, layers, units, act) -> None:
+    fm = FeatureMap(SPACE)
+    cfg = {"lr": lr, "layers": layers, "units": units, "act": act}
+    x = fm.encode([cfg])[0]
+    lo, hi = fm.bounds()
+    assert np.all(x >= lo - 1e-12) and np.all(x <= hi + 1e-12)
+    back = fm.decode(x)
+    assert back["layers"] == layers and back["units"] == units and back["act"] == act
+    assert back["lr"] == pytest.approx(lr, rel=1e-9)
+
+
+def test_integers_are_discrete_columns_and_categoricals_index_columns() -> None:
+    fm = FeatureMap(SPACE, fidelity=(1, 27))
+    assert fm.dim == 5 and fm.fidelity_dim == 4
+    assert sorted(fm.int_dims) == [1, 2] and len(fm.int_dims[2]) == 512 - 8 + 1
+    assert fm.cat_dims == {3: [0.0, 1.0, 2.0]}
+    assert fm.z(1) == 0.0 and fm.z(27) == 1.0 and fm.z(3) == pytest.approx(1 / 3)
+
+
+def test_subsampling_caps_the_training_set_and_keeps_each_trials_latest_result() -> None:
+    n = 2000
+    trial = [i // 4 for i in range(n)]  # 500 trials with 4 results each
+    latest = [i % 4 == 3 for i in range(n)]
+    fidelity = [float(1 + i % 4) for i in range(n)]
+    score = [float((i * 7919) % 101) for i in range(n)]
+    kept = subsample(n, latest, fidelity, score, list(range(n)), max_points=800)
+    assert len(kept) == 800 and kept == sorted(kept)
+    assert {trial[i] for i in kept if latest[i]} == set(range(500))
+
+
+def test_subsampling_keeps_best_and_most_recent_when_latest_results_alone_are_too_many() -> None:
+    n = 1000
+    score = [float(n - i) if i % 2 else float(i) for i in range(n)]
+    kept = subsample(n, [True] * n, [1.0] * n, score, list(range(n)), max_points=100)
+    best = sorted(range(n), key=lambda i: score[i])[:50]
+    assert len(kept) == 100 and set(best) <= set(kept)
+    assert set(range(n - 50, n)) - set(best) <= set(kept)
+
+
+def test_hyperparameters_are_refitted_only_at_geometric_milestones() -> None:
+    s = HyperparameterSchedule(first=5, growth=1.5)
+    assert s.milestones(40) == [5, 8, 12, 17, 26, 38]
+
+
+def test_a_cached_fit_chain_equals_a_fresh_one_on_the_same_data() -> None:
+    rng = np.random.default_rng(2)
+    X = rng.random((60, 3))
+    y = np.cos(4 * X).sum(1)
+
+    def data_at(m):
+        return X[:m], y[:m]
+
+    live = HyperparameterSchedule(first=5, growth=1.5)
+    for n in (10, 30, 45, 60):  # a study growing, one proposal at each size
+        hp_live = live.for_size(n, data_at, GPSurrogate)
+    fits = live.fits
+    fresh = HyperparameterSchedule(first=5, growth=1.5).for_size(60, data_at, GPSurrogate)
+    assert fits == len(live.milestones(60))  # each milestone fitted once
+    assert hp_live.keys() == fresh.keys()
+    for k in fresh:
+        assert np.array_equal(hp_live[k].numpy(), fresh[k].numpy()), k
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """The GP's small matrices gain nothing from threads, and shared CI cores lose a lot."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
