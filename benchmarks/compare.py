@@ -35,7 +35,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -162,18 +161,27 @@ def run_optuna(bb: SyntheticBenchmark, method: str, seed: int, workers: int, lim
     return _trajectory(bb, events)
 
 
-def regret_at(traj: list[tuple[float, float]], t: float, bb: SyntheticBenchmark, scale: float):
+def regret_at(
+    traj: list[tuple[float, float]],
+    t: float,
+    bb: SyntheticBenchmark,
+    scale: float,
+    missing: float = 1.0,
+):
+    """Normalized regret of the incumbent at time t; ``missing`` before the first result."""
     value = None
     for tt, v in traj:
         if tt > t:
             break
         value = v
-    return 1.0 if value is None else max(value - bb.optimum, 0.0) / scale
+    return missing if value is None else max(value - bb.optimum, 0.0) / scale
 
 
 def mean_curve(runs: list[list[tuple[float, float]]], grid, bb, scale: float) -> list[float]:
     """Mean normalized regret over seeds at each time of ``grid``."""
-    return [statistics.mean(regret_at(tr, t, bb, scale) for tr in runs) for t in grid]
+    return [
+        statistics.mean(regret_at(tr, t, bb, scale, missing=math.inf) for tr in runs) for t in grid
+    ]
 
 
 def time_to_reach(curve: list[float], grid, target: float) -> float | None:
@@ -197,6 +205,34 @@ def speedups(curves: dict[str, list[float]], grid, peers: list[str]) -> tuple[st
     return best, out
 
 
+def _run_one(
+    benchmark: str,
+    noise: float,
+    workers: int,
+    limit: float,
+    method: str,
+    seed: int,
+    bb: Any = None,
+) -> tuple[list[tuple[float, float]], float] | str:
+    """One seed of one method: (trajectory, real seconds), or why the method is unavailable.
+    A top-level function, so that ``--jobs`` can run it in other processes."""
+    import logging
+
+    logging.getLogger("hpo").setLevel(logging.ERROR)  # runs cut by the time limit are expected
+    bb = bb if bb is not None else make_benchmark(benchmark, noise)
+    t0 = time.perf_counter()
+    try:
+        if method in HPO_METHODS:
+            traj = run_hpo(bb, HPO_METHODS[method], seed, workers, limit)
+        elif method in OPTUNA_METHODS:
+            traj = run_optuna(bb, method, seed, workers, limit)
+        else:
+            traj = _trajectory(bb, run_peer(bb, method, seed, workers, limit))
+    except MethodUnavailable as e:
+        return str(e)
+    return traj, time.perf_counter() - t0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.compare", description=__doc__)
     ap.add_argument("--benchmark", default="branin-mf", choices=sorted([*SYNTHETIC, *TABULAR]))
@@ -209,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--hours", type=float, default=8.0, help="simulated time budget")
     ap.add_argument("--noise", type=float, default=0.0)
+    ap.add_argument("--jobs", type=int, default=1, help="processes running (method, seed) pairs")
     ap.add_argument("--json", default=None, help="write raw trajectories here")
     ap.add_argument("--html", default=None, help="write a plotly figure of regret over time")
     args = ap.parse_args(argv)
@@ -227,24 +264,29 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[str, list[list[tuple[float, float]]]] = {}
     unavailable: dict[str, str] = {}
     wall: dict[str, float] = {}
+    jobs = [(m, seed) for m in methods for seed in range(args.seeds)]
+    spec = (args.benchmark, args.noise, args.workers, limit)
+    results: dict[tuple[str, int], Any] = {}
+    if args.jobs > 1:
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+
+        with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+            futures = {job: pool.submit(_run_one, *spec, *job) for job in jobs}
+            for job, fut in futures.items():
+                results[job] = fut.result()
+    else:
+        for job in jobs:
+            results[job] = _run_one(*spec, *job, bb=bb)
     for m in methods:
-        t0 = time.perf_counter()
-        fn: Callable[..., Any]
-        if m in HPO_METHODS:
-            fn = lambda seed, m=m: run_hpo(bb, HPO_METHODS[m], seed, args.workers, limit)  # noqa: E731
-        elif m in OPTUNA_METHODS:
-            fn = lambda seed, m=m: run_optuna(bb, m, seed, args.workers, limit)  # noqa: E731
-        else:
-            fn = lambda seed, m=m: _trajectory(  # noqa: E731
-                bb, run_peer(bb, m, seed, args.workers, limit)
-            )
-        try:
-            runs[m] = [fn(seed) for seed in range(args.seeds)]
-        except MethodUnavailable as e:
-            unavailable[m] = str(e)
-            print(f"  {m:22s} unavailable: {e}", file=sys.stderr, flush=True)
+        outs = [results[(m, seed)] for seed in range(args.seeds)]
+        why = next((o for o in outs if isinstance(o, str)), None)
+        if why is not None:
+            unavailable[m] = why
+            print(f"  {m:22s} unavailable: {why}", file=sys.stderr, flush=True)
             continue
-        wall[m] = time.perf_counter() - t0
+        runs[m] = [traj for traj, _ in outs]
+        wall[m] = sum(sec for _, sec in outs)
         print(f"  {m:22s} {args.seeds} seeds in {wall[m]:.1f}s", file=sys.stderr, flush=True)
 
     per_epoch = getattr(bb, "epoch_seconds", None)
@@ -263,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     best_peer, speed = speedups(curves, grid, peers) if peers else (None, {})
     head = " | ".join(f"regret @ {int(f * 100)}%" for f in FRACTIONS)
     extra = f" h to {best_peer}'s final | speed-up |" if best_peer else ""
-    print(f"\n| method | {head} | mean rank at end | real s |{extra}")
+    print(f"\n| method | {head} | mean rank at end | real s (sum over seeds) |{extra}")
     print("|---|" + "---:|" * (len(FRACTIONS) + 2 + (2 if best_peer else 0)))
     finals = {m: [regret_at(tr, limit, bb, scale) for tr in runs[m]] for m in methods}
     ranks: dict[str, list[float]] = {m: [] for m in methods}
