@@ -407,12 +407,15 @@ def _run_child(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
     return {"error": f"exit {p.returncode}: " + " | ".join(tail)}
 
 
-def _versions() -> dict[str, str]:
+def _versions(
+    packages: tuple[str, ...] = ("hpo", "optuna", "sqlalchemy", "psycopg", "numpy"),
+) -> dict[str, str]:
+    """Python, SQLite and package versions and the git commit, for a benchmark's header."""
     import sqlite3
     from importlib import metadata
 
     v = {"python": platform.python_version()}
-    for pkg in ("hpo", "optuna", "sqlalchemy", "psycopg", "numpy"):
+    for pkg in packages:
         try:
             v[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:

@@ -27,7 +27,6 @@ import argparse
 import json
 import math
 import os
-import random
 import statistics
 import subprocess
 import sys
@@ -40,15 +39,6 @@ from typing import Any
 from benchmarks.tabular.charlm import CTX, SPACE, WARMUP
 
 ARGS: dict[str, Any] = {"steps": 150, "eval_batches": 8}
-
-
-def _sample(rng: random.Random) -> dict[str, Any]:
-    c: dict[str, Any] = {}
-    for k, p in SPACE.items():
-        lo, hi, u = p["low"], p["high"], rng.random()
-        v = lo * math.exp(u * math.log(hi / lo)) if p.get("log") else lo + u * (hi - lo)
-        c[k] = min(max(int(round(v)), lo), hi) if p["type"] == "int" else v
-    return c
 
 
 def train(

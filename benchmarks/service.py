@@ -713,26 +713,9 @@ def render(results: list[CellResult]) -> str:
 
 
 def _versions() -> dict[str, str]:
-    import sqlite3
-    from importlib import metadata
+    from benchmarks.overhead import _versions as versions
 
-    v = {"python": platform.python_version()}
-    for pkg in ("hpo", "optuna", "sqlalchemy", "fastapi", "uvicorn", "httpx", "psycopg"):
-        try:
-            v[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            v[pkg] = "not installed"
-    v["sqlite"] = sqlite3.sqlite_version
-    try:
-        v["git"] = (
-            subprocess.run(
-                ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
-            ).stdout.strip()
-            or "?"
-        )
-    except OSError:
-        v["git"] = "?"
-    return v
+    return versions(("hpo", "optuna", "sqlalchemy", "fastapi", "uvicorn", "httpx", "psycopg"))
 
 
 def _parse_list(s: str, allowed: tuple[str, ...] | None, what: str) -> list[str]:
