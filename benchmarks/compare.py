@@ -56,7 +56,13 @@ HPO_METHODS = {
     "hpo-bo": "bo",
     "hpo-mobster": "mobster",
 }
-OPTUNA_METHODS = ("optuna-random", "optuna-tpe", "optuna-tpe-hyperband", "optuna-random-sha")
+OPTUNA_METHODS = (
+    "optuna-random",
+    "optuna-tpe",
+    "optuna-tpe-hyperband",
+    "optuna-random-sha",
+    "optuna-gp",
+)
 FRACTIONS = (0.25, 0.5, 1.0)
 
 
@@ -108,11 +114,12 @@ def run_optuna(bb: SyntheticBenchmark, method: str, seed: int, workers: int, lim
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler = (
-        optuna.samplers.RandomSampler(seed=seed)
-        if "random" in method
-        else optuna.samplers.TPESampler(seed=seed)
-    )
+    if "random" in method:
+        sampler: Any = optuna.samplers.RandomSampler(seed=seed)
+    elif "gp" in method:
+        sampler = optuna.samplers.GPSampler(seed=seed)
+    else:
+        sampler = optuna.samplers.TPESampler(seed=seed)
     if method.endswith("hyperband"):
         pruner: Any = optuna.pruners.HyperbandPruner(
             min_resource=1, max_resource=bb.max_epochs, reduction_factor=3
