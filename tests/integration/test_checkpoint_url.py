@@ -110,3 +110,47 @@ def test_a_failed_upload_keeps_the_report_and_the_previous_checkpoint(tmp_path: 
     t = c.trials(s)[0]
     assert t.state is TrialState.COMPLETED and t.checkpoint_step is None
     assert [r.step for r in c.storage.get_reports(t.id)] == [1, 2, 3]
+
+
+def test_an_s3_checkpoint_url_round_trips_through_a_real_s3_endpoint(tmp_path: Path) -> None:
+    """s3:// through s3fs against moto's S3 server on a local port (the S3 protocol, offline)."""
+    pytest.importorskip("s3fs", reason="s3:// URLs need s3fs (pip install s3fs)")
+    server_mod = pytest.importorskip("moto.server", reason="needs moto[server] for a local S3")
+    import boto3
+
+    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        creds = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **creds).create_bucket(
+            Bucket="ckpt"
+        )
+        store = CheckpointStore(
+            "s3://ckpt/hpo",
+            key=creds["aws_access_key_id"],
+            secret=creds["aws_secret_access_key"],
+            client_kwargs={"endpoint_url": endpoint, "region_name": "us-east-1"},
+        )
+        a = tmp_path / "a"
+        (a / "w").mkdir(parents=True)
+        (a / "w" / "x.bin").write_bytes(b"\x00\x01" * 500)
+        (a / "state.json").write_text('{"step": 3}')
+        (a / "stdout.log").write_text("local only")
+        assert store.upload(a, "s", 1, 3) == "ckpt/hpo/s/trial-1/step-3"
+        store.upload(a, "s", 1, 4)
+        store.prune("s", 1, 4)
+        listed = sorted(store.fs.find("ckpt/hpo/s/trial-1"))
+        assert listed == [
+            "ckpt/hpo/s/trial-1/step-4/state.json",
+            "ckpt/hpo/s/trial-1/step-4/w/x.bin",
+        ]
+        b = tmp_path / "b"
+        store.download(b, "s", 1, 4)
+        assert (b / "w" / "x.bin").read_bytes() == b"\x00\x01" * 500
+        assert (b / "state.json").read_text() == '{"step": 3}'
+        with pytest.raises(CheckpointError, match="step 3 "):
+            store.download(b, "s", 1, 3)
+    finally:
+        server.stop()
