@@ -17,8 +17,9 @@ How it fits together (docs/ray.md has the user's view):
   that the actor opens on the study's storage URL, so every node must reach the database
   (PostgreSQL on a cluster; a SQLite file only when every actor runs on the coordinator's host).
 * Checkpoints go to ``runs_dir/<study>/trial-<n>/``, which must be a path every node sees, or,
-  with ``checkpoint_url`` (any fsspec URL), to a local directory that is downloaded before a run
-  and uploaded before every report that declares a checkpoint and when the run ends.
+  with ``checkpoint_url`` (any fsspec URL), to a local directory whose checkpoint is copied to
+  ``<url>/<study>/trial-<n>/step-<s>/`` before every report that declares one (and when a run
+  exits after PAUSE), and fetched back before a resumed run (hpo/executors/checkpoints.py).
 * An actor that dies (its process killed, its node lost, the cluster gone) releases its trial
   through the coordinator's lease machinery: the trial becomes interrupted, paused at its last
   checkpoint (or pending without one), and is resumed before anything new. A trial whose actor
