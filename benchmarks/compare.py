@@ -128,7 +128,11 @@ def run_optuna(bb: SyntheticBenchmark, method: str, seed: int, workers: int, lim
         pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
     else:
         pruner = optuna.pruners.NopPruner()
-    study = optuna.create_study(direction="minimize", sampler=sampler, pruner=pruner)
+    # A fixed name: HyperbandPruner assigns brackets by a hash of the study's name and the trial
+    # number, so Optuna's default (a random uuid) would make runs irreproducible.
+    study = optuna.create_study(
+        study_name=f"compare-{method}-{seed}", direction="minimize", sampler=sampler, pruner=pruner
+    )
     heap: list[tuple[float, int, int]] = []  # (time, order, worker)
     state: dict[int, tuple[Any, dict, int]] = {}  # worker -> (trial, config, epoch running)
     events: list[tuple[float, dict, float]] = []
