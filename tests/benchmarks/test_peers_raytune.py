@@ -11,7 +11,9 @@ from collections import defaultdict
 
 import pytest
 
-pytest.importorskip("ray.tune", reason="Ray Tune is not installed (pip install 'hpo[ray]')")
+pytest.importorskip(
+    "ray.tune", exc_type=ImportError, reason="Ray Tune is not installed (pip install 'hpo[ray]')"
+)
 pytest.importorskip("hpbandster", reason="TuneBOHB needs hpbandster (pip install hpbandster)")
 
 from benchmarks.peers import raytune  # noqa: E402
