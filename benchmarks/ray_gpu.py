@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.tabular.charlm import CTX, SPACE, WARMUP
+from benchmarks.tabular.charlm import CTX, SPACE, WARMUP, adamw
 
 ARGS: dict[str, Any] = {"steps": 150, "eval_batches": 8}
 
@@ -63,14 +63,7 @@ def train(
     width = max(32, int(round(cfg["width"] / 32)) * 32)
     torch.manual_seed(0)
     model = GPT(CTX, int(cfg["layers"]), width, width // 32, tie=True).to(dev)
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    rest = [p for p in model.parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg["weight_decay"]}, {"params": rest}],
-        lr=cfg["lr"],
-        betas=(0.9, 0.95),
-        weight_decay=0.0,
-    )
+    opt = adamw(model, cfg)
     state = ckpt_dir / "state.pt"
     if start > 0 and state.exists():
         ck = torch.load(state, map_location=dev)

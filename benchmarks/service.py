@@ -588,25 +588,10 @@ def pg_version() -> str | None:
 def fresh_database(storage: str, tmp: Path, tag: str, keep: bool = False) -> Iterator[str]:
     """A URL on an empty database: a new SQLite file in ``tmp``, or a new PostgreSQL schema
     (reached through ``options=-csearch_path=...``); removed afterwards unless ``keep``."""
-    if storage == "sqlite":
-        path = tmp / f"{tag}-{uuid.uuid4().hex[:6]}.db"
-        try:
-            yield f"sqlite:///{path}"
-        finally:
-            if not keep:
-                for suffix in ("", "-wal", "-shm", "-journal"):
-                    with contextlib.suppress(FileNotFoundError):
-                        os.remove(f"{path}{suffix}")
-        return
-    schema = f"bench_svc_{tag}_{uuid.uuid4().hex[:8]}".replace("-", "_").lower()
-    with _pg_connect() as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        if not keep:
-            with _pg_connect() as conn:
-                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    from benchmarks.overhead import _database
+
+    with _database(storage, tmp, f"svc-{tag}-{uuid.uuid4().hex[:6]}", keep) as url:
+        yield url
 
 
 def run_cell(

@@ -83,6 +83,21 @@ def train_flops_per_token(width: int, layers: int, ctx: int = CTX) -> float:
     return 3.0 * (2.0 * n + 2.0 * layers * ctx * width)
 
 
+def adamw(model: Any, cfg: dict[str, Any], fused: bool = False) -> Any:
+    """AdamW (0.9, 0.95) at cfg's lr, with cfg's weight decay on matrices and embeddings only."""
+    import torch
+
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    rest = [p for p in model.parameters() if p.dim() < 2]
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg["weight_decay"]}, {"params": rest}],
+        lr=cfg["lr"],
+        betas=(0.9, 0.95),
+        weight_decay=0.0,
+        **({"fused": True} if fused else {}),
+    )
+
+
 _ENV: dict[str, Any] = {}
 
 
@@ -121,15 +136,7 @@ def train_one(job: tuple[int, dict[str, Any], int, int]) -> dict[str, Any]:
     dev = env["device"]
     torch.manual_seed(1000 + index)
     model = GPT(CTX, cfg["layers"], cfg["width"], cfg["width"] // 32, tie=True).to(dev)
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    rest = [p for p in model.parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg["weight_decay"]}, {"params": rest}],
-        lr=cfg["lr"],
-        betas=(0.9, 0.95),
-        weight_decay=0.0,
-        **({"fused": True} if dev.type == "cuda" else {}),
-    )
+    opt = adamw(model, cfg, fused=dev.type == "cuda")
     g = torch.Generator(device=dev).manual_seed(2000 + index)
     per_token = train_flops_per_token(cfg["width"], cfg["layers"])
     amp = {"device_type": dev.type, "dtype": torch.bfloat16, "enabled": dev.type == "cuda"}
