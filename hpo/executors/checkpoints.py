@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -113,3 +114,61 @@ class CheckpointStore:
                     self.fs.rm(path, recursive=True)
         except Exception as e:  # stale directories only cost space
             log.warning("could not prune old checkpoints under %s: %s", root, e)
+
+
+class TrialCheckpoints:
+    """One run of one trial against a :class:`CheckpointStore`: what the local executor and the
+    Ray actor both do around the run's reports.
+
+    ``before_report`` copies the checkpoint a report declares before the report is stored and
+    answers the checkpoint flag to store (False if the copy failed: the report is kept, a resume
+    uses the previous checkpoint); ``after_report`` prunes older step directories once a step is
+    recorded; ``at_exit`` copies the last reported step if it is not copied yet (a clean exit
+    after PAUSE means its checkpoint is saved). Copy errors are logged and appended to
+    ``errors``.
+    """
+
+    def __init__(
+        self,
+        store: CheckpointStore,
+        local: Path,
+        study: str,
+        number: int,
+        errors: list[str] | None = None,
+    ) -> None:
+        self.store, self.local, self.study, self.number = store, local, study, number
+        self.errors = [] if errors is None else errors
+        self.last_step: float | None = None  # highest step reported in this run
+        self.uploaded: float | None = None  # last step copied to the store
+        self._lock = threading.Lock()
+
+    def fetch(self, step: float) -> None:
+        """Replaces the local checkpoint by the stored one of ``step`` (before a resume)."""
+        self.store.download(self.local, self.study, self.number, step)
+
+    def before_report(self, step: Any, checkpoint: bool) -> bool:
+        if not checkpoint or not isinstance(step, (int, float)):
+            return checkpoint
+        return self._upload(float(step))
+
+    def after_report(self, step: Any, checkpoint: bool) -> None:
+        if isinstance(step, (int, float)):
+            self.last_step = max(self.last_step or step, step)
+            if checkpoint:
+                self.store.prune(self.study, self.number, float(step))
+
+    def at_exit(self) -> bool:
+        if self.last_step is None or self.uploaded == self.last_step:
+            return True
+        return self._upload(self.last_step)
+
+    def _upload(self, step: float) -> bool:
+        with self._lock:
+            try:
+                self.store.upload(self.local, self.study, self.number, step)
+            except CheckpointError as e:
+                self.errors.append(str(e))
+                log.warning("trial %d: %s", self.number, e)
+                return False
+            self.uploaded = step
+            return True

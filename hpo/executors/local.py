@@ -35,6 +35,7 @@ from typing import Any
 from hpo.coordinator import Assignment, Coordinator
 from hpo.errors import HpoError, InvalidStudy
 from hpo.executors.base import Ended, new_instance, release_dead_local_workers, worker_id
+from hpo.executors.checkpoints import CheckpointError, CheckpointStore, TrialCheckpoints
 from hpo.model import Decision
 
 log = logging.getLogger(__name__)
@@ -105,8 +106,7 @@ class _Run:
         default_factory=lambda: collections.deque(maxlen=40)
     )
     decision: Decision | None = None
-    last_step: float | None = None  # highest step reported in this run
-    uploaded_step: float | None = None  # last checkpoint copied to the checkpoint URL
+    ckpt: TrialCheckpoints | None = None  # copies to and from the checkpoint URL
     term_at: float | None = None
     kill_at: float | None = None
     signalled: bool = False
@@ -141,11 +141,7 @@ class LocalExecutor:
         checkpoint_url: str | None = None,
     ):
         self.command = command
-        self.store = None
-        if checkpoint_url:
-            from hpo.executors.checkpoints import CheckpointStore
-
-            self.store = CheckpointStore(checkpoint_url)
+        self.store = CheckpointStore(checkpoint_url) if checkpoint_url else None
         self.gpus = list(detect_gpus() if gpus is None else gpus)
         if n_slots is None:
             n_slots = len(self.gpus) or os.cpu_count() or 1
@@ -183,14 +179,16 @@ class LocalExecutor:
         slot = self.workers.index(a.worker)
         tdir = self.trial_dir(a)
         tdir.mkdir(parents=True, exist_ok=True)
-        if self.store is not None and a.resume and a.checkpoint_step is not None:
-            from hpo.executors.checkpoints import CheckpointError
-
-            try:
-                self.store.download(tdir, a.study, a.number, a.checkpoint_step)
-            except CheckpointError as e:
-                self.coordinator.fail(a.trial_id, str(e), worker=a.worker)
-                return
+        notes: list[str] = []
+        ckpt = None
+        if self.store is not None:
+            ckpt = TrialCheckpoints(self.store, tdir, a.study, a.number, errors=notes)
+            if a.resume and a.checkpoint_step is not None:
+                try:
+                    ckpt.fetch(a.checkpoint_step)
+                except CheckpointError as e:
+                    self.coordinator.fail(a.trial_id, str(e), worker=a.worker)
+                    return
         extra = {
             "trial_id": a.trial_id,
             "number": a.number,
@@ -240,7 +238,7 @@ class LocalExecutor:
             return
         os.close(w_report)
         os.close(r_decision)
-        run = _Run(a, proc, slot)
+        run = _Run(a, proc, slot, notes=notes, ckpt=ckpt)
         run.readers = [
             threading.Thread(target=self._read_stdout, args=(run, stdout_log), daemon=True),
             threading.Thread(target=self._read_stderr, args=(run, stderr_log), daemon=True),
@@ -261,8 +259,8 @@ class LocalExecutor:
             metrics = {k: v for k, v in msg.items() if k not in ("step", "checkpoint", "cost_s")}
         step = msg.get("step")
         checkpoint = bool(msg.get("checkpoint", False))
-        if checkpoint and self.store is not None and isinstance(step, (int, float)):
-            checkpoint = self._upload(run, float(step))
+        if run.ckpt is not None:
+            checkpoint = run.ckpt.before_report(step, checkpoint)
         decision = self.coordinator.report(
             run.a.trial_id,
             step,  # type: ignore[arg-type]
@@ -271,10 +269,8 @@ class LocalExecutor:
             worker=run.a.worker,
             checkpoint=checkpoint,
         )
-        if isinstance(step, (int, float)):
-            run.last_step = max(run.last_step or step, step)
-            if checkpoint and self.store is not None:
-                self.store.prune(run.a.study, run.a.number, float(step))
+        if run.ckpt is not None:
+            run.ckpt.after_report(step, checkpoint)
         if decision is not Decision.CONTINUE and run.decision is None:
             run.decision = decision
             now = time.monotonic()
@@ -286,21 +282,6 @@ class LocalExecutor:
                 run.term_at = now + self.grace_s
                 run.kill_at = now + 2 * self.grace_s
         return decision
-
-    def _upload(self, run: _Run, step: float) -> bool:
-        """Copies the trial's checkpoint of ``step`` to the checkpoint URL; False if that failed
-        (the report is then stored without it, and a resume uses the previous checkpoint)."""
-        from hpo.executors.checkpoints import CheckpointError
-
-        assert self.store is not None
-        try:
-            self.store.upload(self.trial_dir(run.a), run.a.study, run.a.number, step)
-        except CheckpointError as e:
-            run.notes.append(str(e))
-            log.warning("trial %d: %s", run.a.number, e)
-            return False
-        run.uploaded_step = step
-        return True
 
     def _read_stdout(self, run: _Run, logf: Any) -> None:
         assert run.proc.stdout is not None
@@ -381,11 +362,9 @@ class LocalExecutor:
         return ended
 
     def _ended(self, run: _Run, rc: int) -> Ended:
-        if rc == 0 and self._paused_without_upload(run):
-            # it checkpointed on PAUSE: copy that checkpoint out before the step is recorded
-            assert run.last_step is not None
-            if not self._upload(run, run.last_step):
-                return Ended(run.a.trial_id, run.a.worker, False, "\n".join(run.notes))
+        if rc == 0 and run.decision is Decision.PAUSE and run.ckpt and not run.ckpt.at_exit():
+            # it checkpointed on PAUSE, and that checkpoint could not be copied out
+            return Ended(run.a.trial_id, run.a.worker, False, "\n".join(run.notes))
         if rc == 0:
             return Ended(run.a.trial_id, run.a.worker, True)
         why = f"killed by signal {-rc}" if rc < 0 else f"exit code {rc}"
@@ -395,14 +374,6 @@ class LocalExecutor:
         notes = "\n".join(run.notes)
         return Ended(
             run.a.trial_id, run.a.worker, False, "\n".join(x for x in (why, notes, tail) if x)
-        )
-
-    def _paused_without_upload(self, run: _Run) -> bool:
-        return (
-            self.store is not None
-            and run.decision is Decision.PAUSE
-            and run.last_step is not None
-            and run.uploaded_step != run.last_step
         )
 
     def heartbeat(self) -> None:

@@ -153,40 +153,18 @@ def portable_storage_url(url: str) -> str:
 
 # ---- checkpoints at an fsspec URL ---------------------------------------------------------------
 class _SyncingCoordinator:
-    """The actor's Coordinator, copying the checkpoint to the checkpoint URL (a directory per
-    step, hpo/executors/checkpoints.py) before a report that declares one is stored, so that
-    ``checkpoint_step`` never names a checkpoint that is not at the URL yet. A failed copy
-    stores the report without its checkpoint."""
+    """The actor's Coordinator, copying the checkpoint a report declares to the checkpoint URL
+    before the report is stored (hpo/executors/checkpoints.py's TrialCheckpoints), so that
+    ``checkpoint_step`` never names a checkpoint that is not at the URL yet."""
 
-    def __init__(self, inner: Coordinator, store: Any, tdir: Path, a: Assignment):
+    def __init__(self, inner: Coordinator, ckpt: Any):
         self._inner = inner
-        self._store = store
-        self._tdir = tdir
-        self._a = a
-        self._lock = threading.Lock()
-        self.last_step: float | None = None
-        self.uploaded: float | None = None
-
-    def upload(self, step: float) -> bool:
-        from hpo.executors.checkpoints import CheckpointError
-
-        with self._lock:
-            try:
-                self._store.upload(self._tdir, self._a.study, self._a.number, step)
-            except CheckpointError as e:
-                log.warning("trial %d: %s", self._a.number, e)
-                return False
-            self.uploaded = step
-            return True
+        self.ckpt = ckpt
 
     def report(self, trial_id: int, step: float, metrics: Any, **kw: Any) -> Any:
-        if kw.get("checkpoint") and isinstance(step, (int, float)):
-            kw["checkpoint"] = self.upload(float(step))
+        kw["checkpoint"] = self.ckpt.before_report(step, bool(kw.get("checkpoint")))
         decision = self._inner.report(trial_id, step, metrics, **kw)
-        if isinstance(step, (int, float)):
-            self.last_step = max(self.last_step or step, step)
-            if kw.get("checkpoint"):
-                self._store.prune(self._a.study, self._a.number, float(step))
+        self.ckpt.after_report(step, kw["checkpoint"])
         return decision
 
     def __getattr__(self, name: str) -> Any:
@@ -222,15 +200,16 @@ class TrialActor:
             ) from e
         channel: Any = coord
         if spec.get("checkpoint_url"):
-            from hpo.executors.checkpoints import CheckpointStore
+            from hpo.executors.checkpoints import CheckpointStore, TrialCheckpoints
 
             runs_dir = Path(tempfile.mkdtemp(prefix=f"hpo-trial-{a.number}-"))
             tdir = runs_dir / a.study / f"trial-{a.number}"
             tdir.mkdir(parents=True, exist_ok=True)
             store = CheckpointStore(spec["checkpoint_url"])
+            ckpt = TrialCheckpoints(store, tdir, a.study, a.number)
             if a.resume and a.checkpoint_step is not None:
-                store.download(tdir, a.study, a.number, a.checkpoint_step)
-            channel = _SyncingCoordinator(coord, store, tdir, a)
+                ckpt.fetch(a.checkpoint_step)
+            channel = _SyncingCoordinator(coord, ckpt)
         else:
             runs_dir = Path(spec["runs_dir"])
         inner: Any
@@ -260,13 +239,7 @@ class TrialActor:
         e = ended[0]
         # a clean exit after PAUSE means "the last step's checkpoint is saved": copy it out
         # before the step is recorded
-        if (
-            isinstance(channel, _SyncingCoordinator)
-            and e.exit_ok
-            and channel.last_step is not None
-            and channel.uploaded != channel.last_step
-            and not channel.upload(channel.last_step)
-        ):
+        if isinstance(channel, _SyncingCoordinator) and e.exit_ok and not channel.ckpt.at_exit():
             return {"ok": False, "error": "could not copy the checkpoint at exit"}
         return {"ok": e.exit_ok, "error": e.error}
 
