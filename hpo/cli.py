@@ -55,9 +55,12 @@ def _sweep_executor(
     if executor == "ray":
         from hpo.executors.ray import RayExecutor
 
+        options = dict(sweep.get("ray") or {})
+        if sweep.get("checkpoint_url"):  # the sweep's own setting, unless ray: names another
+            options.setdefault("checkpoint_url", sweep["checkpoint_url"])
         return RayExecutor(
             sweep["command"],
-            sweep.get("ray") or {},
+            options,
             address=ray_address,
             n_slots=parallelism or sweep.get("parallelism"),
             runs_dir=sweep.get("runs_dir", "hpo-runs"),
