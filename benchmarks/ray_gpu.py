@@ -234,15 +234,10 @@ def run_tune(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     from ray import tune
     from ray.tune.schedulers import AsyncHyperBandScheduler
 
+    from benchmarks.peers.raytune import tune_space
+
     slots = args.slots
-    space: dict[str, Any] = {
-        k: (
-            (tune.lograndint if p.get("log") else tune.randint)(p["low"], p["high"] + 1)
-            if p["type"] == "int"
-            else (tune.loguniform if p.get("log") else tune.uniform)(p["low"], p["high"])
-        )
-        for k, p in SPACE.items()
-    }
+    space = tune_space(SPACE)
     space.update(_max_intervals=args.max_intervals, _steps=ARGS["steps"])
     ray.init(include_dashboard=False, log_to_driver=False, num_cpus=max(args.slots, 1) + 1)
     t0 = time.perf_counter()
