@@ -68,7 +68,7 @@ class GradientNoiseMonitor:
         monitor.observe()                      # before clipping and optimizer.step()
         optimizer.step(); optimizer.zero_grad()
 
-    Two modes:
+    Three modes:
 
     * ``"fused"`` (default in a single process; not under DDP): the small batch is the *first*
       micro-batch of each step, read from ``.grad`` when its backward pass ends (a callback
@@ -76,10 +76,18 @@ class GradientNoiseMonitor:
       multi-tensor norm, so the cost is a few kernels per step whatever the number of
       parameters. Needs k >= 2 micro-batches, ``.grad`` zeroed (or None) between steps, and
       the first or the last parameter used in every backward pass (it watches those two).
-    * ``"exact"`` (default under DDP): a hook on every parameter takes the squared norm of every
-      micro-batch's incoming gradient on every rank (the mean of all W*k small batches enters
-      the estimate); it works with k = 1 under DDP, at one small reduction per parameter per
-      backward pass.
+    * ``"ddp"`` (default when ``model`` is a ``DistributedDataParallel`` and W >= 2 ranks): a
+      DDP communication hook takes, per gradient bucket, the squared norm of this rank's own
+      gradient just before the all-reduce, and the big batch is the all-reduced ``.grad`` at
+      ``observe``. The small batch is one rank's whole batch (k micro-batches), the big one
+      all W ranks': the two-batch estimate "for free" from the norms data parallelism already
+      has (McCandlish et al. 2018, App. A.1), at one norm kernel per bucket and one scalar
+      all-reduce per step; works with k = 1. It registers the model's comm hook (DDP allows
+      one), so it cannot be combined with another comm hook such as gradient compression.
+    * ``"exact"`` (default under torch.distributed without a DDP wrapper): a hook on every
+      parameter takes the squared norm of every micro-batch's incoming gradient on every rank
+      (the mean of all W*k small batches enters the estimate); it works with k = 1 under DDP,
+      at one small reduction per parameter per backward pass.
 
     With ``defer=True`` ``observe`` leaves the numbers on the device and they are read (one
     host sync) at the next access to ``gns`` or ``flush()``, e.g. together with the loss after
@@ -106,17 +114,22 @@ class GradientNoiseMonitor:
             )
         if interval < 1:
             raise ValueError(f"interval must be >= 1, got {interval}")
-        if mode not in ("auto", "fused", "exact"):
-            raise ValueError(f"mode must be 'auto', 'fused' or 'exact', got {mode!r}")
+        if mode not in ("auto", "fused", "exact", "ddp"):
+            raise ValueError(f"mode must be 'auto', 'fused', 'exact' or 'ddp', got {mode!r}")
         self.micro_batch_size = _positive_int(micro_batch_size, "micro_batch_size")
         self.micro_batch_losses = micro_batch_losses
         self.interval = int(interval)
         self._gns = GradientNoiseScale(beta)
         self.process_group = process_group
+        is_ddp = isinstance(model, torch.nn.parallel.DistributedDataParallel)
         if mode == "auto":
-            mode = "exact" if self._world() > 1 else "fused"
+            mode = ("ddp" if is_ddp else "exact") if self._world() > 1 else "fused"
         if mode == "fused" and self._world() > 1:
-            raise ValueError("mode='fused' is for a single process; under DDP use mode='exact'")
+            raise ValueError(
+                "mode='fused' is for a single process; under DDP use mode='ddp' or 'exact'"
+            )
+        if mode == "ddp" and not is_ddp:
+            raise ValueError("mode='ddp' needs the DistributedDataParallel-wrapped model")
         self.mode = mode
         params = list(parameters if parameters is not None else model.parameters())
         self.params = [p for p in params if p.requires_grad]
@@ -134,7 +147,11 @@ class GradientNoiseMonitor:
             self._handles = [
                 p.register_hook(self._make_exact_hook(i)) for i, p in enumerate(self.params)
             ]
-        elif not watch_backward:
+            return
+        if mode == "ddp":
+            # The comm hook stays for the model's life (DDP allows one and cannot remove it).
+            model.register_comm_hook(self, GradientNoiseMonitor._ddp_comm_hook)
+        if not watch_backward:
             self._handles = []  # the training loop calls after_backward() itself
         else:
             # Only to notice that a backward pass runs: a hook on the first and the last
@@ -166,20 +183,36 @@ class GradientNoiseMonitor:
         self._queued = True
         torch.autograd.Variable._execution_engine.queue_callback(self._end_of_backward)
 
+    @staticmethod
+    def _ddp_comm_hook(state, bucket):  # noqa: ANN001, ANN205 - DDP rejects other annotations
+        """DDP communication hook: this rank's squared bucket norm, then the usual all-reduce.
+
+        With a comm hook registered, DDP hands over the bucket *before* dividing by the world
+        size, so ``bucket.buffer()`` holds this rank's own (accumulated) gradient: the small
+        batch. One norm kernel per bucket (DDP's ~25 MB buckets), nothing per parameter.
+        """
+        if state.active:
+            buf = bucket.buffer()
+            sq = torch.linalg.vector_norm(buf, dtype=_acc_dtype(buf.dtype)).square()
+            state._small = sq if state._small is None else state._small + sq
+        from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
+
+        return default_hooks.allreduce_hook(state.process_group, bucket)
+
     def after_backward(self) -> None:
-        """Fused mode with ``watch_backward=False``: call after each micro-batch's backward.
+        """Fused or ddp mode with ``watch_backward=False``: call after each micro-batch's backward.
 
         Saves the Python hooks' hand-off from the autograd thread (what the trainer does).
         """
-        if self.mode != "fused":
-            raise ValueError("after_backward() is for mode='fused'; exact mode uses hooks")
+        if self.mode == "exact":
+            raise ValueError("after_backward() is for mode='fused' or 'ddp'; exact uses hooks")
         if self.active:
             self._end_of_backward()
 
     def _end_of_backward(self) -> None:
         self._queued = False
         self._backwards += 1
-        if self._backwards == 1:
+        if self._backwards == 1 and self.mode == "fused":
             self._small = _norm([p.grad for p in self.params if p.grad is not None]).square()
 
     def remove(self) -> None:
@@ -219,8 +252,14 @@ class GradientNoiseMonitor:
         if scaler is not None and loss_scale is None:
             loss_scale = float(scaler.get_scale())
         big = _norm([p.grad for p in self.params if p.grad is not None])
-        # Small batches: exact mode sums all k per rank; fused mode keeps the first one.
+        # Small batches: exact mode sums all k per rank; fused mode keeps the first one; ddp
+        # mode has one per rank, this rank's whole accumulated batch of k micro-batches, whose
+        # gradient is k times the scale c of one micro-batch's.
         n_local = k if self.mode == "exact" else 1
+        b_small = float(self.micro_batch_size)
+        acc = k
+        if self.mode == "ddp":
+            b_small, acc = b_small * k, 1
         if world > 1:
             stats = torch.stack(
                 [
@@ -232,9 +271,11 @@ class GradientNoiseMonitor:
             values = torch.cat([stats, big.to(torch.float64).reshape(1)])
         else:
             values = torch.stack([small.to(big.dtype), big])  # n_small is n_local
-        n_big = k * world
+        n_big = acc * world
         c = (1.0 / k if self.micro_batch_losses == "mean" else 1.0) * (loss_scale or 1.0)
-        self._pending.append((values, n_local, k, n_big, c, float(self.micro_batch_size)))
+        if self.mode == "ddp":
+            c *= k  # this rank's buffer sums k micro-batch gradients of scale c each
+        self._pending.append((values, n_local, acc, n_big, c, b_small))
         if defer:
             return None
         return self._flush()

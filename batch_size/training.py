@@ -192,7 +192,7 @@ class AdaptiveBatchTrainer:
             with ctx:
                 loss = self.loss_fn(self.model, batch)
                 (loss / s.accumulation_steps).backward()
-            if self.monitor is not None and self.monitor.mode == "fused":
+            if self.monitor is not None and self.monitor.mode != "exact":
                 self.monitor.after_backward()
             lv = loss.detach().float()
             loss_sum = lv if loss_sum is None else loss_sum + lv

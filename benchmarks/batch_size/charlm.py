@@ -53,9 +53,11 @@ overhead 115 s. Steps are launch-bound at ~22 ms for every batch size up to 512 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import math
+import os
 import platform
 import statistics
 import sys
@@ -257,12 +259,41 @@ class Env:
     evaluator: Evaluator
     results: dict[str, Any]
     out: Path
+    world: int = 1  # DistributedDataParallel ranks (torchrun); 1: one process
+    rank: int = 0
 
-    def model(self) -> nn.Module:
+    def bare_model(self) -> nn.Module:
         """A fresh model, always from the same initialization (seed ``--seed``)."""
         a = self.args
         torch.manual_seed(a.seed)
         return GPT(a.ctx, a.layers, a.d_model, a.heads, a.tie).to(self.device)
+
+    def model(self) -> nn.Module:
+        """``bare_model()``, wrapped in DistributedDataParallel when there are several ranks."""
+        return self.wrap(self.bare_model())
+
+    def wrap(self, m: nn.Module) -> nn.Module:
+        if self.world == 1:
+            return m
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return nn.parallel.DistributedDataParallel(m, device_ids=ids)
+
+    def evaluate(self, model: nn.Module) -> float:
+        """Validation loss; under DDP the ranks' (equal) values averaged, so all ranks agree."""
+        loss = self.evaluator(getattr(model, "module", model))
+        if self.world == 1:
+            return loss
+        t = torch.tensor([loss], device=self.device, dtype=torch.float64)
+        torch.distributed.all_reduce(t)
+        return float(t) / self.world
+
+    def agree(self, flag: bool) -> bool:
+        """True on every rank if it is true on any (time limits differ between ranks)."""
+        if self.world == 1:
+            return flag
+        t = torch.tensor([int(flag)], device=self.device)
+        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+        return bool(t.item())
 
     def optimizer(self, model: nn.Module, lr: float) -> torch.optim.Optimizer:
         """AdamW (0.9, 0.95), weight decay on matrices (and embeddings) only."""
@@ -292,6 +323,8 @@ class Env:
             torch.cuda.synchronize(self.device)
 
     def save(self) -> None:
+        if self.rank != 0:
+            return
         self.out.mkdir(parents=True, exist_ok=True)
         path = self.out / "results.json"
         tmp = path.with_suffix(".json.tmp")
@@ -330,7 +363,7 @@ def train_to_target(env: Env, trainer: AdaptiveBatchTrainer, label: str) -> dict
             "examples": trainer.examples,
             "seconds": train_seconds,
             "wall": time.perf_counter() - t0,
-            "val_loss": env.evaluator(model),
+            "val_loss": env.evaluate(model),
             "train_loss": loss,
             "batch_size": s.batch_size,
             "lr": s.lr,
@@ -361,7 +394,7 @@ def train_to_target(env: Env, trainer: AdaptiveBatchTrainer, label: str) -> dict
         if due and evaluate(loss)["val_loss"] <= a.target_loss:
             stop = "target"
             break
-        if time.perf_counter() - t0 > a.max_seconds_per_run:
+        if env.agree(time.perf_counter() - t0 > a.max_seconds_per_run):
             stop = "max_seconds"
             break
     if curve[-1]["step"] != trainer.step_count:
@@ -437,7 +470,11 @@ def fixed_run(env: Env, batch: int, multiplier: float) -> dict[str, Any]:
     a = env.args
     lr = scale_lr(a.base_lr, a.base_batch, batch, "sqrt") * multiplier
     sched = Schedule.constant(
-        batch, lr, max_micro_batch=batch // a.gns_micro, warmup_steps=a.warmup_steps
+        batch,
+        lr,
+        world_size=env.world,
+        max_micro_batch=batch // (env.world * a.gns_micro),
+        warmup_steps=a.warmup_steps,
     )
     model = env.model()
     trainer = env.trainer(model, lr, schedule=sched)
@@ -530,24 +567,29 @@ def fit_sweep(env: Env, selected: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 # ---- 3. adaptive run -----------------------------------------------------------------------------
-def adaptive_run(env: Env, selected: list[dict[str, Any]], fit: dict[str, Any]) -> dict[str, Any]:
+def adaptive_run(
+    env: Env, selected: list[dict[str, Any]], fit: dict[str, Any], fraction: float
+) -> dict[str, Any]:
     a = env.args
     smallest, largest = min(a.batch_list), max(a.batch_list)
     base = next((r for r in selected if r["batch_size"] == smallest), None)
     base_lr = base["lr"] if base else scale_lr(a.base_lr, a.base_batch, smallest, "sqrt")
+    per = env.world * a.gns_micro
     unit = next(
-        (m for m in (4 * a.gns_micro, 2 * a.gns_micro) if smallest % m == 0 and largest % m == 0),
-        a.gns_micro,
+        (m for m in (4 * per, 2 * per) if smallest % m == 0 and largest % m == 0),
+        per,
     )
-    # Every batch split into exactly gns_micro micro-batches (as in the fixed runs), so that the
-    # single GPU keeps measuring the noise scale at every batch size.
+    # Every batch split into exactly gns_micro micro-batches per rank (as in the fixed runs), so
+    # that a single GPU keeps measuring the noise scale at every batch size (under DDP the ranks'
+    # batches are the small batches, and gns_micro may be 1).
     ctrl = NoiseScaleController(
         base_batch=smallest,
         base_lr=base_lr,
         max_batch=largest,
-        fraction=a.fraction,
+        world_size=env.world,
+        fraction=fraction,
         lr_rule="sqrt",
-        batch_multiple=unit // a.gns_micro,
+        batch_multiple=unit // per,
         min_accumulation_steps=a.gns_micro,
         hysteresis=a.hysteresis,
         min_observations=a.min_observations,
@@ -560,7 +602,7 @@ def adaptive_run(env: Env, selected: list[dict[str, Any]], fit: dict[str, Any]) 
             "base_batch": smallest,
             "base_lr": base_lr,
             "max_batch": largest,
-            "fraction": a.fraction,
+            "fraction": fraction,
             "lr_rule": "sqrt",
             "batch_multiple": unit,
             "hysteresis": a.hysteresis,
@@ -570,7 +612,7 @@ def adaptive_run(env: Env, selected: list[dict[str, Any]], fit: dict[str, Any]) 
         },
         "seeds": {"init": a.seed, "data": a.seed + 1, "eval": a.seed + 2},
     }
-    out.update(train_to_target(env, trainer, f"adaptive B={smallest}..{largest}"))
+    out.update(train_to_target(env, trainer, f"adaptive f={fraction:g} B={smallest}..{largest}"))
     trainer.monitor.remove()
     out["phases"] = [asdict(p) for p in ctrl.schedule.phases]
     if out["reached"]:
@@ -621,6 +663,138 @@ def frontier(
     return out
 
 
+# ---- 3b. DDP: the noise scale from 2 GPUs and from 1 ---------------------------------------------
+def _b_simple(rows: list[tuple[float, float]]) -> float:
+    g = statistics.fmean(r[0] for r in rows)
+    s = statistics.fmean(r[1] for r in rows)
+    return s / g if g > 0 else math.inf
+
+
+def _bootstrap_se(rows: list[tuple[float, float]], seed: int, n: int = 2000) -> float:
+    """Standard error of B_simple = mean(tr Sigma) / mean(|G|^2) by resampling the batches."""
+    g = torch.Generator().manual_seed(seed)
+    t = torch.tensor(rows, dtype=torch.float64)
+    idx = torch.randint(0, len(rows), (n, len(rows)), generator=g)
+    means = t[idx].mean(dim=1)
+    return float((means[:, 1] / means[:, 0]).std())
+
+
+def noise_agreement(env: Env) -> dict[str, Any]:
+    """Under DDP: B_simple at one trained state from W GPUs (comm hook) and from one GPU.
+
+    The model trains ``--agreement-pretrain`` steps at global batch ``--agreement-batch`` (DDP, no
+    measurement). With the weights then frozen, ``--agreement-batches`` global batches give
+    per-batch estimates of |G|^2 and tr(Sigma) (McCandlish et al. 2018, eqs. A.2-A.3) three ways:
+
+    * ``ddp``: every rank's slice is a small batch and the all-reduced gradient the big one
+      (``GradientNoiseMonitor`` mode "ddp": the norms DDP has anyway, one norm per bucket);
+    * ``single_same_data``: rank 0 alone, the same batches as W micro-batches of the same slices
+      (mode "exact"): the same estimator on the same data, equal to ``ddp`` up to rounding;
+    * ``single_other_data``: rank 0 alone on other batches: an independent estimate, which should
+      agree with ``ddp`` within their uncertainty (``z`` = difference / combined bootstrap SE).
+    """
+    from hpo.batch_size import GradientNoiseMonitor
+    from hpo.batch_size.training import IndexStream
+
+    a = env.args
+    w, b = env.world, a.agreement_batch
+    lr = scale_lr(a.base_lr, a.base_batch, b, "sqrt")
+    sched = Schedule.constant(
+        b, lr, world_size=w, max_micro_batch=b // w, warmup_steps=a.warmup_steps
+    )
+    trainer = env.trainer(env.model(), lr, schedule=sched, measure_noise=False)
+    trainer.run(a.agreement_pretrain)
+    val = env.evaluate(trainer.model)
+    state = {k: v.detach().clone() for k, v in trainer.model.module.state_dict().items()}
+    del trainer
+
+    def fresh() -> nn.Module:
+        m = env.bare_model()
+        m.load_state_dict(state)
+        return m
+
+    def batches(seed: int) -> list[torch.Tensor]:
+        stream = IndexStream(len(env.train), seed)
+        return [stream.take(b) for _ in range(a.agreement_batches)]
+
+    def slices(idx: torch.Tensor) -> list[torch.Tensor]:
+        return list(idx.chunk(w))
+
+    # rank 0 alone: a group of one, so that its monitor all-reduces with nobody
+    solo = torch.distributed.new_group([0])
+
+    def measure(
+        model: nn.Module, mode: str, parts_of: Any, idx_list: list[torch.Tensor], group: Any = None
+    ) -> tuple[list[tuple[float, float]], float]:
+        mon = GradientNoiseMonitor(model, b // w, beta=1.0, mode=mode, process_group=group)
+        rows, seconds = [], 0.0
+        for idx in idx_list:
+            parts = parts_of(idx)
+            env.sync()
+            t0 = time.perf_counter()
+            for i, part in enumerate(parts):
+                last = i == len(parts) - 1
+                sync = getattr(model, "no_sync", None)
+                ctx = sync() if (sync is not None and not last) else contextlib.nullcontext()
+                with ctx:
+                    (loss_fn(model, env.train.get_batch(part)) / len(parts)).backward()
+            obs = mon.observe()
+            env.sync()
+            seconds += time.perf_counter() - t0
+            rows.append((obs["grad_sq"], obs["trace_cov"]))
+            model.zero_grad(set_to_none=True)
+        mon.remove()
+        return rows, seconds
+
+    same = batches(a.seed + 10)
+    ddp_model = env.wrap(fresh())
+    ddp_rows, ddp_s = measure(ddp_model, "ddp", lambda i: [slices(i)[env.rank]], same)
+    out: dict[str, Any] = {
+        "world_size": w,
+        "global_batch": b,
+        "small_batch": b // w,
+        "pretrain_steps": a.agreement_pretrain,
+        "val_loss_at_state": val,
+        "batches": a.agreement_batches,
+    }
+    if env.rank == 0:
+        single = fresh()
+        same_rows, same_s = measure(single, "exact", slices, same, solo)
+        other_rows, other_s = measure(single, "exact", slices, batches(a.seed + 20), solo)
+        est = {}
+        for name, rows, secs in (
+            ("ddp", ddp_rows, ddp_s),
+            ("single_same_data", same_rows, same_s),
+            ("single_other_data", other_rows, other_s),
+        ):
+            est[name] = {
+                "b_simple": _b_simple(rows),
+                "b_simple_se": _bootstrap_se(rows, a.seed),
+                "grad_sq": statistics.fmean(r[0] for r in rows),
+                "trace_cov": statistics.fmean(r[1] for r in rows),
+                "seconds_per_batch": secs / len(rows),
+            }
+        d, o, sm = est["ddp"], est["single_other_data"], est["single_same_data"]
+        out.update(
+            estimates=est,
+            same_data_rel_diff=abs(d["b_simple"] / sm["b_simple"] - 1.0),
+            per_batch_max_rel_diff=max(
+                abs(x[1] / y[1] - 1.0) for x, y in zip(ddp_rows, same_rows, strict=True)
+            ),
+            other_data_z=(d["b_simple"] - o["b_simple"])
+            / math.hypot(d["b_simple_se"], o["b_simple_se"]),
+        )
+        print(
+            f"  B_simple at val {val:.3f}: DDP {d['b_simple']:.1f} ± {d['b_simple_se']:.1f}, "
+            f"1 GPU same data {sm['b_simple']:.1f} (rel diff {out['same_data_rel_diff']:.1e}), "
+            f"1 GPU other data {o['b_simple']:.1f} ± {o['b_simple_se']:.1f} "
+            f"(z = {out['other_data_z']:+.2f})",
+            flush=True,
+        )
+    torch.distributed.barrier()
+    return out
+
+
 # ---- 4. overhead ---------------------------------------------------------------------------------
 def measure_overhead(env: Env, b: int) -> dict[str, Any]:
     """Mean step time at batch ``b`` with the noise measurement on and off, alternating blocks.
@@ -630,19 +804,25 @@ def measure_overhead(env: Env, b: int) -> dict[str, Any]:
     a = env.args
     k = a.gns_micro
     lr = scale_lr(a.base_lr, a.base_batch, b, "sqrt")
-    variants: list[tuple[str, bool, int, int]] = [("measure_off", False, k, 1)]
-    variants += [(f"measure_every_{i}", True, k, i) for i in a.interval_list]
+    # (name, measure, micro-batches per rank, interval, monitor mode)
+    variants: list[tuple[str, bool, int, int, str]] = [("measure_off", False, k, 1, "auto")]
+    variants += [(f"measure_every_{i}", True, k, i, "auto") for i in a.interval_list]
+    if env.world > 1:  # the per-parameter hooks, for comparison with the comm hook
+        variants.append(("measure_exact_every_1", True, k, 1, "exact"))
     if k > 1:
-        variants.append(("measure_off_no_accumulation", False, 1, 1))
+        variants.append(("measure_off_no_accumulation", False, 1, 1, "auto"))
     trainers = {}
-    for name, measure, micro_batches, interval in variants:
-        sched = Schedule.constant(b, lr, max_micro_batch=b // micro_batches)
+    for name, measure, micro_batches, interval, mode in variants:
+        sched = Schedule.constant(
+            b, lr, world_size=env.world, max_micro_batch=b // (env.world * micro_batches)
+        )
         trainers[name] = env.trainer(
             env.model(),
             lr,
             schedule=sched,
             measure_noise=measure,
             measure_interval=interval,
+            measure_mode=mode,
         )
     for t in trainers.values():
         t.run(a.overhead_warmup)
@@ -659,6 +839,10 @@ def measure_overhead(env: Env, b: int) -> dict[str, Any]:
             times[name].append((time.perf_counter() - t0) / per_block)
     out: dict[str, Any] = {
         "batch_size": b,
+        "world_size": env.world,
+        "monitor_mode": next(
+            (t.monitor.mode for n, t in trainers.items() if n == "measure_every_1"), None
+        ),
         "micro_batches": k,
         "steps_per_block": per_block,
         "blocks": a.overhead_blocks,
@@ -744,6 +928,23 @@ def print_summary(res: dict[str, Any]) -> None:
             )
     elif fit:
         print(f"fit: not possible ({fit.get('error')})")
+    ag = res.get("agreement") or {}
+    if "estimates" in ag:
+        e = ag["estimates"]
+        print(
+            f"B_simple from {ag['world_size']} GPUs (DDP comm hook, small batch "
+            f"{ag['small_batch']}) at one state: {e['ddp']['b_simple']:.1f} ± "
+            f"{e['ddp']['b_simple_se']:.1f}; 1 GPU same data {e['single_same_data']['b_simple']:.1f}"
+            f" (rel diff {ag['same_data_rel_diff']:.1e}); 1 GPU other data "
+            f"{e['single_other_data']['b_simple']:.1f} ± {e['single_other_data']['b_simple_se']:.1f}"
+            f" (z = {ag['other_data_z']:+.2f})"
+        )
+    for extra in (res.get("adaptive_runs") or [])[1:]:
+        c = extra["controller"]
+        where = f"steps {extra['steps']:.0f}  {extra['seconds']:.1f} s" if extra["reached"] else (
+            f"not reached ({extra['stop']})"
+        )
+        print(f"adaptive f={c['fraction']:g}: {where}")
     ad = res.get("adaptive")
     if ad:
         traj = " -> ".join(f"{p['batch_size']}@{p['start_step']}" for p in ad["phases"])
@@ -751,7 +952,8 @@ def print_summary(res: dict[str, Any]) -> None:
         if ad["reached"]:
             fr = ad.get("frontier", {})
             print(
-                f"adaptive: steps {ad['steps']:.0f}  examples {ad['examples']:.0f}  "
+                f"adaptive f={ad['controller']['fraction']:g}: steps {ad['steps']:.0f}  "
+                f"{ad['seconds']:.1f} s  examples {ad['examples']:.0f}  "
                 f"B_eff {fr.get('b_eff', math.nan):.1f}  S/S_fit(B_eff) {_f(fr.get('ratio'))}  "
                 f"product {_f(fr.get('product'))}  -> {fr.get('verdict', '-')}  "
                 f"measured S/S(B_eff) {_f(fr.get('measured_ratio'))}  "
@@ -817,7 +1019,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     g = ap.add_argument_group("noise scale and adaptive run")
     g.add_argument("--gns-micro", type=int, default=2, help="micro-batches per step (>= 2)")
     g.add_argument("--beta", type=float, default=0.99, help="EMA decay of the noise scale")
-    g.add_argument("--fraction", type=float, default=1.0, help="adaptive batch = f x B_noise")
+    g.add_argument(
+        "--fraction", default="1", help="adaptive batch = f x B_noise; a list runs each"
+    )
+    g.add_argument(
+        "--agreement-batches",
+        type=int,
+        default=0,
+        help="under DDP: B_noise from this many batches at one trained state, by 2 GPUs and 1",
+    )
+    g.add_argument("--agreement-batch", type=int, default=256, help="global batch, sequences")
+    g.add_argument("--agreement-pretrain", type=int, default=300, help="steps before measuring")
     g.add_argument("--hysteresis", type=float, default=1.25)
     g.add_argument("--min-observations", type=int, default=10)
     g.add_argument("--frontier-tol", type=float, default=0.1, help="'on' the frontier within")
@@ -837,11 +1049,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.multiplier_list = _floats(args.lr_multipliers)
     args.interval_list = _ints(args.overhead_intervals)
     args.overhead_list = _ints(args.overhead_batch)
-    if args.gns_micro < 2:
-        ap.error("--gns-micro must be >= 2 (the noise scale needs two micro-batches per step)")
+    args.fraction_list = _floats(args.fraction)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if args.gns_micro < 1 or (world == 1 and args.gns_micro < 2):
+        ap.error(
+            "--gns-micro must be >= 2 in one process (the noise scale needs two micro-batches "
+            "per step); under DDP (torchrun) 1 is enough: the ranks' batches are the small ones"
+        )
+    per = world * args.gns_micro
     for b in [*args.batch_list, *args.overhead_list]:
-        if b % args.gns_micro:
-            ap.error(f"batch size {b} is not a multiple of --gns-micro {args.gns_micro}")
+        if b % per:
+            ap.error(f"batch size {b} is not a multiple of ranks x --gns-micro = {per}")
     if len(args.batch_list) < 2:
         ap.error("give at least two batch sizes")
     return args
@@ -850,7 +1068,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     t_start = time.perf_counter()
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
+    if world > 1:  # started by torchrun: one process per GPU, NCCL (gloo on CPUs)
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        use_cuda = args.device != "cpu" and torch.cuda.is_available()
+        device = torch.device(f"cuda:{local}" if use_cuda else "cpu")
+        if use_cuda:
+            torch.cuda.set_device(device)
+        torch.distributed.init_process_group("nccl" if use_cuda else "gloo")
+        if rank != 0:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - rank 0 prints
+    else:
+        device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
@@ -862,7 +1091,8 @@ def main(argv: list[str] | None = None) -> int:
     config = {
         k: v
         for k, v in vars(args).items()
-        if k not in ("batch_list", "multiplier_list", "interval_list", "overhead_list")
+        if k
+        not in ("batch_list", "multiplier_list", "interval_list", "overhead_list", "fraction_list")
     }
     config.update(
         batch_sizes=args.batch_list,
@@ -877,6 +1107,8 @@ def main(argv: list[str] | None = None) -> int:
         evaluator=Evaluator(val_tokens, args.ctx, args.eval_batches, args.seed + 2),
         results={},
         out=Path(args.out),
+        world=world,
+        rank=rank,
     )
     n_params = sum(p.numel() for p in env.model().parameters())
     env.results.update(
@@ -895,6 +1127,8 @@ def main(argv: list[str] | None = None) -> int:
             "python": sys.version.split()[0],
             "platform": platform.platform(),
             "precision": "bf16 autocast" if device.type == "cuda" else "fp32",
+            "world_size": world,
+            "backend": torch.distributed.get_backend() if world > 1 else None,
         },
         corpus=corpus,
         model={
@@ -917,6 +1151,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{n_params} parameters | target {args.target_loss}",
         flush=True,
     )
+    if world > 1 and args.agreement_batches > 0:
+        print("noise scale from 2 GPUs and 1 ...", flush=True)
+        env.results["agreement"] = noise_agreement(env)
+        env.save()
     if not args.skip_overhead:
         print("overhead ...", flush=True)
         env.results["overhead"] = []
@@ -929,11 +1167,20 @@ def main(argv: list[str] | None = None) -> int:
     env.save()
     if not args.skip_adaptive:
         print("adaptive run ...", flush=True)
-        env.results["adaptive"] = adaptive_run(env, selected, env.results["fit"])
+        runs = []
+        for f in args.fraction_list:
+            runs.append(adaptive_run(env, selected, env.results["fit"], f))
+            env.results["adaptive_runs"] = runs
+            env.results["adaptive"] = runs[0]
+            env.save()
     env.results["total_seconds"] = time.perf_counter() - t_start
     env.save()
-    print_summary(_finite(env.results))
-    print(f"wrote {env.out / 'results.json'}")
+    if rank == 0:
+        print_summary(_finite(env.results))
+        print(f"wrote {env.out / 'results.json'}")
+    if world > 1:
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
     return 0
 
 

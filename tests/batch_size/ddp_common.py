@@ -69,10 +69,12 @@ class TensorData:
         return self.x[idx], self.y[idx]
 
 
-def trainer_run(model, world_size: int, steps: int = 4) -> list[list[float]]:
+def trainer_run(
+    model, world_size: int, steps: int = 4, mode: str = "exact", micro: int = MICRO
+) -> list[list[float]]:
     """AdaptiveBatchTrainer with a global batch of 16 (micro 4 per rank); the trajectory."""
     x, y = make_data(64, seed=2)
-    sched = Schedule.constant(16, 0.05, world_size=world_size, max_micro_batch=MICRO)
+    sched = Schedule.constant(16, 0.05, world_size=world_size, max_micro_batch=micro)
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
     trainer = AdaptiveBatchTrainer(
         model,
@@ -81,7 +83,7 @@ def trainer_run(model, world_size: int, steps: int = 4) -> list[list[float]]:
         lambda m, b: _loss(m, *b),
         schedule=sched,
         beta=1.0,
-        measure_mode="exact",
+        measure_mode=mode,
     )
     rows = []
     for _ in range(steps):

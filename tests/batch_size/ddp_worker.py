@@ -37,9 +37,29 @@ def main() -> None:
         observations = monitor_steps(model, x[mine], y[mine], micro=MICRO)
         ddp_model = DistributedDataParallel(make_model())
         trajectory = trainer_run(ddp_model, world_size=world)
+        # mode="ddp" (the comm hook): with 2 micro-batches per rank and with 1
+        by_comm_hook = {
+            str(k): monitor_steps(
+                DistributedDataParallel(make_model()),
+                x[mine],
+                y[mine],
+                micro=MICRO * 2 // k,
+                mode="ddp",
+            )
+            for k in (2, 1)
+        }
+        auto_trajectory = trainer_run(DistributedDataParallel(make_model()), world, mode="auto")
         if rank == 0:
             with open(out, "w") as f:
-                json.dump({"observations": observations, "trajectory": trajectory}, f)
+                json.dump(
+                    {
+                        "observations": observations,
+                        "trajectory": trajectory,
+                        "comm_hook": by_comm_hook,
+                        "auto_trajectory": auto_trajectory,
+                    },
+                    f,
+                )
         dist.barrier()  # both ranks done before teardown (gloo aborts on a one-sided close)
     finally:
         dist.destroy_process_group()

@@ -8,6 +8,7 @@ norm (after it) must agree, and so must the AdaptiveBatchTrainer's trajectory.
 from __future__ import annotations
 
 import json
+import math
 import socket
 import subprocess
 import sys
@@ -66,6 +67,43 @@ def test_ddp_norms_equal_single_process_accumulation(ddp_result):
     assert ddp_result["observations"][-1]["b_simple"] == pytest.approx(
         single[-1]["b_simple"], rel=1e-6
     )
+
+
+def _single_process_reference(micro: int) -> list[dict[str, float]]:
+    """One process taking each step's rank-0 rows then rank-1 rows as micro-batches."""
+    x, y = make_data()
+    per_rank_step = x.shape[0] // 2 // 3
+    rows = []
+    for s in range(3):
+        for r in range(2):
+            start = r * (x.shape[0] // 2) + s * per_rank_step
+            rows.append(torch.arange(start, start + per_rank_step))
+    order = torch.cat(rows)
+    return monitor_steps(make_model(), x[order], y[order], micro=micro)
+
+
+@pytest.mark.parametrize("k", ["2", "1"])
+def test_comm_hook_mode_uses_each_ranks_batch_as_the_small_batch(ddp_result, k):
+    # mode="ddp": the small batches are the two ranks' whole batches (8 rows each, k
+    # micro-batches accumulated), the big one their all-reduced mean: one process with two
+    # micro-batches of 8 rows, one per rank's rows, sees the same norms.
+    single = _single_process_reference(micro=2 * MICRO)
+    got_all = ddp_result["comm_hook"][k]
+    for got, want in zip(got_all[:-1], single[:-1], strict=True):
+        assert got["small_batch"] == want["small_batch"] == 2 * MICRO
+        assert got["big_batch"] == want["big_batch"] == 4 * MICRO
+        for key in ("small_sq_norm", "big_sq_norm", "grad_sq", "trace_cov"):
+            assert got[key] == pytest.approx(want[key], rel=1e-6), key
+    assert got_all[-1]["b_simple"] == pytest.approx(single[-1]["b_simple"], rel=1e-6)
+
+
+def test_trainer_under_ddp_picks_the_comm_hook_and_matches_one_process(ddp_result):
+    # measure_mode="auto" under DDP is the comm hook: each rank's 8 rows are a small batch, as
+    # in one process accumulating two micro-batches of 8.
+    single = trainer_run(make_model(), world_size=1, mode="exact", micro=2 * MICRO)
+    assert math.isfinite(single[-1][1])  # a real estimate to compare, not only inf
+    for got, want in zip(ddp_result["auto_trajectory"], single, strict=True):
+        assert got == pytest.approx(want, rel=1e-6, nan_ok=True)
 
 
 def test_trainer_under_ddp_follows_the_single_process_trajectory(ddp_result):
