@@ -76,6 +76,11 @@ class RayOptions:
             under which trial directories are kept; None: ``runs_dir`` must be shared.
         runtime_env: passed to ``ray.init`` (e.g. ``working_dir``, ``pip``, ``env_vars``).
         max_actor_deaths: consecutive actor deaths after which a trial fails, not resumes.
+        gpus_param: a parameter of the search space (a number or a choice of numbers, e.g.
+            ``gpus: {type: choice, values: [1, 2]}``) that sets each trial's GPUs: a trial gets
+            ``config[gpus_param]`` GPUs and ``num_cpus`` CPUs per GPU, so a 2-GPU data-parallel
+            trial and 1-GPU trials share one sweep (Ray places each where its GPUs are free).
+            ``num_gpus`` then only sizes the default number of slots.
     """
 
     address: str | None = None
@@ -86,6 +91,7 @@ class RayOptions:
     checkpoint_url: str | None = None
     runtime_env: Mapping[str, Any] | None = None
     max_actor_deaths: int = 3
+    gpus_param: str | None = None
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> RayOptions:
@@ -112,11 +118,25 @@ class RayOptions:
             raise InvalidStudy("ray.max_actor_deaths must be an integer >= 1")
         if d.get("runtime_env") is not None and not isinstance(d["runtime_env"], Mapping):
             raise InvalidStudy("ray.runtime_env must be a mapping")
+        if d.get("gpus_param") is not None and (
+            not isinstance(d["gpus_param"], str) or not d["gpus_param"]
+        ):
+            raise InvalidStudy("ray.gpus_param must be the name of a search-space parameter")
         d["resources"] = dict(res)
         return cls(**d)
 
-    def actor_options(self) -> dict[str, Any]:
+    def actor_options(self, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Ray actor options for one trial (``config`` matters only with ``gpus_param``)."""
         opts: dict[str, Any] = {"num_cpus": float(self.num_cpus), "num_gpus": float(self.num_gpus)}
+        if self.gpus_param is not None and config is not None:
+            gpus = config.get(self.gpus_param)
+            if isinstance(gpus, bool) or not isinstance(gpus, (int, float)) or not gpus > 0:
+                raise InvalidStudy(
+                    f"ray.gpus_param: the trial's {self.gpus_param!r} is {gpus!r}, not a "
+                    "positive number of GPUs"
+                )
+            opts["num_gpus"] = float(gpus)
+            opts["num_cpus"] = float(self.num_cpus) * max(float(gpus), 1.0)
         if self.memory:
             opts["memory"] = int(self.memory)
         if self.resources:
@@ -316,7 +336,8 @@ def _bridge_main() -> int:  # pragma: no cover - runs in a child process; tested
                 if msg.get("op") == "start":
                     w, spec = msg["worker"], msg["spec"]
                     tid = int(spec["assignment"]["trial_id"])
-                    actor = actor_cls.options(**init["actor_options"]).remote()
+                    opts = spec.get("actor_options") or init["actor_options"]
+                    actor = actor_cls.options(**opts).remote()
                     actors[w] = actor
                     pending[actor.info.remote()] = ("info", w, tid)
                     pending[actor.run.remote(spec, fn_ref)] = ("run", w, tid)
@@ -602,6 +623,12 @@ class RayExecutor:
                 "the Ray executor needs an in-process Coordinator on a storage URL that Ray "
                 "workers can open (not the REST service)"
             )
+        gp = self.options.gpus_param
+        if gp is not None and gp not in coordinator.study.space.names:
+            raise InvalidStudy(
+                f"ray.gpus_param {gp!r} is not a parameter of the search space "
+                f"({', '.join(coordinator.study.space.names)})"
+            )
         self.coordinator = coordinator
         self.storage_url = portable_storage_url(self.storage_url or coordinator.storage.url)
         release_dead_ray_workers(coordinator)
@@ -634,6 +661,7 @@ class RayExecutor:
             "grace_s": self.grace_s,
             "env": self.env,
             "cwd": self.cwd,
+            "actor_options": self.options.actor_options(a.config),
         }
         with self._lock:
             self._busy[a.worker] = _Slot(a.trial_id, a.number)

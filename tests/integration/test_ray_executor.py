@@ -69,6 +69,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "--head",
         "--block",
         "--num-cpus=2",
+        "--num-gpus=2",  # declared, not real: Ray hands them out and sets CUDA_VISIBLE_DEVICES
         f"--port={port}",
         "--include-dashboard=false",
         f"--temp-dir={tmp}",
@@ -433,3 +434,57 @@ def test_batch_size_schedule_reaches_a_ray_trial_and_noise_scale_comes_back(
     last = reports[-1].metrics
     assert last["batch_size"] == 16 and last["lr"] == pytest.approx(0.01)
     assert last["b_noise"] > 0 and last["examples"] == 30 * 16
+
+
+def _gpu_trial(t: Any) -> None:
+    import ray as ray_
+
+    ids = [str(i) for i in ray_.get_gpu_ids()]
+    seen = [x for x in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if x]
+    time.sleep(0.3)
+    t.report(1, loss=t.config["x"], gpu_ids=len(ids), visible=len(seen), agree=float(ids == seen))
+
+
+def test_gpus_param_gives_each_trial_its_own_number_of_gpus(cluster: str, tmp_path: Path) -> None:
+    # The module's cluster declares 2 GPUs: 1-GPU and 2-GPU trials share the sweep, each actor
+    # sees exactly the GPUs Ray assigned it (CUDA_VISIBLE_DEVICES), a 2-GPU trial both of them.
+    client = hpo.Client(f"sqlite:///{tmp_path / 'hpo.db'}")
+    study = client.create_study(
+        "ray-gpus",
+        {"x": hpo.Float(0, 1), "gpus": hpo.Categorical([1, 2])},
+        "loss",
+        scheduler={"name": "random", "params": {"seed": 3}},
+        budget={"max_trials": 6},
+    )
+    client.run(
+        study,
+        _gpu_trial,
+        executor="ray",
+        ray={"address": cluster, "num_cpus": 0.25, "num_gpus": 1, "gpus_param": "gpus"},
+        n_workers=2,
+        progress=False,
+        runs_dir=str(tmp_path / "runs"),
+    )
+    h = client.history(study)
+    seen = set()
+    for t in h.trials():
+        assert t.state is S.COMPLETED, t.error
+        m = h.last_report(t.id).metrics
+        assert m["gpu_ids"] == m["visible"] == t.config["gpus"], (t.config, m)
+        assert m["agree"] == 1.0
+        seen.add(t.config["gpus"])
+    assert seen == {1, 2}
+
+
+def test_gpus_param_must_name_a_parameter(cluster: str, tmp_path: Path) -> None:
+    client = hpo.Client(f"sqlite:///{tmp_path / 'hpo.db'}")
+    study = client.create_study("ray-bad", {"x": hpo.Float(0, 1)}, "loss", budget={"max_trials": 1})
+    with pytest.raises(hpo.errors.InvalidStudy, match="gpus_param 'gpus' is not a parameter"):
+        client.run(
+            study,
+            _gpu_trial,
+            executor="ray",
+            ray={"address": cluster, "gpus_param": "gpus"},
+            progress=False,
+            runs_dir=str(tmp_path / "runs"),
+        )
