@@ -204,7 +204,10 @@ def hpo_trial(t: Any) -> None:
         return d.value == "continue"
 
     steps = int(os.environ.get("HPO_RAY_GPU_STEPS", ARGS["steps"]))
-    train(t.config, t.checkpoint_dir, start, int(t.until), report, steps, world=world)
+    # Train until hpo says PAUSE or STOP, not to t.until: ASHA's promotion variant may answer
+    # CONTINUE at a rung (the trial is promoted in place), and then the run goes on past it.
+    last = int(os.environ.get("HPO_RAY_GPU_MAX_INTERVALS", t.until))
+    train(t.config, t.checkpoint_dir, start, last, report, steps, world=world)
 
 
 def tune_trial(config: dict[str, Any]) -> None:
@@ -325,7 +328,12 @@ def run_hpo(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             progress=False,
             ray={
                 **ray_opts,
-                "runtime_env": {"env_vars": {"HPO_RAY_GPU_STEPS": str(args.steps)}},
+                "runtime_env": {
+                    "env_vars": {
+                        "HPO_RAY_GPU_STEPS": str(args.steps),
+                        "HPO_RAY_GPU_MAX_INTERVALS": str(args.max_intervals),
+                    }
+                },
             },
         )
     wall = time.perf_counter() - t0

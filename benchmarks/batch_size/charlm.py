@@ -930,19 +930,20 @@ def print_summary(res: dict[str, Any]) -> None:
         print(f"fit: not possible ({fit.get('error')})")
     ag = res.get("agreement") or {}
     if "estimates" in ag:
-        e = ag["estimates"]
+        d, sm, o = (ag["estimates"][k] for k in ("ddp", "single_same_data", "single_other_data"))
         print(
             f"B_simple from {ag['world_size']} GPUs (DDP comm hook, small batch "
-            f"{ag['small_batch']}) at one state: {e['ddp']['b_simple']:.1f} ± "
-            f"{e['ddp']['b_simple_se']:.1f}; 1 GPU same data {e['single_same_data']['b_simple']:.1f}"
-            f" (rel diff {ag['same_data_rel_diff']:.1e}); 1 GPU other data "
-            f"{e['single_other_data']['b_simple']:.1f} ± {e['single_other_data']['b_simple_se']:.1f}"
-            f" (z = {ag['other_data_z']:+.2f})"
+            f"{ag['small_batch']}) at one state: {d['b_simple']:.1f} ± {d['b_simple_se']:.1f}; "
+            f"1 GPU same data {sm['b_simple']:.1f} (rel diff {ag['same_data_rel_diff']:.1e}); "
+            f"1 GPU other data {o['b_simple']:.1f} ± {o['b_simple_se']:.1f} "
+            f"(z = {ag['other_data_z']:+.2f})"
         )
     for extra in (res.get("adaptive_runs") or [])[1:]:
         c = extra["controller"]
-        where = f"steps {extra['steps']:.0f}  {extra['seconds']:.1f} s" if extra["reached"] else (
-            f"not reached ({extra['stop']})"
+        where = (
+            f"steps {extra['steps']:.0f}  {extra['seconds']:.1f} s"
+            if extra["reached"]
+            else (f"not reached ({extra['stop']})")
         )
         print(f"adaptive f={c['fraction']:g}: {where}")
     ad = res.get("adaptive")
@@ -1019,9 +1020,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     g = ap.add_argument_group("noise scale and adaptive run")
     g.add_argument("--gns-micro", type=int, default=2, help="micro-batches per step (>= 2)")
     g.add_argument("--beta", type=float, default=0.99, help="EMA decay of the noise scale")
-    g.add_argument(
-        "--fraction", default="1", help="adaptive batch = f x B_noise; a list runs each"
-    )
+    g.add_argument("--fraction", default="1", help="adaptive batch = f x B_noise; a list runs each")
     g.add_argument(
         "--agreement-batches",
         type=int,
@@ -1041,6 +1040,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     g.add_argument("--overhead-warmup", type=int, default=20)
     g.add_argument("--overhead-intervals", default="1", help="measure_interval values to time")
     g.add_argument("--skip-overhead", action="store_true")
+    g.add_argument("--skip-sweep", action="store_true", help="only the overhead (and agreement)")
     first, _ = ap.parse_known_args(argv)
     if first.smoke:
         ap.set_defaults(**SMOKE)
@@ -1161,6 +1161,15 @@ def main(argv: list[str] | None = None) -> int:
         for b in args.overhead_list:
             env.results["overhead"].append(measure_overhead(env, b))
             env.save()
+    if args.skip_sweep:
+        env.results["total_seconds"] = time.perf_counter() - t_start
+        env.save()
+        if rank == 0:
+            print_summary(_finite(env.results))
+        if world > 1:
+            torch.distributed.barrier()
+            torch.distributed.destroy_process_group()
+        return 0
     print("fixed-batch sweep ...", flush=True)
     selected = sweep(env)
     env.results["fit"] = fit_sweep(env, selected)
