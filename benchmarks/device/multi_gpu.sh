@@ -2,6 +2,7 @@
 # The runs of docs/benchmarks.md's "Several GPUs" section, on a machine with 2 GPUs and no
 # package registry (the wheels travel in .devwheels/ and .whl/: see docs/benchmarks.md).
 #   bash benchmarks/device/multi_gpu.sh ddp OUT   # noise scale and adaptive batch under DDP
+#   bash benchmarks/device/multi_gpu.sh overhead OUT  # the monitor's cost per DDP step
 #   bash benchmarks/device/multi_gpu.sh ray OUT   # a Ray sweep over 1-GPU and 2-GPU trials
 #   bash benchmarks/device/multi_gpu.sh compare OUT  # (background) GP methods on CPU cores 7-31
 # GPU work is pinned to CPU cores 0-6 so that CPU-bound benchmark jobs beside it (cores 7 and
@@ -23,10 +24,20 @@ ddp)
     --overhead-batch 128,1024 --overhead-steps 240 --overhead-blocks 6 \
     --max-seconds-per-run 60 2>&1 | grep -v "^W1\|^\*\*\*" | tee "$out/ddp.log"
   ;;
+overhead)
+  # finer alternation than the ddp run (48 blocks of 20 steps per variant) for a tighter error
+  python3 -m torch.distributed.run --standalone --nproc_per_node 2 \
+    -m benchmarks.batch_size.charlm --out "$out" --gns-micro 1 --batch-sizes 32,64 \
+    --skip-sweep --overhead-batch 128,1024 --overhead-steps 960 --overhead-blocks 48 \
+    --overhead-intervals 1,10 2>&1 | grep -v "^W1\|^\*\*\*" | tee "$out/overhead.log"
+  ;;
 ray)
-  taskset -c 0-6 python3 -m benchmarks.ray_gpu --systems hpo --gpus-choice 1,2 \
-    --asha promotion --trials 24 --max-intervals 9 --steps 100 \
-    --out "$out/ray_multi_gpu.json" 2>&1 | grep -v "^\[\|^(raylet" | tee "$out/ray.log"
+  # from /tmp: Ray puts the driver's working directory on its workers' sys.path, and the
+  # checkout's hpo/ folder would shadow the installed package there
+  repo=$PWD
+  (cd /tmp && PYTHONPATH=/tmp/site:$repo python3 -m benchmarks.ray_gpu --systems hpo \
+    --gpus-choice 1,2 --asha promotion --trials 16 --max-intervals 9 --steps 100 \
+    --out "$out/ray_multi_gpu.json" 2>&1 | grep -v "^\[\|^(raylet" | tee "$out/ray.log")
   ;;
 compare)
   methods=hpo-asha,hpo-mobster,hpo-bo,optuna-tpe-hyperband,optuna-gp,synetune-bohb,synetune-hyperband
