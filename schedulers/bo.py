@@ -20,6 +20,16 @@
   posterior mean of a GP on the log of each trial's reported seconds per unit of fidelity,
   ``Report.cost_s``), as in Snoek et al. 2012, section 3.2.
 
+  ``constraints`` (outcome constraints ``metric <= bound`` / ``metric >= bound``): one more GP
+  per constraint metric in a BoTorch ``ModelListGP``, and the acquisition weighted by the
+  probability of feasibility (constrained qLogNEI: Gardner et al. 2014, "Bayesian optimization
+  with inequality constraints"; Ament et al. 2023), whose incumbent is the best feasible
+  result. Several objectives (2 to 4): one GP each and qLogNEHVI (Daulton et al. 2020, 2021,
+  "Parallel Bayesian optimization of multiple noisy objectives with expected hypervolume
+  improvement"; Ament et al. 2023) against a reference point (``ref_point`` or inferred from
+  the worst observed values), pending trials fantasized as for qLogNEI. docs/bo.md says how
+  missing constraint metrics and the rung decisions are handled.
+
 * ``BayesianOptimization`` (``"bo"``): random search's scheduler (every trial to the maximum
   fidelity) with a single-fidelity ``GPSearcher``.
 * ``MOBSTER`` (``"mobster"``): ASHA (promotion or stopping, optional brackets) whose new trials
