@@ -20,6 +20,16 @@
   posterior mean of a GP on the log of each trial's reported seconds per unit of fidelity,
   ``Report.cost_s``), as in Snoek et al. 2012, section 3.2.
 
+  ``constraints`` (outcome constraints ``metric <= bound`` / ``metric >= bound``): one more GP
+  per constraint metric in a BoTorch ``ModelListGP``, and the acquisition weighted by the
+  probability of feasibility (constrained qLogNEI: Gardner et al. 2014, "Bayesian optimization
+  with inequality constraints"; Ament et al. 2023), whose incumbent is the best feasible
+  result. Several objectives (2 to 4): one GP each and qLogNEHVI (Daulton et al. 2020, 2021,
+  "Parallel Bayesian optimization of multiple noisy objectives with expected hypervolume
+  improvement"; Ament et al. 2023) against a reference point (``ref_point`` or inferred from
+  the worst observed values), pending trials fantasized as for qLogNEI. docs/bo.md says how
+  missing constraint metrics and the rung decisions are handled.
+
 * ``BayesianOptimization`` (``"bo"``): random search's scheduler (every trial to the maximum
   fidelity) with a single-fidelity ``GPSearcher``.
 * ``MOBSTER`` (``"mobster"``): ASHA (promotion or stopping, optional brackets) whose new trials
@@ -35,35 +45,198 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from hpo.schedulers.asha import ASHA
-from hpo.schedulers.base import RandomSearcher, Searcher
+from hpo.schedulers.base import RandomSearcher, RungIndex, Searcher
 from hpo.schedulers.random_search import RandomSearch
 
 from hpo.errors import InvalidStudy
 from hpo.history import History
-from hpo.model import Study, Trial
+from hpo.model import Decision, Report, Study, Trial
 from hpo.space import Config
 
 log = logging.getLogger(__name__)
 
 MAX_BASELINE = 64  # incumbent candidates handed to qLogNEI (it prunes them further)
 MAX_COST_POINTS = 200
+MAX_OBJECTIVES = 4  # qLogNEHVI's box decompositions grow quickly with the number of objectives
+MAX_CONSTRAINTS = 8  # one GP each: the model's cost grows linearly with them
 
 
 @dataclass(frozen=True)
 class Observation:
-    """One result: trial number, its configuration, fidelity, score (lower is better)."""
+    """One result: trial number, its configuration, fidelity, score (lower is better).
+
+    ``values``: every objective's signed value (``sign * metric``, lower is better; ``score`` is
+    ``values[0]``); ``constraint_values``: each constraint's metric, ``None`` where not reported.
+    """
 
     trial: int
     config: Config
     fidelity: float
     score: float
     order: tuple[float, int, float]  # (report time, trial number, step): arrival order
+    values: tuple[float, ...] = ()
+    constraint_values: tuple[float | None, ...] = ()
+
+
+# ---- outcome constraints and reference points --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """``metric <= bound`` or ``metric >= bound`` on a metric that trials report.
+
+    A result satisfies it when the metric is reported and on the right side of the bound
+    (equality included); a result that does not report the metric does not satisfy it.
+    """
+
+    metric: str
+    op: str  # "<=" or ">="
+    bound: float
+
+    def satisfied(self, value: float | None) -> bool:
+        if value is None:
+            return False
+        return value <= self.bound if self.op == "<=" else value >= self.bound
+
+    @property
+    def direction(self) -> float:
+        """+1 for ``<=`` and -1 for ``>=``: ``direction * (value - bound) <= 0`` is feasible."""
+        return 1.0 if self.op == "<=" else -1.0
+
+    def __str__(self) -> str:
+        return f"{self.metric}{self.op}{self.bound:g}"
+
+
+_CONSTRAINT_HELP = (
+    "write constraints as a list of 'metric<=bound' / 'metric>=bound' strings or "
+    "{metric, op, bound} mappings, e.g. constraints: ['mem_gb<=16', 'accuracy>=0.9']"
+)
+
+
+def _bound(text: Any, where: str) -> float:
+    if isinstance(text, bool):
+        raise InvalidStudy(f"constraint {where}: the bound must be a number, got {text!r}")
+    try:
+        v = float(text)
+    except (TypeError, ValueError):
+        raise InvalidStudy(
+            f"constraint {where}: the bound must be a number, got {text!r}"
+        ) from None
+    if not math.isfinite(v):
+        raise InvalidStudy(f"constraint {where}: the bound must be finite, got {text!r}")
+    return v
+
+
+def _one_constraint(item: Any) -> Constraint:
+    if isinstance(item, str):
+        ops = [op for op in ("<=", ">=") if op in item]
+        if len(ops) != 1 or item.count(ops[0]) != 1:
+            raise InvalidStudy(
+                f"constraint {item!r}: expected one '<=' or '>=' between a metric and a bound, "
+                "e.g. 'mem_gb<=16'"
+            )
+        metric, bound = (x.strip() for x in item.split(ops[0]))
+        op = ops[0]
+    elif isinstance(item, Mapping):
+        extra = sorted(set(item) - {"metric", "op", "bound"})
+        missing = [k for k in ("metric", "op", "bound") if k not in item]
+        if extra or missing:
+            raise InvalidStudy(
+                f"constraint {dict(item)!r}: needs exactly the keys metric, op and bound"
+                + (f"; unknown {extra}" if extra else "")
+                + (f"; missing {missing}" if missing else "")
+            )
+        metric, op, bound = item["metric"], item["op"], item["bound"]
+        if op not in ("<=", ">="):
+            raise InvalidStudy(f"constraint on {metric!r}: op must be '<=' or '>=', got {op!r}")
+    else:
+        raise InvalidStudy(f"constraint {item!r}: {_CONSTRAINT_HELP}")
+    if not isinstance(metric, str) or not metric or any(c in metric for c in "<>=!"):
+        raise InvalidStudy(f"constraint {item!r}: it names no metric (or a malformed one)")
+    return Constraint(metric, op, _bound(bound, repr(item)))
+
+
+def parse_constraints(spec: Any, study: Study) -> tuple[Constraint, ...]:
+    """The scheduler parameter ``constraints`` as validated ``Constraint`` objects.
+
+    Accepts ``None``, or a list of ``"metric<=bound"`` / ``"metric>=bound"`` strings and
+    ``{metric, op, bound}`` mappings. Raises InvalidStudy with one line naming the problem:
+    a malformed item, an operator other than ``<=``/``>=``, a bound that is not a finite number,
+    a constraint on the fidelity (it is the step of a report, not a metric), a duplicate, or more
+    than ``MAX_CONSTRAINTS``. Constraining an objective's metric is allowed (e.g. minimize
+    latency, maximize accuracy, and require accuracy >= 0.9).
+    """
+    if spec is None:
+        return ()
+    if isinstance(spec, (str, Mapping)) or not isinstance(spec, Sequence):
+        raise InvalidStudy(f"scheduler parameter constraints must be a list: {_CONSTRAINT_HELP}")
+    out = tuple(_one_constraint(item) for item in spec)
+    if len(out) > MAX_CONSTRAINTS:
+        raise InvalidStudy(f"at most {MAX_CONSTRAINTS} constraints are supported, got {len(out)}")
+    if study.fidelity is not None:
+        for c in out:
+            if c.metric == study.fidelity.name:
+                raise InvalidStudy(
+                    f"constraint {str(c)!r}: {c.metric!r} is the fidelity (a report's step), "
+                    "not a reported metric; limit the fidelity with the study's fidelity range"
+                )
+    seen: set[tuple[str, str]] = set()
+    for c in out:
+        if (c.metric, c.op) in seen:
+            raise InvalidStudy(f"constraint {str(c)!r}: {c.metric!r} {c.op} is given twice")
+        seen.add((c.metric, c.op))
+    return out
+
+
+def parse_ref_point(spec: Any, study: Study) -> tuple[float, ...] | None:
+    """The scheduler parameter ``ref_point``: one value per objective, in its own units.
+
+    The hypervolume counts only the part of the objective space better than it in every
+    objective: for a ``min`` objective an upper limit, for a ``max`` objective a lower limit.
+    """
+    if spec is None:
+        return None
+    k = len(study.objectives)
+    names = [o.name for o in study.objectives]
+    if k < 2:
+        raise InvalidStudy("scheduler parameter ref_point needs a study with 2 or more objectives")
+    if isinstance(spec, (str, Mapping)) or not isinstance(spec, Sequence) or len(spec) != k:
+        raise InvalidStudy(
+            f"scheduler parameter ref_point must be a list of {k} numbers, one per objective "
+            f"{names}, got {spec!r}"
+        )
+    out = []
+    for name, v in zip(names, spec, strict=True):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise InvalidStudy(
+                f"ref_point for objective {name!r} must be a finite number, got {v!r}"
+            )
+        out.append(float(v))
+    return tuple(out)
+
+
+def check_objectives(study: Study) -> None:
+    if len(study.objectives) > MAX_OBJECTIVES:
+        raise InvalidStudy(
+            f"bo and mobster model at most {MAX_OBJECTIVES} objectives, the study has "
+            f"{len(study.objectives)}"
+        )
+
+
+def feasible(o: Observation, constraints: Sequence[Constraint]) -> bool:
+    """Whether a result satisfies every constraint (a missing metric does not)."""
+    return all(c.satisfied(v) for c, v in zip(constraints, o.constraint_values, strict=True))
+
+
+def violated(metrics: Mapping[str, float], constraints: Sequence[Constraint]) -> int:
+    """How many constraints a report's metrics violate (a missing metric violates)."""
+    return sum(not c.satisfied(metrics.get(c.metric)) for c in constraints)
 
 
 def default_n_initial(dim: int) -> int:
@@ -96,7 +269,12 @@ class GPSearcher:
         levels: Sequence[float] | None = None,
         fidelity_range: tuple[float, float] | None = None,
         refit_growth: float = 1.25,
+        constraints: Any = None,
+        ref_point: Any = None,
     ):
+        check_objectives(study)
+        self.constraints = parse_constraints(constraints, study)
+        self.ref_point = parse_ref_point(ref_point, study)
         self.study = study
         self.space = study.space
         self.seed = int(seed)
@@ -127,24 +305,41 @@ class GPSearcher:
         self.refit_growth = refit_growth
         self._random = RandomSearcher(study, seed=self.seed)
         self._schedule: Any = None  # hpo.surrogates.gp.HyperparameterSchedule, made on first use
+        # one more schedule per extra output (objectives 2.., then constraints), made on first use
+        self._schedules: dict[int, Any] = {}
+        self._warned: set[str] = set()
         self.last_training_size = 0  # points the last model was conditioned on (tests, benchmarks)
+        self.last_ref_point: tuple[float, ...] | None = None  # maximize space (tests, debugging)
+
+    @property
+    def generalized(self) -> bool:
+        """True when the model is a list of GPs: several objectives or any constraint."""
+        return len(self.study.objectives) > 1 or bool(self.constraints)
 
     # ---- data --------------------------------------------------------------------------------
     def observations(self, history: History) -> list[Observation]:
         """Every usable result, in arrival order."""
-        sign = self.study.objective.sign()
-        name = self.study.objective.name
+        objectives = self.study.objectives
         out: list[Observation] = []
         for t in history.trials():
             for r in history.reports(t.id):
-                v = r.metrics.get(name)
-                if v is None:
+                values = [r.metrics.get(o.name) for o in objectives]
+                if any(v is None for v in values):
                     continue
                 if not self.multi_fidelity and r.step < self.target - 1e-9:
                     continue
                 step = min(float(r.step), self.target)
+                signed = tuple(o.sign() * v for o, v in zip(objectives, values, strict=True))
                 out.append(
-                    Observation(t.number, t.config, step, sign * v, (r.time, t.number, step))
+                    Observation(
+                        t.number,
+                        t.config,
+                        step,
+                        signed[0],
+                        (r.time, t.number, step),
+                        signed,
+                        tuple(r.metrics.get(c.metric) for c in self.constraints),
+                    )
                 )
         out.sort(key=lambda o: o.order)
         return out
@@ -214,19 +409,21 @@ class GPSearcher:
             surrogate = factory().fit(X, y, warm_start=hp, optimize=hp is None)
         baseline = self._baseline(features, train)
         cost_model = self._cost_model(features, history) if self.cost_aware else None
+        if self.generalized:
+            acquire = self._list_acquisition(features, factory, obs, train, surrogate, cost_model)
+        else:
+
+            def acquire(X_pending: np.ndarray, seed: int) -> np.ndarray:
+                return gp.propose_log_ei(
+                    surrogate, features, baseline, X_pending, seed=seed, cost_model=cost_model
+                )
+
         pend = [t.config for t in pending]
         X_pending = features.encode(pend) if pend else np.empty((0, features.dim))
         out: list[Config] = []
         for i in range(n):
             rng = np.random.default_rng([self.seed, history.n_trials, i])
-            x = gp.propose_log_ei(
-                surrogate,
-                features,
-                baseline,
-                X_pending,
-                seed=int(rng.integers(2**31 - 1)),
-                cost_model=cost_model,
-            )
+            x = acquire(X_pending, int(rng.integers(2**31 - 1)))
             config = self.space.validate_config(features.decode(x))
             if any(config == c for c in pend):  # the acquisition was flat: explore instead
                 config = self.space.sample(rng)
@@ -235,14 +432,168 @@ class GPSearcher:
             X_pending = np.vstack([X_pending, features.encode([config])])
         return out
 
+    # ---- several objectives, constraints -------------------------------------------------------
+    def _list_acquisition(
+        self,
+        features: Any,
+        factory: Any,
+        obs: Sequence[Observation],
+        train: Sequence[Observation],
+        first: Any,
+        cost_model: Any,
+    ) -> Any:
+        """``acquire(X_pending, seed)`` for a ModelListGP: objectives, then constraints.
+
+        One GP per objective (all results report every objective, so they share the training
+        set of the first) and one per constraint metric, trained on the results that report it
+        (each with its own subsample and milestone schedule). A constraint that no result
+        reports yet is left out of the acquisition, with a warning naming the metric.
+        """
+        from hpo.surrogates import gp
+
+        k = len(self.study.objectives)
+        surrogates = [first]
+        for i in range(1, k):
+            surrogates.append(
+                self._fit_output(
+                    i, obs, lambda sel, i=i: [-o.values[i] for o in sel], features, factory
+                )
+            )
+        outcome_constraints: list[gp.OutcomeConstraint] = []
+        for j, c in enumerate(self.constraints):
+            obs_j = [o for o in obs if o.constraint_values[j] is not None]
+            if len({o.trial for o in obs_j}) < 2:
+                if c.metric not in self._warned:
+                    self._warned.add(c.metric)
+                    reported = sorted({m for o in obs for m in self._metric_names(o)})
+                    log.warning(
+                        "constraint %s: fewer than 2 trials reported %r yet (they report %s); "
+                        "it is left out of the acquisition until they do",
+                        c,
+                        c.metric,
+                        reported,
+                    )
+                continue
+
+            def values_of(sel: Sequence[Observation], j: int = j) -> list[float]:
+                return [float(o.constraint_values[j]) for o in sel]  # type: ignore[arg-type]
+
+            model = self._fit_output(k + j, obs_j, values_of, features, factory)
+            vals = np.array(values_of(self._select(obs_j)))
+            scale = float(vals.std()) if vals.size > 1 and vals.std() > 0 else 1.0
+            outcome_constraints.append(
+                gp.OutcomeConstraint(len(surrogates), c.direction, c.bound, scale)
+            )
+            surrogates.append(model)
+        baseline = self._baseline(features, train)
+        ref = self._reference_point(train) if k > 1 else None
+        self.last_ref_point = ref
+
+        def acquire(X_pending: np.ndarray, seed: int) -> np.ndarray:
+            return gp.propose_model_list(
+                surrogates,
+                features,
+                baseline,
+                X_pending,
+                n_objectives=k,
+                constraints=outcome_constraints,
+                ref_point=ref,
+                seed=seed,
+                cost_model=cost_model,
+            )
+
+        return acquire
+
+    def _metric_names(self, o: Observation) -> list[str]:
+        names = [x.name for x in self.study.objectives]
+        return names + [
+            c.metric
+            for c, v in zip(self.constraints, o.constraint_values, strict=True)
+            if v is not None
+        ]
+
+    def _fit_output(
+        self,
+        key: int,
+        obs_k: Sequence[Observation],
+        y_of: Any,
+        features: Any,
+        factory: Any,
+    ) -> Any:
+        """The GP of output ``key`` on ``obs_k`` (arrival order), with its own milestones."""
+        from hpo.surrogates import gp
+
+        sched = self._schedules.get(key)
+        if sched is None:
+            sched = self._schedules[key] = gp.HyperparameterSchedule(
+                first=max(self.n_initial, 3), growth=self.refit_growth
+            )
+
+        def data_at(m: int) -> tuple[np.ndarray, np.ndarray]:
+            sel = self._select(obs_k[:m])
+            return features.encode([o.config for o in sel], [o.fidelity for o in sel]), np.array(
+                y_of(sel), dtype=float
+            )
+
+        seed = self.seed + 7919 * key
+        hp = sched.for_size(len(obs_k), data_at, factory, seed)
+        X, y = data_at(len(obs_k))
+        import torch
+
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            return factory().fit(X, y, warm_start=hp, optimize=hp is None)
+
+    def _reference_point(self, train: Sequence[Observation]) -> tuple[float, ...]:
+        """The hypervolume's reference point in the model's space (maximized: ``-values``).
+
+        The user's ``ref_point`` when given; otherwise BoTorch's ``infer_reference_point``
+        applied to the results themselves (not only their Pareto front): the worst observed
+        value of each objective, moved away by 10% of the observed range. The results are the
+        feasible ones at the target fidelity, else all feasible ones, else all. (The nadir of
+        the Pareto front alone collapses to a tiny box when the front is narrow early on, and
+        then nothing outside the box looks like an improvement; Optuna's GPSampler also starts
+        from the worst observed values.)
+        """
+        if self.ref_point is not None:
+            return tuple(
+                -o.sign() * r for o, r in zip(self.study.objectives, self.ref_point, strict=True)
+            )
+        import torch
+        from botorch.utils.multi_objective.hypervolume import infer_reference_point
+
+        ok = [o for o in train if feasible(o, self.constraints)]
+        top = [o for o in ok if o.fidelity >= self.target - 1e-9]
+        pool = top or ok or list(train)
+        Y = torch.tensor([[-v for v in o.values] for o in pool], dtype=torch.float64)
+        return tuple(float(v) for v in infer_reference_point(Y, scale=0.1))
+
     def _baseline(self, features: Any, train: Sequence[Observation]) -> np.ndarray:
-        """Distinct evaluated configurations at the maximum fidelity: the incumbent's candidates."""
+        """Distinct evaluated configurations at the maximum fidelity: the incumbent's candidates.
+
+        Each trial's highest-fidelity result; past ``MAX_BASELINE`` trials, the highest fidelity
+        first, then (with constraints) feasible results, then (with several objectives) the
+        non-dominated ones, then the first objective.
+        """
         best: dict[int, Observation] = {}
         for o in train:
             b = best.get(o.trial)
             if b is None or (o.fidelity, -o.score) > (b.fidelity, -b.score):
                 best[o.trial] = o
-        top = sorted(best.values(), key=lambda o: (-o.fidelity, o.score, o.trial))[:MAX_BASELINE]
+        cands = list(best.values())
+        if not self.generalized or len(cands) <= MAX_BASELINE:
+            top = sorted(cands, key=lambda o: (-o.fidelity, o.score, o.trial))[:MAX_BASELINE]
+            return features.encode([o.config for o in top])
+        import torch
+        from botorch.utils.multi_objective.pareto import is_non_dominated
+
+        Y = torch.tensor([[-v for v in o.values] for o in cands], dtype=torch.float64)
+        nd = is_non_dominated(Y).tolist()
+        rank = {
+            id(o): (-o.fidelity, not feasible(o, self.constraints), not nd[i], o.score, o.trial)
+            for i, o in enumerate(cands)
+        }
+        top = sorted(cands, key=lambda o: rank[id(o)])[:MAX_BASELINE]
         return features.encode([o.config for o in top])
 
     def _cost_model(self, features: Any, history: History) -> Any:
@@ -272,9 +623,15 @@ class GPSearcher:
 
 
 def _searcher_params(
-    n_initial: Any, max_points: Any, cost_aware: Any
+    n_initial: Any, max_points: Any, cost_aware: Any, constraints: Any, ref_point: Any
 ) -> dict[str, Any]:  # validated by GPSearcher
-    return {"n_initial": n_initial, "max_points": max_points, "cost_aware": cost_aware}
+    return {
+        "n_initial": n_initial,
+        "max_points": max_points,
+        "cost_aware": cost_aware,
+        "constraints": constraints,
+        "ref_point": ref_point,
+    }
 
 
 class BayesianOptimization(RandomSearch):
@@ -282,7 +639,9 @@ class BayesianOptimization(RandomSearch):
 
     Params: ``n_initial`` (random trials before the model; default ``clip(2 d + 1, 3, 10)``),
     ``max_points`` (training set cap, default 500), ``cost_aware`` (EI per unit of predicted
-    cost, default false), ``seed``.
+    cost, default false), ``constraints`` (outcome constraints, see ``parse_constraints``),
+    ``ref_point`` (hypervolume reference point with several objectives, see
+    ``parse_ref_point``), ``seed``. With several objectives the acquisition is qLogNEHVI.
     """
 
     name = "bo"
@@ -294,22 +653,81 @@ class BayesianOptimization(RandomSearch):
         n_initial: int | None = None,
         max_points: int = 500,
         cost_aware: bool = False,
+        constraints: list[Any] | None = None,
+        ref_point: list[float] | None = None,
         seed: int = 0,
         searcher: Searcher | None = None,
     ):
         super().__init__(study, seed=seed, searcher=searcher)
         gp_searcher = GPSearcher(
-            study, seed=self.seed, **_searcher_params(n_initial, max_points, cost_aware)
+            study,
+            seed=self.seed,
+            **_searcher_params(n_initial, max_points, cost_aware, constraints, ref_point),
         )
         if searcher is None:
             self.searcher = gp_searcher
+
+
+class FeasibleFirstRungIndex(RungIndex):
+    """A rung whose results sort by (constraints violated, score): infeasible results last.
+
+    Entries are ``((violated, score), trial number, trial id)``, so ASHA's ``top_k`` and
+    ``count_better((violated, score))`` rank a feasible result above every infeasible one, and
+    infeasible ones by how many constraints they violate, then by score. A result violates a
+    constraint whose metric its report at this rung lacks. Same incremental update as
+    ``RungIndex`` (reports are stored once per (trial, step), so a result's constraint metrics
+    do not change after it arrived).
+    """
+
+    __slots__ = ("constraints",)
+
+    def __init__(self, level: float, constraints: Sequence[Constraint], key: Any = None) -> None:
+        super().__init__(level, key)
+        self.constraints = tuple(constraints)
+
+    def rank_key(self, history: History, trial_id: int, score: float) -> tuple[int, float]:
+        r = history.report_at(trial_id, self.level)
+        return (violated(r.metrics if r else {}, self.constraints), score)
+
+    def update(self, history: History) -> FeasibleFirstRungIndex:
+        import bisect
+
+        log_, changes = history.score_log(self.level)
+        version = (history.study.id, history.version)
+        stale = (
+            version[0] != self.version[0]
+            or version[1] < self.version[1]
+            or changes != self.changes
+            or self.seen > len(log_)
+            or (self.seen and log_[self.seen - 1] != self.last)
+        )
+        if stale:
+            self.entries, self.open, self.seen, self.changes = [], [], 0, changes
+        scores = history.scores_at(self.level)
+        for tid in log_[self.seen :]:
+            t = history.trial(tid)
+            if self.key is not None and not self.key(t):
+                continue
+            e = (self.rank_key(history, tid, scores[tid]), t.number, tid)
+            bisect.insort(self.entries, e)  # type: ignore[arg-type]
+            bisect.insort(self.open, e)  # type: ignore[arg-type]
+        self.seen = len(log_)
+        self.last = log_[-1] if log_ else None
+        self.version = version
+        return self
 
 
 class MOBSTER(ASHA):
     """MOBSTER (``"mobster"``): ASHA whose new configurations come from a multi-fidelity GP.
 
     Params: ASHA's (``eta``, ``min_fidelity``, ``max_fidelity``, ``variant``, ``brackets``) and
-    ``n_initial``, ``max_points``, ``cost_aware`` as for ``"bo"``, and ``seed``.
+    ``n_initial``, ``max_points``, ``cost_aware``, ``constraints``, ``ref_point`` as for
+    ``"bo"``, and ``seed``.
+
+    Rung decisions (promotion or stopping) rank results by the first objective, as ASHA does,
+    also when the study has several objectives; with constraints, infeasible results rank after
+    every feasible one (``FeasibleFirstRungIndex``). New configurations come from qLogNEHVI at
+    the maximum fidelity when there are several objectives.
     """
 
     name = "mobster"
@@ -326,6 +744,8 @@ class MOBSTER(ASHA):
         n_initial: int | None = None,
         max_points: int = 500,
         cost_aware: bool = False,
+        constraints: list[Any] | None = None,
+        ref_point: list[float] | None = None,
         seed: int = 0,
         searcher: Searcher | None = None,
     ):
@@ -346,7 +766,37 @@ class MOBSTER(ASHA):
             multi_fidelity=True,
             levels=levels,
             fidelity_range=(self.r_min, self.r_max),
-            **_searcher_params(n_initial, max_points, cost_aware),
+            **_searcher_params(n_initial, max_points, cost_aware, constraints, ref_point),
         )
+        self.constraints = gp_searcher.constraints
         if searcher is None:
             self.searcher = gp_searcher
+
+    def _rung(self, history: History, bracket: int, level: float) -> RungIndex:
+        if not self.constraints:
+            return super()._rung(history, bracket, level)
+        idx = self._rungs.get((bracket, level))
+        if idx is None:
+            key = None if len(self.rungs) == 1 else (lambda t, b=bracket: self._bracket_of(t) == b)
+            idx = self._rungs[(bracket, level)] = FeasibleFirstRungIndex(
+                level, self.constraints, key
+            )
+        return idx.update(history)
+
+    def on_report(self, history: History, trial: Trial, report: Report) -> Decision:
+        levels = self.rungs[self._bracket_of(trial)]
+        step = report.step
+        if (
+            not self.constraints
+            or self.variant != "stopping"
+            or step >= self.r_max
+            or step not in levels
+        ):
+            return super().on_report(history, trial, report)
+        mine = history.scores_at(step).get(trial.id)
+        if mine is None:
+            return Decision.CONTINUE
+        rung = self._rung(history, self._bracket_of(trial), step)
+        assert isinstance(rung, FeasibleFirstRungIndex)
+        better = rung.count_better(rung.rank_key(history, trial.id, mine))  # type: ignore[arg-type]
+        return Decision.CONTINUE if better < math.ceil(len(rung) / self.eta) else Decision.STOP

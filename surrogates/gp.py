@@ -379,6 +379,80 @@ def _cost_weighted_class():
     return CostWeightedAcquisition
 
 
+@dataclass(frozen=True)
+class OutcomeConstraint:
+    """Feasibility of one model output: ``direction * (y[column] - bound) / scale <= 0``.
+
+    ``direction`` is +1 for ``metric <= bound`` and -1 for ``metric >= bound``; ``scale`` (the
+    spread of the observed values) puts the slack in units where BoTorch's sigmoid temperature
+    ``eta`` means the same for every metric.
+    """
+
+    column: int
+    direction: float
+    bound: float
+    scale: float = 1.0
+
+    def slack(self, Z: Any) -> Any:
+        """BoTorch's constraint callable: ``sample x batch x q x m`` to ``sample x batch x q``,
+        negative where feasible."""
+        return self.direction * (Z[..., self.column] - self.bound) / self.scale
+
+
+# BoTorch's temperature of the sigmoid feasibility indicator, in units of the constraint's slack
+# divided by the spread of its observed values (OutcomeConstraint.scale)
+CONSTRAINT_ETA = 1e-3
+
+
+def _tensor(a: Any) -> Any:
+    torch = _torch()
+    return torch.as_tensor(np.asarray(a, dtype=float), dtype=torch.float64)
+
+
+def _optimize(
+    acq: Any, features: FeatureMap, *, raw_samples: int, num_restarts: int, retry: bool = True
+) -> np.ndarray:
+    """The row maximizing ``acq`` (q = 1) with the fidelity input fixed at its maximum.
+
+    ``retry=False``: keep L-BFGS-B's best point when it stops abnormally (as it often does on
+    the steep feasibility-weighted surfaces) instead of BoTorch's restart from new initial
+    conditions, which doubles the cost for a point that is rarely better.
+    """
+    from botorch.optim import optimize_acqf
+    from botorch.optim.optimize_mixed import optimize_acqf_mixed_alternating
+
+    bounds = _tensor(features.bounds())
+    fixed = None if features.fidelity_dim is None else {features.fidelity_dim: 1.0}
+    int_dims, cat_dims = features.int_dims, features.cat_dims
+    if int_dims or cat_dims:
+        x, _ = optimize_acqf_mixed_alternating(
+            acq,
+            bounds=bounds,
+            discrete_dims=int_dims or None,
+            cat_dims=cat_dims or None,
+            raw_samples=raw_samples,
+            num_restarts=num_restarts,
+            fixed_features=fixed,
+            options={"maxiter_alternating": 4, "maxiter_continuous": 25},
+        )
+    else:
+        x, _ = optimize_acqf(
+            acq,
+            bounds=bounds,
+            q=1,
+            num_restarts=num_restarts,
+            raw_samples=raw_samples,
+            fixed_features=fixed,
+            retry_on_optimization_warning=retry,
+            options={
+                "maxiter": 25,
+                "batch_limit": num_restarts,
+                "init_batch_limit": raw_samples,
+            },
+        )
+    return x.detach().reshape(-1).numpy()
+
+
 def propose_log_ei(
     surrogate: GPSurrogate,
     features: FeatureMap,
@@ -399,51 +473,108 @@ def propose_log_ei(
     """
     torch = _torch()
     from botorch.acquisition.logei import qLogNoisyExpectedImprovement
-    from botorch.optim import optimize_acqf
-    from botorch.optim.optimize_mixed import optimize_acqf_mixed_alternating
     from botorch.sampling import SobolQMCNormalSampler
-
-    def t(a):
-        return torch.as_tensor(np.asarray(a, dtype=float), dtype=torch.float64)
 
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         acq = qLogNoisyExpectedImprovement(
             surrogate.model,
-            X_baseline=t(X_baseline),
+            X_baseline=_tensor(X_baseline),
             sampler=SobolQMCNormalSampler(torch.Size([mc_samples]), seed=seed),
-            X_pending=None if X_pending is None or len(X_pending) == 0 else t(X_pending),
+            X_pending=None if X_pending is None or len(X_pending) == 0 else _tensor(X_pending),
             prune_baseline=True,
             cache_root=True,
         )
         if cost_model is not None:
             acq = _cost_weighted_class()(acq, cost_model.model, range(len(features.space)))
-        bounds = t(features.bounds())
-        fixed = None if features.fidelity_dim is None else {features.fidelity_dim: 1.0}
-        int_dims, cat_dims = features.int_dims, features.cat_dims
-        if int_dims or cat_dims:
-            x, _ = optimize_acqf_mixed_alternating(
-                acq,
-                bounds=bounds,
-                discrete_dims=int_dims or None,
-                cat_dims=cat_dims or None,
-                raw_samples=raw_samples,
-                num_restarts=num_restarts,
-                fixed_features=fixed,
-                options={"maxiter_alternating": 4, "maxiter_continuous": 25},
+        return _optimize(acq, features, raw_samples=raw_samples, num_restarts=num_restarts)
+
+
+def propose_model_list(
+    surrogates: Sequence[GPSurrogate],
+    features: FeatureMap,
+    X_baseline: np.ndarray,
+    X_pending: np.ndarray | None,
+    *,
+    n_objectives: int,
+    constraints: Sequence[OutcomeConstraint] = (),
+    ref_point: Sequence[float] | None = None,
+    seed: int,
+    cost_model: GPSurrogate | None = None,
+    raw_samples: int = 128,
+    num_restarts: int = 2,
+    mc_samples: int = 32,
+) -> np.ndarray:
+    """The input row maximizing a constrained or multi-objective log acquisition, shape ``dim``.
+
+    The model is BoTorch's ``ModelListGP`` of ``surrogates``: outputs ``0..n_objectives-1`` are
+    the objectives (maximized), the others are constraint metrics named by ``constraints``.
+
+    * One objective: constrained ``qLogNoisyExpectedImprovement``. The improvement of each joint
+      posterior sample is multiplied by a smoothed feasibility indicator of the constraints
+      (the probability of feasibility, Gardner et al. 2014, "Bayesian optimization with
+      inequality constraints"; in log space with the fat-tailed sigmoid of Ament et al. 2023),
+      and the incumbent of each sample is its best *feasible* baseline value.
+    * Several objectives: ``qLogNoisyExpectedHypervolumeImprovement`` (qNEHVI of Daulton et al.
+      2021, "Parallel Bayesian optimization of multiple noisy objectives with expected
+      hypervolume improvement", in the log form of Ament et al. 2023) with respect to
+      ``ref_point`` (maximization space), with the same feasibility weighting; only feasible
+      baseline samples enter the Pareto front.
+
+    ``X_pending`` (trials in flight) is fantasized jointly with the candidate: for qLogNEI as
+    extra points of the q-batch, for qLogNEHVI by adding them to the baseline whose
+    hypervolume the candidate must improve. With a ``cost_model`` the log cost is subtracted.
+    """
+    torch = _torch()
+    from botorch.models import ModelListGP
+    from botorch.sampling import SobolQMCNormalSampler
+
+    model = ModelListGP(*[s.model for s in surrogates])
+    model.eval()
+    callables = [c.slack for c in constraints] or None
+    pending = None if X_pending is None or len(X_pending) == 0 else _tensor(X_pending)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        sampler = SobolQMCNormalSampler(torch.Size([mc_samples]), seed=seed)
+        if n_objectives == 1:
+            from botorch.acquisition.logei import qLogNoisyExpectedImprovement
+            from botorch.acquisition.objective import GenericMCObjective
+
+            acq = qLogNoisyExpectedImprovement(
+                model,
+                X_baseline=_tensor(X_baseline),
+                sampler=sampler,
+                objective=GenericMCObjective(lambda Z, X=None: Z[..., 0]),
+                constraints=callables,
+                eta=CONSTRAINT_ETA,
+                X_pending=pending,
+                prune_baseline=True,
+                cache_root=True,
             )
         else:
-            x, _ = optimize_acqf(
-                acq,
-                bounds=bounds,
-                q=1,
-                num_restarts=num_restarts,
-                raw_samples=raw_samples,
-                fixed_features=fixed,
-                options={
-                    "maxiter": 25,
-                    "batch_limit": num_restarts,
-                    "init_batch_limit": raw_samples,
-                },
+            from botorch.acquisition.multi_objective.logei import (
+                qLogNoisyExpectedHypervolumeImprovement,
             )
-    return x.detach().reshape(-1).numpy()
+            from botorch.acquisition.multi_objective.objective import (
+                IdentityMCMultiOutputObjective,
+            )
+
+            if ref_point is None:
+                raise ValueError("several objectives need a reference point")
+            acq = qLogNoisyExpectedHypervolumeImprovement(
+                model,
+                ref_point=list(ref_point),
+                X_baseline=_tensor(X_baseline),
+                sampler=sampler,
+                objective=IdentityMCMultiOutputObjective(outcomes=list(range(n_objectives))),
+                constraints=callables,
+                eta=CONSTRAINT_ETA,
+                X_pending=pending,
+                prune_baseline=True,
+                cache_root=True,
+            )
+        if cost_model is not None:
+            acq = _cost_weighted_class()(acq, cost_model.model, range(len(features.space)))
+        return _optimize(
+            acq, features, raw_samples=raw_samples, num_restarts=num_restarts, retry=False
+        )
