@@ -260,6 +260,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", default=None, help="write raw trajectories here")
     ap.add_argument("--html", default=None, help="write a plotly figure of regret over time")
     args = ap.parse_args(argv)
+    if args.html:
+        try:
+            import plotly  # noqa: F401
+        except ImportError:
+            ap.error("--html needs plotly (pip install plotly); leave it out or use --json")
     methods = [m for m in args.methods.split(",") if m]
     known = {*HPO_METHODS, *OPTUNA_METHODS, *PEER_METHODS}
     unknown = [m for m in methods if m not in known]

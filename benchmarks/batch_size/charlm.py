@@ -46,6 +46,15 @@ on PYTHONPATH and start Python with ``-P``, so that the checkout's own ``hpo/`` 
         --overhead-batch 128,2048 --overhead-intervals 1,10 --overhead-steps 400 \
         --overhead-blocks 8
 
+Under DistributedDataParallel (one process per GPU, NCCL; gloo on CPUs) start it with torchrun:
+every fixed and adaptive run is then data-parallel, the monitor measures in mode "ddp" (the
+ranks' batches are the small batches, so ``--gns-micro 1`` is enough), the overhead table adds
+the per-parameter "exact" mode, and ``--agreement-batches N`` first compares B_simple from the
+GPUs with one GPU's at the same trained state (same data and independent data)::
+
+    python -m torch.distributed.run --standalone --nproc_per_node 2 \
+        -m benchmarks.batch_size.charlm --out /tmp/ddp --gns-micro 1 --agreement-batches 64
+
 On one H100 (torch 2.11, bf16) that command took 340 s: sweep 178 s, adaptive run 35 s,
 overhead 115 s. Steps are launch-bound at ~22 ms for every batch size up to 512 sequences here.
 """
