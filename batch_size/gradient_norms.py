@@ -84,6 +84,13 @@ class GradientNoiseMonitor:
       has (McCandlish et al. 2018, App. A.1), at one norm kernel per bucket and one scalar
       all-reduce per step; works with k = 1. It registers the model's comm hook (DDP allows
       one), so it cannot be combined with another comm hook such as gradient compression.
+    * ``"allreduce"`` (DDP): the same two batches without a comm hook, so that steps that are
+      not measured run DDP's own C++ all-reduce untouched. A measured step runs its backward
+      passes under ``model.no_sync()`` (``monitor.sync_context(model)`` says when; the trainer
+      does this), and ``observe`` takes this rank's squared gradient norm, then all-reduces the
+      gradients itself (one flat buffer per dtype) and divides by W, leaving ``.grad`` as DDP
+      would. The measured step's all-reduce does not overlap the backward pass; every other
+      step costs nothing. Every parameter must get a gradient on every rank.
     * ``"exact"`` (default under torch.distributed without a DDP wrapper): a hook on every
       parameter takes the squared norm of every micro-batch's incoming gradient on every rank
       (the mean of all W*k small batches enters the estimate); it works with k = 1 under DDP,
@@ -114,8 +121,10 @@ class GradientNoiseMonitor:
             )
         if interval < 1:
             raise ValueError(f"interval must be >= 1, got {interval}")
-        if mode not in ("auto", "fused", "exact", "ddp"):
-            raise ValueError(f"mode must be 'auto', 'fused', 'exact' or 'ddp', got {mode!r}")
+        if mode not in ("auto", "fused", "exact", "ddp", "allreduce"):
+            raise ValueError(
+                f"mode must be 'auto', 'fused', 'exact', 'ddp' or 'allreduce', got {mode!r}"
+            )
         self.micro_batch_size = _positive_int(micro_batch_size, "micro_batch_size")
         self.micro_batch_losses = micro_batch_losses
         self.interval = int(interval)
@@ -128,8 +137,8 @@ class GradientNoiseMonitor:
             raise ValueError(
                 "mode='fused' is for a single process; under DDP use mode='ddp' or 'exact'"
             )
-        if mode == "ddp" and not is_ddp:
-            raise ValueError("mode='ddp' needs the DistributedDataParallel-wrapped model")
+        if mode in ("ddp", "allreduce") and not is_ddp:
+            raise ValueError(f"mode={mode!r} needs the DistributedDataParallel-wrapped model")
         self.mode = mode
         params = list(parameters if parameters is not None else model.parameters())
         self.params = [p for p in params if p.requires_grad]
@@ -246,6 +255,8 @@ class GradientNoiseMonitor:
         small = self._small
         k = max(self._passes) if self.mode == "exact" else self._backwards
         self._small, self._passes, self._backwards = None, [0] * len(self.params), 0
+        if measured and self.mode == "allreduce" and k > 0:
+            small = self._allreduce_grads()
         if not measured or small is None or k == 0:
             return None
         world = self._world()
@@ -258,7 +269,7 @@ class GradientNoiseMonitor:
         n_local = k if self.mode == "exact" else 1
         b_small = float(self.micro_batch_size)
         acc = k
-        if self.mode == "ddp":
+        if self.mode in ("ddp", "allreduce"):
             b_small, acc = b_small * k, 1
         if world > 1:
             stats = torch.stack(
@@ -273,12 +284,48 @@ class GradientNoiseMonitor:
             values = torch.stack([small.to(big.dtype), big])  # n_small is n_local
         n_big = acc * world
         c = (1.0 / k if self.micro_batch_losses == "mean" else 1.0) * (loss_scale or 1.0)
-        if self.mode == "ddp":
+        if self.mode in ("ddp", "allreduce"):
             c *= k  # this rank's buffer sums k micro-batch gradients of scale c each
         self._pending.append((values, n_local, acc, n_big, c, b_small))
         if defer:
             return None
         return self._flush()
+
+    def sync_context(self, model: torch.nn.Module) -> Any:
+        """Mode "allreduce": ``model.no_sync()`` on a measured step, else a null context.
+
+        Wrap *every* backward pass of the step in it (the last one too)::
+
+            with monitor.sync_context(ddp_model):
+                for micro in micro_batches: (loss(micro) / k).backward()
+            monitor.observe()
+        """
+        import contextlib
+
+        if self.mode == "allreduce" and self.active:
+            return model.no_sync()
+        return contextlib.nullcontext()
+
+    def _allreduce_grads(self) -> torch.Tensor:
+        """This rank's squared gradient norm; then ``.grad`` all-reduced to the ranks' mean."""
+        grads = [p.grad for p in self.params]
+        if any(g is None for g in grads):
+            raise RuntimeError(
+                "mode='allreduce' needs a gradient for every parameter on every rank; "
+                "use mode='ddp' with unused parameters"
+            )
+        small = _norm(grads).square()
+        world = self._world()
+        by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}
+        for g in grads:
+            by_dtype.setdefault(g.dtype, []).append(g)
+        for gs in by_dtype.values():
+            flat = torch.cat([g.reshape(-1) for g in gs])
+            torch.distributed.all_reduce(flat, group=self.process_group)
+            flat.div_(world)
+            parts = flat.split([g.numel() for g in gs])
+            torch._foreach_copy_(gs, [v.view_as(g) for v, g in zip(parts, gs, strict=True)])
+        return small
 
     def _flush(self) -> dict[str, float] | None:
         out = None

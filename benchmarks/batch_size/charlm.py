@@ -816,8 +816,11 @@ def measure_overhead(env: Env, b: int) -> dict[str, Any]:
     # (name, measure, micro-batches per rank, interval, monitor mode)
     variants: list[tuple[str, bool, int, int, str]] = [("measure_off", False, k, 1, "auto")]
     variants += [(f"measure_every_{i}", True, k, i, "auto") for i in a.interval_list]
-    if env.world > 1:  # the per-parameter hooks, for comparison with the comm hook
+    if env.world > 1:  # the per-parameter hooks, and measured steps all-reduced by the monitor
         variants.append(("measure_exact_every_1", True, k, 1, "exact"))
+        variants += [
+            (f"measure_allreduce_every_{i}", True, k, i, "allreduce") for i in a.interval_list
+        ]
     if k > 1:
         variants.append(("measure_off_no_accumulation", False, 1, 1, "auto"))
     trainers = {}

@@ -28,7 +28,7 @@ overhead)
   # finer alternation than the ddp run (48 blocks of 20 steps per variant) for a tighter error
   python3 -m torch.distributed.run --standalone --nproc_per_node 2 \
     -m benchmarks.batch_size.charlm --out "$out" --gns-micro 1 --batch-sizes 32,64 \
-    --skip-sweep --overhead-batch 128,1024 --overhead-steps 960 --overhead-blocks 48 \
+    --skip-sweep --overhead-batch 128,1024 --overhead-steps ${OVH_STEPS:-960} --overhead-blocks ${OVH_BLOCKS:-48} \
     --overhead-intervals 1,10 2>&1 | grep -v "^W1\|^\*\*\*" | tee "$out/overhead.log"
   ;;
 ray)

@@ -46,6 +46,8 @@ def monitor_steps(model, x, y, micro: int, mode: str = "exact") -> list[dict[str
             sync = getattr(model, "no_sync", None)
             last = i == k - 1
             ctx = sync() if (sync is not None and not last) else torch.enable_grad()
+            if mode == "allreduce" and last:
+                ctx = monitor.sync_context(model)  # a measured step all-reduces in observe()
             with ctx:
                 (
                     _loss(model, xs[i * micro : (i + 1) * micro], ys[i * micro : (i + 1) * micro])

@@ -49,6 +49,19 @@ def main() -> None:
             for k in (2, 1)
         }
         auto_trajectory = trainer_run(DistributedDataParallel(make_model()), world, mode="auto")
+        by_allreduce = {
+            str(k): monitor_steps(
+                DistributedDataParallel(make_model()),
+                x[mine],
+                y[mine],
+                micro=MICRO * 2 // k,
+                mode="allreduce",
+            )
+            for k in (2, 1)
+        }
+        allreduce_trajectory = trainer_run(
+            DistributedDataParallel(make_model()), world, mode="allreduce"
+        )
         if rank == 0:
             with open(out, "w") as f:
                 json.dump(
@@ -57,6 +70,8 @@ def main() -> None:
                         "trajectory": trajectory,
                         "comm_hook": by_comm_hook,
                         "auto_trajectory": auto_trajectory,
+                        "allreduce": by_allreduce,
+                        "allreduce_trajectory": allreduce_trajectory,
                     },
                     f,
                 )

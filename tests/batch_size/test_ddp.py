@@ -82,13 +82,14 @@ def _single_process_reference(micro: int) -> list[dict[str, float]]:
     return monitor_steps(make_model(), x[order], y[order], micro=micro)
 
 
+@pytest.mark.parametrize("mode", ["comm_hook", "allreduce"])
 @pytest.mark.parametrize("k", ["2", "1"])
-def test_comm_hook_mode_uses_each_ranks_batch_as_the_small_batch(ddp_result, k):
+def test_ddp_modes_use_each_ranks_batch_as_the_small_batch(ddp_result, k, mode):
     # mode="ddp": the small batches are the two ranks' whole batches (8 rows each, k
     # micro-batches accumulated), the big one their all-reduced mean: one process with two
     # micro-batches of 8 rows, one per rank's rows, sees the same norms.
     single = _single_process_reference(micro=2 * MICRO)
-    got_all = ddp_result["comm_hook"][k]
+    got_all = ddp_result[mode][k]
     for got, want in zip(got_all[:-1], single[:-1], strict=True):
         assert got["small_batch"] == want["small_batch"] == 2 * MICRO
         assert got["big_batch"] == want["big_batch"] == 4 * MICRO
@@ -97,12 +98,14 @@ def test_comm_hook_mode_uses_each_ranks_batch_as_the_small_batch(ddp_result, k):
     assert got_all[-1]["b_simple"] == pytest.approx(single[-1]["b_simple"], rel=1e-6)
 
 
-def test_trainer_under_ddp_picks_the_comm_hook_and_matches_one_process(ddp_result):
-    # measure_mode="auto" under DDP is the comm hook: each rank's 8 rows are a small batch, as
-    # in one process accumulating two micro-batches of 8.
+@pytest.mark.parametrize("key", ["auto_trajectory", "allreduce_trajectory"])
+def test_trainer_under_ddp_matches_one_process_in_both_ddp_modes(ddp_result, key):
+    # measure_mode="auto" under DDP is the comm hook, "allreduce" all-reduces measured steps
+    # itself: either way each rank's 8 rows are a small batch, as in one process accumulating
+    # two micro-batches of 8, and the parameters (third column) follow the same trajectory.
     single = trainer_run(make_model(), world_size=1, mode="exact", micro=2 * MICRO)
     assert math.isfinite(single[-1][1])  # a real estimate to compare, not only inf
-    for got, want in zip(ddp_result["auto_trajectory"], single, strict=True):
+    for got, want in zip(ddp_result[key], single, strict=True):
         assert got == pytest.approx(want, rel=1e-6, nan_ok=True)
 
 
