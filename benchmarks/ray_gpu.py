@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.tabular.charlm import CTX, SPACE, WARMUP, adamw
+from benchmarks.tabular.charlm import CTX, SPACE, adamw, lm_steps
 
 ARGS: dict[str, Any] = {"steps": 150, "eval_batches": 8}
 
@@ -145,18 +145,7 @@ def _train_rank(
         setup_s = time.perf_counter() - t0
         for interval in range(start + 1, until + 1):
             t1 = time.perf_counter()
-            for _ in range(steps):
-                for group in opt.param_groups:
-                    group["lr"] = cfg["lr"] * min(1.0, (step + 1) / WARMUP)
-                idx = torch.randint(0, len(train_w), (per_rank,), device=dev, generator=g)
-                x, y = train_w.get_batch(idx)
-                with torch.autocast(**amp):
-                    logits = model(x)
-                loss = F.cross_entropy(logits.float().reshape(-1, VOCAB), y.reshape(-1))
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                step += 1
+            step = lm_steps(model, opt, cfg, train_w, g, step, steps, per_rank)
             go = torch.ones(1, device=dev)
             if rank == 0:
                 net.eval()

@@ -207,13 +207,17 @@ class RungIndex:
             t = history.trial(tid)
             if self.key is not None and not self.key(t):
                 continue
-            e = (scores[tid], t.number, tid)
+            e = (self.rank_key(history, tid, scores[tid]), t.number, tid)
             bisect.insort(self.entries, e)
             bisect.insort(self.open, e)
         self.seen = len(log)
         self.last = log[-1] if log else None
         self.version = version
         return self
+
+    def rank_key(self, history: History, trial_id: int, score: float) -> Any:
+        """What a result sorts by (lower is better): its score; subclasses may add to it."""
+        return score
 
     def __len__(self) -> int:
         return len(self.entries)

@@ -671,12 +671,12 @@ class BayesianOptimization(RandomSearch):
 class FeasibleFirstRungIndex(RungIndex):
     """A rung whose results sort by (constraints violated, score): infeasible results last.
 
-    Entries are ``((violated, score), trial number, trial id)``, so ASHA's ``top_k`` and
-    ``count_better((violated, score))`` rank a feasible result above every infeasible one, and
+    Entries are ``((violated, score), trial number, trial id)`` (``rank_key``), so ASHA's ``top_k``
+    and ``count_better((violated, score))`` rank a feasible result above every infeasible one, and
     infeasible ones by how many constraints they violate, then by score. A result violates a
-    constraint whose metric its report at this rung lacks. Same incremental update as
-    ``RungIndex`` (reports are stored once per (trial, step), so a result's constraint metrics
-    do not change after it arrived).
+    constraint whose metric its report at this rung lacks. Same incremental update as ``RungIndex``
+    (reports are stored once per (trial, step), so a result's constraint metrics do not change after
+    it arrived), with ``RungIndex.update``.
     """
 
     __slots__ = ("constraints",)
@@ -688,33 +688,6 @@ class FeasibleFirstRungIndex(RungIndex):
     def rank_key(self, history: History, trial_id: int, score: float) -> tuple[int, float]:
         r = history.report_at(trial_id, self.level)
         return (violated(r.metrics if r else {}, self.constraints), score)
-
-    def update(self, history: History) -> FeasibleFirstRungIndex:
-        import bisect
-
-        log_, changes = history.score_log(self.level)
-        version = (history.study.id, history.version)
-        stale = (
-            version[0] != self.version[0]
-            or version[1] < self.version[1]
-            or changes != self.changes
-            or self.seen > len(log_)
-            or (self.seen and log_[self.seen - 1] != self.last)
-        )
-        if stale:
-            self.entries, self.open, self.seen, self.changes = [], [], 0, changes
-        scores = history.scores_at(self.level)
-        for tid in log_[self.seen :]:
-            t = history.trial(tid)
-            if self.key is not None and not self.key(t):
-                continue
-            e = (self.rank_key(history, tid, scores[tid]), t.number, tid)
-            bisect.insort(self.entries, e)  # type: ignore[arg-type]
-            bisect.insort(self.open, e)  # type: ignore[arg-type]
-        self.seen = len(log_)
-        self.last = log_[-1] if log_ else None
-        self.version = version
-        return self
 
 
 class MOBSTER(ASHA):

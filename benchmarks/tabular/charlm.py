@@ -101,6 +101,33 @@ def adamw(model: Any, cfg: dict[str, Any], fused: bool = False) -> Any:
 _ENV: dict[str, Any] = {}
 
 
+def lm_steps(
+    model: Any, opt: Any, cfg: dict[str, Any], windows: Any, g: Any, step: int, n: int, batch: int
+) -> int:
+    """``n`` optimizer steps of the byte-level LM on random windows (the table's linear LR
+    warmup over WARMUP steps, bf16 autocast on CUDA); returns the step count after them."""
+    import torch
+    import torch.nn.functional as F
+
+    from benchmarks.batch_size.charlm import VOCAB
+
+    dev = windows.tokens.device
+    amp = {"device_type": dev.type, "dtype": torch.bfloat16, "enabled": dev.type == "cuda"}
+    for _ in range(n):
+        for group in opt.param_groups:
+            group["lr"] = cfg["lr"] * min(1.0, (step + 1) / WARMUP)
+        idx = torch.randint(0, len(windows), (batch,), device=dev, generator=g)
+        x, y = windows.get_batch(idx)
+        with torch.autocast(**amp):
+            logits = model(x)
+        loss = F.cross_entropy(logits.float().reshape(-1, VOCAB), y.reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+    return step
+
+
 def _env() -> dict[str, Any]:
     """Per process: the corpus on the GPU, the training windows and the validation batches."""
     if not _ENV:
@@ -163,20 +190,7 @@ def train_one(job: tuple[int, dict[str, Any], int, int]) -> dict[str, Any]:
             if dev.type == "cuda":
                 torch.cuda.synchronize(dev)
             t0 = time.perf_counter()
-            for _ in range(every):
-                for group in opt.param_groups:
-                    group["lr"] = cfg["lr"] * min(1.0, (step + 1) / WARMUP)
-                idx = torch.randint(
-                    0, len(env["train"]), (cfg["batch_size"],), device=dev, generator=g
-                )
-                x, y = env["train"].get_batch(idx)
-                with torch.autocast(**amp):
-                    logits = model(x)
-                loss = F.cross_entropy(logits.float().reshape(-1, VOCAB), y.reshape(-1))
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                step += 1
+            step = lm_steps(model, opt, cfg, env["train"], g, step, every, cfg["batch_size"])
             if dev.type == "cuda":
                 torch.cuda.synchronize(dev)
             seconds += time.perf_counter() - t0

@@ -49,16 +49,8 @@ def ddp_result(tmp_path_factory):
 
 
 def test_ddp_norms_equal_single_process_accumulation(ddp_result):
-    x, y = make_data()
     # One process: step s's rows are rank 0's then rank 1's rows of that step, as 4 micro-batches.
-    per_rank_step = x.shape[0] // 2 // 3
-    rows = []
-    for s in range(3):
-        for r in range(2):
-            start = r * (x.shape[0] // 2) + s * per_rank_step
-            rows.append(torch.arange(start, start + per_rank_step))
-    order = torch.cat(rows)
-    single = monitor_steps(make_model(), x[order], y[order], micro=MICRO)
+    single = _single_process_reference(micro=MICRO)
     for got, want in zip(ddp_result["observations"][:-1], single[:-1], strict=True):
         assert got["small_batch"] == want["small_batch"] == MICRO
         assert got["big_batch"] == want["big_batch"] == 4 * MICRO
