@@ -26,6 +26,7 @@ after ``remove()``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -300,8 +301,6 @@ class GradientNoiseMonitor:
                 for micro in micro_batches: (loss(micro) / k).backward()
             monitor.observe()
         """
-        import contextlib
-
         if self.mode == "allreduce" and self.active:
             return model.no_sync()
         return contextlib.nullcontext()

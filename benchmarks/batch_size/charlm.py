@@ -1173,27 +1173,19 @@ def main(argv: list[str] | None = None) -> int:
         for b in args.overhead_list:
             env.results["overhead"].append(measure_overhead(env, b))
             env.save()
-    if args.skip_sweep:
-        env.results["total_seconds"] = time.perf_counter() - t_start
+    if not args.skip_sweep:
+        print("fixed-batch sweep ...", flush=True)
+        selected = sweep(env)
+        env.results["fit"] = fit_sweep(env, selected)
         env.save()
-        if rank == 0:
-            print_summary(_finite(env.results))
-        if world > 1:
-            torch.distributed.barrier()
-            torch.distributed.destroy_process_group()
-        return 0
-    print("fixed-batch sweep ...", flush=True)
-    selected = sweep(env)
-    env.results["fit"] = fit_sweep(env, selected)
-    env.save()
-    if not args.skip_adaptive:
-        print("adaptive run ...", flush=True)
-        runs = []
-        for f in args.fraction_list:
-            runs.append(adaptive_run(env, selected, env.results["fit"], f))
-            env.results["adaptive_runs"] = runs
-            env.results["adaptive"] = runs[0]
-            env.save()
+        if not args.skip_adaptive:
+            print("adaptive run ...", flush=True)
+            runs = []
+            for f in args.fraction_list:
+                runs.append(adaptive_run(env, selected, env.results["fit"], f))
+                env.results["adaptive_runs"] = runs
+                env.results["adaptive"] = runs[0]
+                env.save()
     env.results["total_seconds"] = time.perf_counter() - t_start
     env.save()
     if rank == 0:
