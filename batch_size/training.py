@@ -183,19 +183,17 @@ class AdaptiveBatchTrainer:
         per_rank = s.batch_size // self.world_size
         mine = global_idx[self.rank * per_rank : (self.rank + 1) * per_rank]
         loss_sum: torch.Tensor | None = None
-        # mode "allreduce" measures a step with every backward under no_sync, then all-reduces
-        nosync_all = self.monitor is not None and self.monitor.mode == "allreduce"
-        nosync_all = nosync_all and self.monitor.active
         for k in range(s.accumulation_steps):
             micro = mine[k * s.micro_batch_size : (k + 1) * s.micro_batch_size]
             batch = self._fetch(micro)
             last = k == s.accumulation_steps - 1
             sync = getattr(self.model, "no_sync", None)
-            ctx = (
-                sync()
-                if (sync is not None and (not last or nosync_all))
-                else contextlib.nullcontext()
-            )
+            if sync is not None and not last:
+                ctx = sync()
+            elif self.monitor is not None:  # no_sync on the last one too in mode "allreduce"
+                ctx = self.monitor.sync_context(self.model)
+            else:
+                ctx = contextlib.nullcontext()
             with ctx:
                 loss = self.loss_fn(self.model, batch)
                 (loss / s.accumulation_steps).backward()
