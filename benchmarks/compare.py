@@ -55,6 +55,7 @@ HPO_METHODS = {
     "hpo-hyperband": "hyperband",
     "hpo-bo": "bo",
     "hpo-mobster": "mobster",
+    "hpo-hypertune": "hypertune",
 }
 OPTUNA_METHODS = (
     "optuna-random",

@@ -18,6 +18,7 @@ from hpo.schedulers.base import (
     scheduler_params,
 )
 from hpo.schedulers.bo import MOBSTER, BayesianOptimization, GPSearcher
+from hpo.schedulers.hypertune import HyperTune
 from hpo.schedulers.random_search import RandomSearch
 from hpo.schedulers.successive_halving import Hyperband, SuccessiveHalving, hyperband_brackets
 
@@ -32,6 +33,7 @@ SCHEDULERS: dict[str, type[Scheduler]] = {
     "asha": ASHA,
     "bo": BayesianOptimization,
     "mobster": MOBSTER,
+    "hypertune": HyperTune,
 }
 
 
@@ -60,6 +62,7 @@ __all__ = [
     "SCHEDULERS",
     "BayesianOptimization",
     "GPSearcher",
+    "HyperTune",
     "Hyperband",
     "RandomSearch",
     "RandomSearcher",

@@ -111,6 +111,8 @@ class ASHA(Scheduler):
             for k in range(len(levels) - 2, -1, -1):
                 rung = self._rung(history, b, levels[k])
                 n_top = math.floor(len(rung) / self.eta)
+                if n_top == 0 or not self._may_promote(history, rung, n_top):
+                    continue
                 i = 0
                 while i < len(rung.open):
                     entry = rung.open[i]
@@ -124,6 +126,10 @@ class ASHA(Scheduler):
                         return t
                     i += 1
         return None
+
+    def _may_promote(self, history: History, rung: RungIndex, n_top: int) -> bool:
+        """Whether ``rung`` may promote a result now (ASHA: whenever one is in its top n_top)."""
+        return True
 
     def _next_level(self, trial: Trial, step: float) -> float:
         for level in self.rungs[self._bracket_of(trial)]:

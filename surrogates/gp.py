@@ -499,13 +499,14 @@ def propose_model_list(
     n_objectives: int,
     constraints: Sequence[OutcomeConstraint] = (),
     ref_point: Sequence[float] | None = None,
+    weights: Sequence[float] | None = None,
     seed: int,
     cost_model: GPSurrogate | None = None,
     raw_samples: int = 128,
     num_restarts: int = 2,
     mc_samples: int = 32,
 ) -> np.ndarray:
-    """The input row maximizing a constrained or multi-objective log acquisition, shape ``dim``.
+    """The input row maximizing a constrained, multi-objective or ensemble log acquisition.
 
     The model is BoTorch's ``ModelListGP`` of ``surrogates``: outputs ``0..n_objectives-1`` are
     the objectives (maximized), the others are constraint metrics named by ``constraints``.
@@ -520,6 +521,10 @@ def propose_model_list(
       hypervolume improvement", in the log form of Ament et al. 2023) with respect to
       ``ref_point`` (maximization space), with the same feasibility weighting; only feasible
       baseline samples enter the Pareto front.
+    * ``weights`` (one objective, no constraints): the objective is the weighted sum of *all*
+      outputs, ``sum_i w_i f_i(x)`` of independent GPs (Hyper-Tune's ensemble over fidelity
+      levels, ``hpo.schedulers.hypertune``), whose joint posterior samples are the weighted sums
+      of the outputs' joint samples; qLogNEI as above on that sum.
 
     ``X_pending`` (trials in flight) is fantasized jointly with the candidate: for qLogNEI as
     extra points of the q-batch, for qLogNEHVI by adding them to the baseline whose
@@ -540,11 +545,16 @@ def propose_model_list(
             from botorch.acquisition.logei import qLogNoisyExpectedImprovement
             from botorch.acquisition.objective import GenericMCObjective
 
+            if weights is None:
+                objective = GenericMCObjective(lambda Z, X=None: Z[..., 0])
+            else:
+                w = _tensor(weights)
+                objective = GenericMCObjective(lambda Z, X=None: Z @ w)
             acq = qLogNoisyExpectedImprovement(
                 model,
                 X_baseline=_tensor(X_baseline),
                 sampler=sampler,
-                objective=GenericMCObjective(lambda Z, X=None: Z[..., 0]),
+                objective=objective,
                 constraints=callables,
                 eta=CONSTRAINT_ETA,
                 X_pending=pending,

@@ -44,6 +44,7 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     # (and their replay, which refits from the stored history) stay a few seconds
     ("bo", {"n_initial": 18}),
     ("mobster", {"eta": 3, "n_initial": 18}),
+    ("hypertune", {"eta": 3, "n_initial": 20}),
 ]
 N_WORKERS = 4
 CRASH_P = 0.02
