@@ -245,6 +245,44 @@ def _run_one(
     return traj, time.perf_counter() - t0
 
 
+class SavedRuns:
+    """Finished (method, seed) runs of one comparison setting, one JSON file each.
+
+    ``root/<benchmark>-w<workers>-h<hours>-n<noise>/<method>-seed<seed>.json`` holds the
+    trajectory and the real seconds (or why the method was unavailable); files are written
+    whole (a temporary file renamed), so a run killed mid-way leaves nothing behind.
+    """
+
+    def __init__(self, root: str | None, benchmark: str, workers: int, hours: float, noise: float):
+        self.dir = (
+            None if root is None else Path(root) / f"{benchmark}-w{workers}-h{hours:g}-n{noise:g}"
+        )
+
+    def _path(self, method: str, seed: int) -> Path:
+        assert self.dir is not None
+        return self.dir / f"{method}-seed{seed}.json"
+
+    def load(self, method: str, seed: int) -> Any:
+        if self.dir is None or not self._path(method, seed).exists():
+            return None
+        data = json.loads(self._path(method, seed).read_text())
+        if "unavailable" in data:
+            return data["unavailable"]
+        return [tuple(p) for p in data["trajectory"]], data["seconds"]
+
+    def save(self, method: str, seed: int, result: Any) -> Any:
+        if self.dir is not None:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            if isinstance(result, str):
+                data: dict[str, Any] = {"unavailable": result}
+            else:
+                data = {"trajectory": result[0], "seconds": result[1]}
+            tmp = self._path(method, seed).with_suffix(".tmp")
+            tmp.write_text(json.dumps(data))
+            tmp.replace(self._path(method, seed))
+        return result
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.compare", description=__doc__)
     ap.add_argument("--benchmark", default="branin-mf", choices=sorted([*SYNTHETIC, *TABULAR]))
@@ -260,7 +298,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=1, help="processes running (method, seed) pairs")
     ap.add_argument("--json", default=None, help="write raw trajectories here")
     ap.add_argument("--html", default=None, help="write a plotly figure of regret over time")
+    ap.add_argument(
+        "--runs-dir",
+        default=None,
+        help="keep each (method, seed) run here as it finishes and reuse the runs found there, "
+        "so that an interrupted comparison goes on where it stopped",
+    )
+    ap.add_argument(
+        "--saved-only",
+        action="store_true",
+        help="with --runs-dir: run nothing, tabulate the runs found (methods with missing seeds "
+        "are listed and left out)",
+    )
     args = ap.parse_args(argv)
+    if args.saved_only and not args.runs_dir:
+        ap.error("--saved-only needs --runs-dir")
     if args.html:
         try:
             import plotly  # noqa: F401
@@ -280,18 +332,24 @@ def main(argv: list[str] | None = None) -> int:
     wall: dict[str, float] = {}
     jobs = [(m, seed) for m in methods for seed in range(args.seeds)]
     spec = (args.benchmark, args.noise, args.workers, limit)
-    results: dict[tuple[str, int], Any] = {}
-    if args.jobs > 1:
-        from concurrent.futures import ProcessPoolExecutor
+    saved = SavedRuns(args.runs_dir, args.benchmark, args.workers, args.hours, args.noise)
+    results: dict[tuple[str, int], Any] = {job: saved.load(*job) for job in jobs}
+    todo = [job for job in jobs if results[job] is None and not args.saved_only]
+    if args.jobs > 1 and todo:
+        from concurrent.futures import ProcessPoolExecutor, as_completed
         from multiprocessing import get_context
 
         with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-            futures = {job: pool.submit(_run_one, *spec, *job) for job in jobs}
-            for job, fut in futures.items():
-                results[job] = fut.result()
+            futures = {pool.submit(_run_one, *spec, *job): job for job in todo}
+            for fut in as_completed(futures):
+                results[futures[fut]] = saved.save(*futures[fut], fut.result())
     else:
-        for job in jobs:
-            results[job] = _run_one(*spec, *job, bb=bb)
+        for job in todo:
+            results[job] = saved.save(*job, _run_one(*spec, *job, bb=bb))
+    missing = sorted({m for (m, _), r in results.items() if r is None})
+    for m in missing:
+        print(f"  {m:22s} left out: not every seed is in {args.runs_dir}", file=sys.stderr)
+    methods = [m for m in methods if m not in missing]
     for m in methods:
         outs = [results[(m, seed)] for seed in range(args.seeds)]
         why = next((o for o in outs if isinstance(o, str)), None)

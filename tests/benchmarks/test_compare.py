@@ -77,3 +77,22 @@ def test_speedup_is_the_best_peers_time_over_the_methods_time_to_its_final_regre
     assert best == "peer-a"
     assert out["hpo-x"] == (2.0, 2.0) and out["peer-a"] == (4.0, 1.0)
     assert out["hpo-y"] == (None, None) and out["peer-b"] == (None, None)
+
+
+def test_saved_runs_are_reused_and_missing_seeds_leave_a_method_out(tmp_path, capsys):
+    args = ["--benchmark", "branin-mf", "--seeds", "2", "--hours", "1"]
+    args += ["--runs-dir", str(tmp_path)]
+    assert main([*args, "--methods", "hpo-random"]) == 0
+    first = capsys.readouterr().out
+    saved = sorted(p.name for p in tmp_path.glob("*/*.json"))
+    assert saved == ["hpo-random-seed0.json", "hpo-random-seed1.json"]
+    # a random-search row read back from the files is the row the runs printed
+    assert main([*args, "--methods", "hpo-random,hpo-asha", "--saved-only"]) == 0
+    out = capsys.readouterr()
+    row = next(line for line in first.splitlines() if line.startswith("| hpo-random"))
+    assert row in out.out
+    assert "| hpo-asha" not in out.out and "hpo-asha" in out.err
+    (tmp_path / "branin-mf-w4-h1-n0" / "hpo-random-seed1.json").unlink()
+    assert main([*args, "--methods", "hpo-random"]) == 0  # runs the missing seed again
+    regrets = row.rsplit("|", 2)[0]  # the real seconds of the rerun seed differ
+    assert regrets in capsys.readouterr().out
