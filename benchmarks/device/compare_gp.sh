@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Issue 7's comparison: hpo's GP schedulers against the peers on every benchmark, on the device
+# host's CPUs (no GPU is used). Resumable: every (method, seed) run lands in RUNS as it finishes
+# (compare.py --runs-dir), so a call cut short by LIMIT seconds loses only the runs in flight and
+# the next call with the same RUNS runs the rest.
+#   eval "$(bash .devwheels/install.sh)"
+#   bash benchmarks/device/compare_gp.sh RUNS [LIMIT]           # the model-based and fast methods
+#   RAY=1 bash benchmarks/device/compare_gp.sh RUNS [LIMIT]     # Ray Tune's BOHB (real-time replay)
+# BENCHES="digits-mlp charlm-gpt" limits the benchmarks, JOBS the processes per benchmark,
+# METHODS the methods.
+# Tables, from the runs (anywhere): python -m benchmarks.compare <same args> --runs-dir RUNS
+#   --saved-only
+set -uo pipefail
+runs=$1
+limit=${2:-540}
+mkdir -p "$runs"
+export PYTHONSAFEPATH=1 PYTHONPATH=/tmp/site:$PWD PATH=/tmp/site/bin:$PATH RAY_AUTH_MODE=disabled
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 PYTHONUNBUFFERED=1
+# Syne Tune's MOBSTER is only in syne-tune<0.15: its pure-Python 0.13.0 wheel (and autograd's) in
+# .legacywheels/, run by the same python with them ahead on the path (benchmarks.peers.synetune
+# starts HPO_SYNETUNE_LEGACY_PYTHON for it)
+if ls .legacywheels/syne_tune-0.13.0-*.whl > /dev/null 2>&1; then
+  python3 -m pip install -q --no-deps --no-index --target /tmp/legacy-site .legacywheels/*.whl
+  printf '#!/usr/bin/env bash\nPYTHONPATH=/tmp/legacy-site:/tmp/site:$PYTHONPATH exec python3 "$@"\n' \
+    > /tmp/legacy-python
+  chmod +x /tmp/legacy-python
+  export HPO_SYNETUNE_LEGACY_PYTHON=/tmp/legacy-python
+fi
+fast=hpo-hypertune,hpo-mobster,synetune-mobster,optuna-gp,hpo-bo,synetune-bohb,hpo-asha
+fast=$fast,optuna-tpe-hyperband,synetune-hyperband
+methods=${METHODS:-$fast}
+jobs=${JOBS:-$(($(nproc) / 5))}
+# benchmark, simulated hours, noise, Ray Tune's time scale (about a minute of real time per seed)
+for spec in "branin-mf 8 0 0.0021" "hartmann6-mf 8 0.05 0.0021" "digits-mlp 0.03 0 0.5" \
+    "breast_cancer-mlp 0.01 0 1.5" "charlm-gpt 0.5 0 0.033"; do
+  set -- $spec
+  case " ${BENCHES:-$1} " in *" $1 "*) ;; *) continue ;; esac
+  if [ "${RAY:-0}" = 1 ]; then
+    # one Ray instance of 4 CPUs per benchmark at a time: the replay runs in real time
+    HPO_RAYTUNE_TIME_SCALE=$4 timeout "$limit" python3 -m benchmarks.compare --benchmark "$1" \
+      --seeds 5 --workers 4 --hours "$2" --noise "$3" --jobs 1 --methods raytune-bohb \
+      --runs-dir "$runs" > "$runs/$1-ray.log" 2>&1 &
+  else
+    timeout "$limit" python3 -m benchmarks.compare --benchmark "$1" --seeds 5 --workers 4 \
+      --hours "$2" --noise "$3" --jobs "$jobs" --methods "$methods" --runs-dir "$runs" \
+      > "$runs/$1.log" 2>&1 &
+  fi
+done
+wait
+ls "$runs"/*/ | wc -l
