@@ -152,6 +152,29 @@ class RayOptions:
         return min(fits) if fits else max(int(totals.get("CPU", 1)), 1)
 
 
+def check_gpus_domain(name: str, domain: Any) -> None:
+    """Every value ``gpus_param`` can take must be a positive number of GPUs, checked at bind
+    so that a bad domain fails the sweep before any trial starts (not at the first bad draw)."""
+    from hpo.space import Categorical, Float, Int
+
+    if isinstance(domain, Categorical):
+        bad = [
+            c
+            for c in domain.choices
+            if isinstance(c, bool) or not isinstance(c, (int, float)) or not c > 0
+        ]
+        if bad:
+            raise InvalidStudy(
+                f"ray.gpus_param {name!r}: every choice must be a positive number of GPUs, "
+                f"got {bad!r}"
+            )
+    elif isinstance(domain, (Int, Float)) and not domain.low > 0:
+        raise InvalidStudy(
+            f"ray.gpus_param {name!r}: its range must be positive numbers of GPUs, "
+            f"it starts at {domain.low!r}"
+        )
+
+
 def portable_storage_url(url: str) -> str:
     """The storage URL as a Ray worker must see it: a relative SQLite path made absolute.
 
@@ -629,6 +652,8 @@ class RayExecutor:
                 f"ray.gpus_param {gp!r} is not a parameter of the search space "
                 f"({', '.join(coordinator.study.space.names)})"
             )
+        if gp is not None:
+            check_gpus_domain(gp, coordinator.study.space.params[gp])
         self.coordinator = coordinator
         self.storage_url = portable_storage_url(self.storage_url or coordinator.storage.url)
         release_dead_ray_workers(coordinator)

@@ -488,3 +488,24 @@ def test_gpus_param_must_name_a_parameter(cluster: str, tmp_path: Path) -> None:
             progress=False,
             runs_dir=str(tmp_path / "runs"),
         )
+
+
+@pytest.mark.parametrize(
+    "domain",
+    [hpo.Categorical([1, 0]), hpo.Categorical([1, "two"]), hpo.Int(0, 2), hpo.Float(-1.0, 2.0)],
+)
+def test_a_gpus_param_that_can_draw_a_non_positive_count_fails_before_any_trial(
+    cluster: str, tmp_path: Path, domain
+) -> None:
+    client = hpo.Client(f"sqlite:///{tmp_path / 'hpo.db'}")
+    study = client.create_study("ray-gpus", {"gpus": domain}, "loss", budget={"max_trials": 2})
+    with pytest.raises(hpo.errors.InvalidStudy, match="gpus_param 'gpus': .*positive"):
+        client.run(
+            study,
+            _gpu_trial,
+            executor="ray",
+            ray={"address": cluster, "num_gpus": 1, "gpus_param": "gpus"},
+            progress=False,
+            runs_dir=str(tmp_path / "runs"),
+        )
+    assert client.trials(study) == []
