@@ -418,6 +418,16 @@ class GPSearcher:
                     surrogate, features, baseline, X_pending, seed=seed, cost_model=cost_model
                 )
 
+        return self._propose_with(acquire, features, history, pending, n)
+
+    def _propose_with(
+        self, acquire: Any, features: Any, history: History, pending: Sequence[Trial], n: int
+    ) -> list[Config]:
+        """``n`` configurations from ``acquire(X_pending, seed)``, each one pending for the next.
+
+        A proposal equal to a pending configuration means the acquisition was flat there: a
+        uniformly random configuration is proposed instead. Seeds follow (seed, trials, index).
+        """
         pend = [t.config for t in pending]
         X_pending = features.encode(pend) if pend else np.empty((0, features.dim))
         out: list[Config] = []

@@ -267,28 +267,20 @@ class HyperTuneSearcher(GPSearcher):
         self.last_training_size = sum(len(m.model.train_targets) for m in surrogates)
         baseline = self._baseline(features, train)
         cost_model = self._cost_model(features, history) if self.cost_aware else None
-        pend = [t.config for t in pending]
-        X_pending = features.encode(pend) if pend else np.empty((0, features.dim))
-        out: list[Config] = []
-        for i in range(n):
-            rng = np.random.default_rng([self.seed, history.n_trials, i])
-            x = gp.propose_model_list(
+
+        def acquire(X_pending: np.ndarray, seed: int) -> np.ndarray:
+            return gp.propose_model_list(
                 surrogates,
                 features,
                 baseline,
                 X_pending,
                 n_objectives=1,
                 weights=weights.tolist(),
-                seed=int(rng.integers(2**31 - 1)),
+                seed=seed,
                 cost_model=cost_model,
             )
-            config = self.space.validate_config(features.decode(x))
-            if any(config == c for c in pend):  # the acquisition was flat: explore instead
-                config = self.space.sample(rng)
-            out.append(config)
-            pend.append(config)
-            X_pending = np.vstack([X_pending, features.encode([config])])
-        return out
+
+        return self._propose_with(acquire, features, history, pending, n)
 
 
 def _zscore(y: np.ndarray) -> np.ndarray:
