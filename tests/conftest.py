@@ -8,6 +8,15 @@ from collections.abc import Iterator
 
 import pytest
 
+# One math-library thread per process (it was a fixture of test_bo.py and test_gp.py only), set
+# before anything imports torch or numpy so that it also reaches the processes tests start (CLI
+# sweeps, trial scripts, DDP ranks). The GPs' small matrices gain nothing from threads, and on
+# 2 cores a second OpenMP thread spins whenever another process holds a core:
+# test_bo_constraints.py took 44 s with two threads and 8 s with one beside another job.
+# Set these variables yourself to override.
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 PG_BASE = os.environ.get("HPO_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 

@@ -36,21 +36,25 @@ def write(tmp: Path, text: str) -> Path:
 
 
 def test_sweep_of_the_digits_example_runs_asha_to_the_end(tmp_path: Path) -> None:
+    # The example's 30 trials to epoch 27 with eta 3, shrunk to 4 trials to epoch 4 with eta 2
+    # (9 trials to epoch 9 with eta 3 before): still two rungs to be promoted through (epochs
+    # 1 -> 2 -> 4), in about half the trial processes, each of which imports sklearn.
     sweep = (REPO / "examples/digits/sweep.yaml").read_text()
-    sweep = sweep.replace("max_trials: 30", "max_trials: 9").replace("max: 27", "max: 9")
-    sweep = sweep.replace("--epochs 27", "--epochs 9").replace(
-        "examples/digits/train.py", str(REPO / "examples/digits/train.py")
-    )
+    sweep = sweep.replace("max_trials: 30", "max_trials: 4").replace("max: 27", "max: 4")
+    sweep = sweep.replace("eta: 3", "eta: 2").replace("--epochs 27", "--epochs 4")
+    sweep = sweep.replace("examples/digits/train.py", str(REPO / "examples/digits/train.py"))
+    for edit in ("max_trials: 4", "max: 4", "eta: 2", "--epochs 4"):
+        assert edit in sweep, f"examples/digits/sweep.yaml changed: {edit!r} was not applied"
     (tmp_path / "sweep.yaml").write_text(sweep)
     db = tmp_path / "hpo.db"
     r = hpo_cli("sweep", "sweep.yaml", "--storage", str(db), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "best: trial" in r.stdout
     h = Client(str(db)).history("digits-asha")
-    assert h.n_trials == 9
+    assert h.n_trials == 4
     assert all(t.state in (S.COMPLETED, S.STOPPED) for t in h.trials())
     best = min(h.trials(), key=lambda t: -(t.last_step or 0))
-    assert best.last_step == 9  # someone was promoted all the way
+    assert best.last_step == 4  # someone was promoted all the way
     # promoted trials resumed from their checkpoints: the log shows where each run started
     resumed = [t for t in h.trials() if t.resumes > 0]
     assert resumed
@@ -60,9 +64,9 @@ def test_sweep_of_the_digits_example_runs_asha_to_the_end(tmp_path: Path) -> Non
     assert r.returncode == 0 and "completed" in r.stdout
     r = hpo_cli("export", "digits-asha", "--format", "json", "--storage", str(db), cwd=tmp_path)
     doc = json.loads(r.stdout)
-    assert len(doc["trials"]) == 9 and doc["trials"][0]["reports"][0]["step"] == 1
+    assert len(doc["trials"]) == 4 and doc["trials"][0]["reports"][0]["step"] == 1
     r = hpo_cli("best", "digits-asha", "--json", "--storage", str(db), cwd=tmp_path)
-    assert json.loads(r.stdout)["step"] == 9
+    assert json.loads(r.stdout)["step"] == 4
 
 
 def test_stdout_json_lines_are_reports(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from hpo.client import Client
+from hpo.errors import StudyNotFound
 from hpo.model import Decision
 from hpo.model import TrialState as S
 
@@ -57,6 +58,16 @@ def wait_for(pred, timeout: float = 60.0) -> None:  # noqa: ANN001
     raise AssertionError("condition not reached in time")
 
 
+def trials_so_far(db: Path, name: str) -> list:
+    """The study's trials once the sweep has created it (the file exists before the study)."""
+    if not db.exists():
+        return []
+    try:
+        return Client(str(db)).trials(name)
+    except StudyNotFound:
+        return []
+
+
 def trial_pids(parent: int) -> list[int]:
     out = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True).stdout
     return [int(x) for x in out.split()]
@@ -66,7 +77,7 @@ def test_a_trial_killed_with_sigkill_fails_and_the_study_goes_on(tmp_path: Path)
     db = tmp_path / "db"
     sweep_file(tmp_path, name="k", trials=4, sleep=0.3, scheduler="{name: random}")
     p = start_sweep(tmp_path, db, "sweep", "sweep.yaml")
-    wait_for(lambda: db.exists() and any(t.last_step for t in Client(str(db)).trials("k")))
+    wait_for(lambda: any(t.last_step for t in trials_so_far(db, "k")))
     victim = trial_pids(p.pid)[0]
     os.kill(victim, signal.SIGKILL)
     out, err = p.communicate(timeout=120)
@@ -86,11 +97,7 @@ def test_coordinator_killed_mid_sweep_resumes_without_losing_or_repeating_work(
     p = start_sweep(tmp_path, db, "sweep", "sweep.yaml")
     wait_for(
         lambda: (
-            db.exists()
-            and sum(
-                len(Client(str(db)).storage.get_reports(t.id)) for t in Client(str(db)).trials("r")
-            )
-            >= 6
+            sum(len(Client(str(db)).storage.get_reports(t.id)) for t in trials_so_far(db, "r")) >= 6
         )
     )
     children = trial_pids(p.pid)

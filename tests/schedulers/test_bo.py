@@ -212,14 +212,3 @@ def test_mobster_beats_random_search_on_branin_in_simulated_time() -> None:
         ]
     print({m: [round(r, 4) for r in rs] for m, rs in regrets.items()})
     assert np.mean(regrets["mobster"]) < np.mean(regrets["random"])
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """The GP's small matrices gain nothing from threads, and shared CI cores lose a lot."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

@@ -71,18 +71,29 @@ class Run:
 
 
 def drive(sim, seed: int = 0, max_actions: int = 20_000) -> Run:
-    """Interleaves N_WORKERS workers until the study is over; records what they were given."""
+    """Interleaves N_WORKERS workers until the study is over; records what they were given.
+
+    After an ask got nothing, idle workers wait until the study changes (a report, an end or an
+    assignment) before asking again, as a polling worker waits out its interval: a model-based
+    scheduler makes a whole GP proposal for every ask, also for one the spent trial budget
+    refuses, and asking again on an unchanged study only repeated that work.
+    """
     rng = random.Random(seed)
     ws = [sim.worker(f"w{i}") for i in range(N_WORKERS)]
     run = Run(sim)
     holder: dict[int, str] = {}
+    changes, refused_at = 0, -1  # study changes so far; the count when an ask last got nothing
     for _ in range(max_actions):
         if sim.coord.finished and not any(w.busy for w in ws):
             return run
         w = rng.choice(ws)
+        if not w.busy and refused_at == changes:
+            continue
+        changes += 1  # what follows asks for a trial, reports or ends one
         if not w.busy:
             a = w.ask()
             if a is None:
+                refused_at = changes
                 continue
             run.assignments.append(a)
             if a.trial_id in holder:

@@ -135,14 +135,3 @@ def test_a_cached_fit_chain_equals_a_fresh_one_on_the_same_data() -> None:
     assert hp_live.keys() == fresh.keys()
     for k in fresh:
         assert np.array_equal(hp_live[k].numpy(), fresh[k].numpy()), k
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """The GP's small matrices gain nothing from threads, and shared CI cores lose a lot."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
