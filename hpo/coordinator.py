@@ -233,6 +233,7 @@ class Coordinator:
                 until=until,
             )
             return self._assignment(t, resume=True)
+        self.scheduler.starts_allowed = self._trials_left(h)
         s = self.scheduler.suggest(h)
         if s is None:
             return None

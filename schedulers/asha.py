@@ -149,8 +149,12 @@ class ASHA(Scheduler):
             t = self._get_job(history)
             if t is not None:
                 return Suggestion.resume(t, self._next_level(t, t.last_step or 0.0))
+            if not self.starts_allowed:
+                return None
             b = self._draw_bracket(history)
             return self._new(history, self.rungs[b][0], bracket=b)
+        if not self.starts_allowed:
+            return None
         b = self._draw_bracket(history)
         return self._new(history, self.r_max, bracket=b)
 

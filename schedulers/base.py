@@ -79,6 +79,10 @@ class Scheduler:
         self.study = study
         self.seed = int(seed)
         self.searcher: Searcher = searcher or RandomSearcher(study, seed=self.seed)
+        # False when the study's trial budget is spent: ``suggest`` may still resume a paused
+        # trial but proposes no new one (a model-based proposal that would be thrown away costs
+        # seconds). The coordinator sets it before each ``suggest``.
+        self.starts_allowed = True
 
     @property
     def max_fidelity(self) -> float:
@@ -102,7 +106,11 @@ class Scheduler:
         """True when the scheduler has nothing more to run (e.g. its brackets are done)."""
         return False
 
-    def _new(self, history: History, until: float, bracket: int | None = None) -> Suggestion:
+    def _new(
+        self, history: History, until: float, bracket: int | None = None
+    ) -> Suggestion | None:
+        if not self.starts_allowed:
+            return None
         (config,) = self.searcher.propose(history, history.pending, 1)
         return Suggestion.new(config, until, bracket)
 

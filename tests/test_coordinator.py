@@ -292,3 +292,23 @@ def test_a_held_paused_trial_is_never_promoted_and_goes_back_to_the_scheduler(
     co.resume_trial(best.number)
     t = co.history().trial(best.trial_id)
     assert t.state is S.PAUSED and not t.interrupted  # back to the scheduler, not forced first
+
+
+def test_once_the_trial_budget_is_spent_asks_propose_nothing_new(storage_url: str) -> None:
+    """An idle worker's ask after the last trial started must not run the searcher (a GP
+    proposal that would be thrown away costs seconds, and workers ask every few ms)."""
+    _, co = make(storage_url, budget={"max_trials": 2})
+    proposals = []
+    inner = co.scheduler.searcher
+
+    class Counting:
+        def propose(self, history, pending, n=1):
+            proposals.append(history.n_trials)
+            return inner.propose(history, pending, n)
+
+    co.scheduler.searcher = Counting()
+    assert co.ask("w1") is not None and co.ask("w2") is not None
+    assert proposals == [0, 1]
+    for _ in range(5):
+        assert co.ask("w3") is None
+    assert proposals == [0, 1]
