@@ -106,9 +106,7 @@ class Scheduler:
         """True when the scheduler has nothing more to run (e.g. its brackets are done)."""
         return False
 
-    def _new(
-        self, history: History, until: float, bracket: int | None = None
-    ) -> Suggestion | None:
+    def _new(self, history: History, until: float, bracket: int | None = None) -> Suggestion | None:
         if not self.starts_allowed:
             return None
         (config,) = self.searcher.propose(history, history.pending, 1)
