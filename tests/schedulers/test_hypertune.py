@@ -250,13 +250,3 @@ def test_hypertune_runs_a_simulated_study_and_keeps_every_rung_at_one_in_eta(tmp
             rung = ht._rung(h, b, level)
             promoted = sum(ht._promoted(h.trial(tid), level) for _, _, tid in rung.entries)
             assert promoted <= math.floor(len(rung) / ht.eta), (b, level)
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
