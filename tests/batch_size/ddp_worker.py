@@ -82,3 +82,9 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    # Skip the interpreter's teardown: a gloo/DDP background thread still joinable there makes
+    # C++ call std::terminate ("terminate called without an active exception") about once in
+    # tens of runs, after the results are written and the process group is destroyed.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
