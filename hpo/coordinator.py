@@ -233,7 +233,8 @@ class Coordinator:
                 until=until,
             )
             return self._assignment(t, resume=True)
-        self.scheduler.starts_allowed = self._trials_left(h)
+        trials_left = self._trials_left(h)
+        self.scheduler.starts_allowed = trials_left
         s = self.scheduler.suggest(h)
         if s is None:
             return None
@@ -253,7 +254,7 @@ class Coordinator:
                 resumes=t.resumes + 1,
             )
             return self._assignment(t, resume=True)
-        if not self._trials_left(h):
+        if not trials_left:  # a scheduler that ignores starts_allowed
             return None
         config = self.study.space.validate_config(s.config)
         t = w.add_trial(

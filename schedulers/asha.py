@@ -149,14 +149,11 @@ class ASHA(Scheduler):
             t = self._get_job(history)
             if t is not None:
                 return Suggestion.resume(t, self._next_level(t, t.last_step or 0.0))
-            if not self.starts_allowed:
-                return None
-            b = self._draw_bracket(history)
-            return self._new(history, self.rungs[b][0], bracket=b)
-        if not self.starts_allowed:
+        if not self.starts_allowed:  # before _draw_bracket, which may fit models (hypertune)
             return None
         b = self._draw_bracket(history)
-        return self._new(history, self.r_max, bracket=b)
+        until = self.rungs[b][0] if self.variant == "promotion" else self.r_max
+        return self._new(history, until, bracket=b)
 
     def on_report(self, history: History, trial: Trial, report: Report) -> Decision:
         levels = self.rungs[self._bracket_of(trial)]
