@@ -130,7 +130,7 @@ class RayOptions:
         opts: dict[str, Any] = {"num_cpus": float(self.num_cpus), "num_gpus": float(self.num_gpus)}
         if self.gpus_param is not None and config is not None:
             gpus = config.get(self.gpus_param)
-            if isinstance(gpus, bool) or not isinstance(gpus, (int, float)) or not gpus > 0:
+            if not is_gpu_count(gpus):
                 raise InvalidStudy(
                     f"ray.gpus_param: the trial's {self.gpus_param!r} is {gpus!r}, not a "
                     "positive number of GPUs"
@@ -152,17 +152,18 @@ class RayOptions:
         return min(fits) if fits else max(int(totals.get("CPU", 1)), 1)
 
 
+def is_gpu_count(v: Any) -> bool:
+    """A positive number (not a bool): what a trial's ``gpus_param`` value must be."""
+    return not isinstance(v, bool) and isinstance(v, (int, float)) and v > 0
+
+
 def check_gpus_domain(name: str, domain: Any) -> None:
     """Every value ``gpus_param`` can take must be a positive number of GPUs, checked at bind
     so that a bad domain fails the sweep before any trial starts (not at the first bad draw)."""
     from hpo.space import Categorical, Float, Int
 
     if isinstance(domain, Categorical):
-        bad = [
-            c
-            for c in domain.choices
-            if isinstance(c, bool) or not isinstance(c, (int, float)) or not c > 0
-        ]
+        bad = [c for c in domain.choices if not is_gpu_count(c)]
         if bad:
             raise InvalidStudy(
                 f"ray.gpus_param {name!r}: every choice must be a positive number of GPUs, "
