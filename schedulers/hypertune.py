@@ -92,6 +92,7 @@ class Ensemble:
     """The state one decision uses: level GPs, their weights, and the reference level."""
 
     key: tuple[int, int, int]
+    observations: list[Observation]  # the history's results, in arrival order
     models: dict[float, Any]  # level -> GPSurrogate (inputs: FeatureMap with z = 1)
     theta: dict[float, float]  # level -> weight, summing to 1
     reference: float | None  # level the ranking losses were computed on (None: not yet)
@@ -152,7 +153,7 @@ class HyperTuneSearcher(GPSearcher):
             return None
         rng = np.random.default_rng([self.seed, 4099, len(obs)])
         theta, reference = self._theta(models, by_level, features, factory, rng)
-        self._state = Ensemble(key, models, theta, reference)
+        self._state = Ensemble(key, obs, models, theta, reference)
         return self._state
 
     def _level_data(self, obs_r: Sequence[Observation], features: Any) -> tuple[Any, Any]:
@@ -262,8 +263,7 @@ class HyperTuneSearcher(GPSearcher):
         weights = np.array([state.theta[r] for r in members])
         weights = weights / weights.sum()
         surrogates = [state.models[r] for r in members]
-        obs = self.observations(history)
-        train = self._select(obs)
+        train = self._select(state.observations)
         self.last_training_size = sum(len(m.model.train_targets) for m in surrogates)
         baseline = self._baseline(features, train)
         cost_model = self._cost_model(features, history) if self.cost_aware else None

@@ -114,13 +114,13 @@ def test_bracket_distribution_is_theta_over_resource_within_the_default_mass() -
     bases = [1.0, 3.0, 9.0]
     h = History(st)
 
-    s.ensemble = lambda history: Ensemble((0, 0, 0), {}, {1.0: 0.2, 3.0: 0.8}, 3.0)  # type: ignore[method-assign]
+    s.ensemble = lambda history: Ensemble((0, 0, 0), [], {}, {1.0: 0.2, 3.0: 0.8}, 3.0)  # type: ignore[method-assign]
     p = s.bracket_distribution(h, bases, default)
     w = np.array([0.2 / 1.0, 0.8 / 3.0])  # level 9 is above the reference: keeps its default
     assert p[:2] == pytest.approx(0.9 * w / w.sum())
     assert p[2] == pytest.approx(0.1)
 
-    s.ensemble = lambda history: Ensemble((0, 0, 0), {}, {1.0: 1.0}, None)  # type: ignore[method-assign]
+    s.ensemble = lambda history: Ensemble((0, 0, 0), [], {}, {1.0: 1.0}, None)  # type: ignore[method-assign]
     assert s.bracket_distribution(h, bases, default).tolist() == default.tolist()
 
 
