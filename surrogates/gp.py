@@ -12,7 +12,7 @@ What comes from BoTorch (not rewritten here):
   to expected improvement"), whose ``X_pending`` fantasizes the outcomes of trials still running
   by joint posterior sampling, so nothing close to them scores well;
 * the acquisition optimizers: ``optimize_acqf`` for continuous spaces and
-  ``optimize_acqf_mixed_alternating`` when integers or categoricals are present, both with
+  ``optimize_acqf_mixed_alternating`` when categoricals are present, both with
   ``fixed_features`` to pin the fidelity input at its maximum.
 
 What is written here, and why:
@@ -36,6 +36,9 @@ What is written here, and why:
 * ``subsample``: past ``max_points`` observations the exact GP's O(n^3) cost is capped by keeping
   the latest observation of each trial first (half the best, half the most recent when even those
   are too many), then other observations, highest fidelity and most recent first.
+* ``_optimize_relaxed``: spaces of floats and integers only are optimized with the integers
+  relaxed, then rounded and improved by a neighbour search on the integer lattice (3-4x cheaper
+  per proposal than BoTorch's alternating mixed optimizer, which these spaces do not need).
 * ``CostWeightedAcquisition``: log EI minus the predicted log cost, i.e. EI per unit cost
   (Snoek et al. 2012, "Practical Bayesian optimization", section 3.2), in log space so that it
   composes with log EI. BoTorch's ``InverseCostWeightedUtility`` targets knowledge-gradient
@@ -424,7 +427,11 @@ def _optimize(
     bounds = _tensor(features.bounds())
     fixed = None if features.fidelity_dim is None else {features.fidelity_dim: 1.0}
     int_dims, cat_dims = features.int_dims, features.cat_dims
-    if int_dims or cat_dims:
+    if int_dims and not cat_dims:
+        return _optimize_relaxed(
+            acq, bounds, fixed, int_dims, raw_samples=raw_samples, num_restarts=num_restarts
+        )
+    if cat_dims:
         x, _ = optimize_acqf_mixed_alternating(
             acq,
             bounds=bounds,
@@ -451,6 +458,74 @@ def _optimize(
             },
         )
     return x.detach().reshape(-1).numpy()
+
+
+def _snap(X: Any, int_dims: Mapping[int, Sequence[float]], step: int = 0, dim: int = -1) -> Any:
+    """``X`` with every integer column moved to its nearest allowed value; with ``step`` = +-1,
+    column ``dim`` then moves one allowed value up or down (clipped at the ends)."""
+    torch = _torch()
+    X = X.clone()
+    for j, vals in int_dims.items():
+        v = torch.as_tensor(vals, dtype=X.dtype)
+        idx = (X[..., j : j + 1] - v).abs().argmin(-1)
+        if j == dim:
+            idx = (idx + step).clamp(0, len(vals) - 1)
+        X[..., j] = v[idx]
+    return X
+
+
+def _optimize_relaxed(
+    acq: Any,
+    bounds: Any,
+    fixed: Mapping[int, float] | None,
+    int_dims: Mapping[int, Sequence[float]],
+    *,
+    raw_samples: int,
+    num_restarts: int,
+    max_rounds: int = 4,
+) -> np.ndarray:
+    """Integer columns relaxed to intervals, then rounded and improved by a local search.
+
+    L-BFGS-B maximizes ``acq`` over the box as if every integer were continuous (the GP is a
+    smooth function of the integer's unit-cube coordinate, so the relaxation is the model's own
+    interpolation); every restart's end point is rounded to the nearest allowed values; then, up to
+    ``max_rounds`` times, each rounded point and its neighbours one allowed value up or down in
+    each integer column are scored in one batch and the best is kept (a first-improvement hill
+    climb over the integer lattice, as in Daulton et al. 2022, "Bayesian optimization over discrete
+    and mixed spaces via probabilistic reparameterization", whose rounding baseline this is).
+    BoTorch's ``optimize_acqf_mixed_alternating`` alternates full discrete and continuous steps
+    from many starts and cost 3-4x more per proposal on the 6-d tabular spaces, where proposals
+    are counted in thousands.
+    """
+    torch = _torch()
+    from botorch.optim import optimize_acqf
+
+    xs, _ = optimize_acqf(
+        acq,
+        bounds=bounds,
+        q=1,
+        num_restarts=num_restarts,
+        raw_samples=raw_samples,
+        fixed_features=fixed,
+        return_best_only=False,
+        retry_on_optimization_warning=False,
+        options={"maxiter": 25, "batch_limit": num_restarts, "init_batch_limit": raw_samples},
+    )
+    best = _snap(xs.detach().reshape(-1, xs.shape[-1]), int_dims)
+    with torch.no_grad():
+        score = acq(best.unsqueeze(1))
+        for _ in range(max_rounds):
+            moves = [_snap(best, int_dims, s, j) for j in int_dims for s in (-1, 1)]
+            cand = torch.cat(moves)
+            cs = acq(cand.unsqueeze(1)).reshape(len(moves), -1)
+            top, arg = cs.max(0)
+            better = top > score
+            if not bool(better.any()):
+                break
+            pick = cand.reshape(len(moves), *best.shape)[arg, torch.arange(len(best))]
+            best = torch.where(better.unsqueeze(-1), pick, best)
+            score = torch.where(better, top, score)
+    return best[int(score.argmax())].reshape(-1).numpy()
 
 
 def propose_log_ei(

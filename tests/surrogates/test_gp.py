@@ -135,3 +135,48 @@ def test_a_cached_fit_chain_equals_a_fresh_one_on_the_same_data() -> None:
     assert hp_live.keys() == fresh.keys()
     for k in fresh:
         assert np.array_equal(hp_live[k].numpy(), fresh[k].numpy()), k
+
+
+class _Quadratic:
+    """A deterministic acquisition ``-sum(w * (A x - c)^2)`` on ``b x 1 x d`` inputs (a torch
+    module, as BoTorch's optimizers expect), to check the relaxed integer optimizer against the
+    lattice point found by enumeration."""
+
+    def __new__(cls, A, c, w):
+        import torch
+
+        class Q(torch.nn.Module):
+            def forward(self, X):
+                Z = X.squeeze(-2) @ torch.as_tensor(A, dtype=X.dtype).T
+                return -((Z - torch.as_tensor(c, dtype=X.dtype)) ** 2 * torch.as_tensor(w)).sum(-1)
+
+        return Q()
+
+
+@pytest.mark.parametrize(
+    "A, c, w",
+    [
+        # separable: rounding the continuous optimum is already the best lattice point
+        ([[1.0, 0.0], [0.0, 1.0]], [0.31, 0.77], [1.0, 1.0]),
+        # coupled: the continuous optimum x = y = 0.5933 rounds both coordinates up to 4/6,
+        # whose sum misses c[0] = 1.1867 by 0.147; the best lattice point is (3/6, 4/6), one step
+        # down in one integer column
+        ([[1.0, 1.0], [1.0, -1.0]], [7 / 6 + 0.02, 0.0], [10.0, 1.0]),
+    ],
+)
+def test_relaxed_integer_optimizer_finds_the_best_lattice_point(A, c, w) -> None:
+    import itertools
+
+    import torch
+    from hpo.surrogates.gp import _optimize_relaxed
+
+    vals = [i / 6 for i in range(7)]  # allowed values of both integer columns
+    acq = _Quadratic(A, c, w)
+    bounds = torch.tensor([[0.0, 0.0], [1.0, 1.0]], dtype=torch.float64)
+    x = _optimize_relaxed(acq, bounds, None, {0: vals, 1: vals}, raw_samples=32, num_restarts=2)
+    assert all(min(abs(x[j] - v) for v in vals) < 1e-12 for j in (0, 1))  # on the lattice
+    grid = torch.tensor(list(itertools.product(vals, vals)), dtype=torch.float64)
+    with torch.no_grad():
+        scores = acq(grid.unsqueeze(1))
+        got = acq(torch.as_tensor(x).reshape(1, 1, -1))
+    assert float(got) == pytest.approx(float(scores.max()), abs=1e-12)
