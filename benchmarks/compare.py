@@ -88,24 +88,100 @@ def _trajectory(bb: SyntheticBenchmark, events: list[tuple[float, dict, float]])
     return out
 
 
-def run_hpo(bb: SyntheticBenchmark, scheduler: str, seed: int, workers: int, limit_s: float):
+class Checkpoint:
+    """An hpo run's resumable state in one file: the study's SQLite database (a consistent copy
+    through SQLite's backup API), the simulated executor's ``snapshot()`` and the real seconds
+    spent so far. ``save`` is called after every change of the run and writes at most every
+    ``every_s`` real seconds, whole (a temporary file renamed), so a process killed at any moment
+    leaves the previous checkpoint; the run it resumes continues on the same simulated clock,
+    with the coordinator and scheduler rebuilt from the stored history.
+    """
+
+    def __init__(self, path: Path, every_s: float = 30.0):
+        self.path = Path(path)
+        self.every_s = every_s
+        self.prior_s = 0.0  # real seconds spent before this process (from the checkpoint)
+        self._t0 = time.perf_counter()
+        self._last = time.perf_counter()
+
+    def load(self) -> tuple[bytes, dict[str, Any]] | None:
+        if not self.path.exists():
+            return None
+        import pickle
+
+        data = pickle.loads(self.path.read_bytes())
+        self.prior_s = data["seconds"]
+        return data["db"], data["executor"]
+
+    def seconds(self) -> float:
+        return self.prior_s + time.perf_counter() - self._t0
+
+    def save(self, db: Path, executor: Any, *, force: bool = False) -> bool:
+        if not force and time.perf_counter() - self._last < self.every_s:
+            return False
+        import pickle
+        import sqlite3
+
+        src, mem = sqlite3.connect(db), sqlite3.connect(":memory:")
+        try:
+            src.backup(mem)
+            image = mem.serialize()
+        finally:
+            src.close()
+            mem.close()
+        data = {"db": image, "executor": executor.snapshot(), "seconds": self.seconds()}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_bytes(pickle.dumps(data))
+        tmp.replace(self.path)
+        self._last = time.perf_counter()
+        return True
+
+
+def run_hpo(
+    bb: SyntheticBenchmark,
+    scheduler: str,
+    seed: int,
+    workers: int,
+    limit_s: float,
+    checkpoint: Checkpoint | None = None,
+):
+    """One hpo run on the simulated clock; with ``checkpoint``, resumed from it when it exists
+    and saved to it as the run goes."""
     import hpo
     from hpo.coordinator import Coordinator
     from hpo.executors.simulated import SimulatedExecutor
     from hpo.runner import Driver
 
     with tempfile.TemporaryDirectory() as tmp:
-        c = hpo.Client(f"sqlite:///{Path(tmp) / 'sim.db'}")
-        s = c.create_study(
-            "sim",
-            bb.space,
-            "loss",
-            fidelity={"name": "epoch", "min": 1, "max": bb.max_epochs},
-            scheduler={"name": scheduler, "params": {"seed": seed}},
-            budget={"max_trials": 100_000},
-        )
+        db = Path(tmp) / "sim.db"
+        saved = checkpoint.load() if checkpoint is not None else None
+        if saved is not None:
+            db.write_bytes(saved[0])
+        c = hpo.Client(f"sqlite:///{db}")
+        if saved is not None:
+            s = c.storage.get_study("sim")
+        else:
+            s = c.create_study(
+                "sim",
+                bb.space,
+                "loss",
+                fidelity={"name": "epoch", "min": 1, "max": bb.max_epochs},
+                scheduler={"name": scheduler, "params": {"seed": seed}},
+                budget={"max_trials": 100_000},
+            )
         ex = SimulatedExecutor(bb, n_workers=workers, time_limit_s=limit_s)
-        Driver(Coordinator(c.storage, s), ex).run()
+        # simulated workers never die: leases must not expire while a run waits to be resumed
+        coord = Coordinator(c.storage, s, lease_s=1e9)
+        if saved is not None:
+            ex.restore(saved[1])
+        on_progress = None
+        if checkpoint is not None:
+
+            def on_progress(_coord: Any) -> None:
+                checkpoint.save(db, ex)
+
+        Driver(coord, ex, on_progress=on_progress).run()
         configs = {t.number: dict(t.config) for t in c.trials(s)}
         c.storage.close()
     return _trajectory(bb, [(e.time, configs[e.trial], e.value) for e in ex.trace])
@@ -225,9 +301,12 @@ def _run_one(
     method: str,
     seed: int,
     bb: Any = None,
+    checkpoint: str | None = None,
 ) -> tuple[list[tuple[float, float]], float] | str:
     """One seed of one method: (trajectory, real seconds), or why the method is unavailable.
-    A top-level function, so that ``--jobs`` can run it in other processes."""
+    A top-level function, so that ``--jobs`` can run it in other processes. hpo's methods
+    resume from and save to the file ``checkpoint`` when given (the real seconds then sum over
+    the processes that ran it)."""
     import logging
 
     logging.getLogger("hpo").setLevel(logging.ERROR)  # runs cut by the time limit are expected
@@ -235,7 +314,10 @@ def _run_one(
     t0 = time.perf_counter()
     try:
         if method in HPO_METHODS:
-            traj = run_hpo(bb, HPO_METHODS[method], seed, workers, limit)
+            ck = Checkpoint(Path(checkpoint)) if checkpoint else None
+            traj = run_hpo(bb, HPO_METHODS[method], seed, workers, limit, ck)
+            if ck is not None:
+                return traj, ck.seconds()
         elif method in OPTUNA_METHODS:
             traj = run_optuna(bb, method, seed, workers, limit)
         else:
@@ -250,7 +332,9 @@ class SavedRuns:
 
     ``root/<benchmark>-w<workers>-h<hours>-n<noise>/<method>-seed<seed>.json`` holds the
     trajectory and the real seconds (or why the method was unavailable); files are written
-    whole (a temporary file renamed), so a run killed mid-way leaves nothing behind.
+    whole (a temporary file renamed). An hpo run killed mid-way leaves its last ``Checkpoint``
+    in ``<method>-seed<seed>.partial`` (at most 30 real seconds old), from which the next
+    invocation goes on; peers' runs start again.
     """
 
     def __init__(self, root: str | None, benchmark: str, workers: int, hours: float, noise: float):
@@ -270,6 +354,12 @@ class SavedRuns:
             return data["unavailable"]
         return [tuple(p) for p in data["trajectory"]], data["seconds"]
 
+    def checkpoint(self, method: str, seed: int) -> str | None:
+        """Where an unfinished hpo run keeps its state (``Checkpoint``), or None."""
+        if self.dir is None:
+            return None
+        return str(self.dir / f"{method}-seed{seed}.partial")
+
     def save(self, method: str, seed: int, result: Any) -> Any:
         if self.dir is not None:
             self.dir.mkdir(parents=True, exist_ok=True)
@@ -280,6 +370,7 @@ class SavedRuns:
             tmp = self._path(method, seed).with_suffix(".tmp")
             tmp.write_text(json.dumps(data))
             tmp.replace(self._path(method, seed))
+            Path(self.checkpoint(method, seed) or "").unlink(missing_ok=True)
         return result
 
 
@@ -302,7 +393,8 @@ def main(argv: list[str] | None = None) -> int:
         "--runs-dir",
         default=None,
         help="keep each (method, seed) run here as it finishes and reuse the runs found there, "
-        "so that an interrupted comparison goes on where it stopped",
+        "so that an interrupted comparison goes on where it stopped (hpo's runs also keep a "
+        "checkpoint every 30 real seconds and resume from it)",
     )
     ap.add_argument(
         "--saved-only",
@@ -340,12 +432,17 @@ def main(argv: list[str] | None = None) -> int:
         from multiprocessing import get_context
 
         with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-            futures = {pool.submit(_run_one, *spec, *job): job for job in todo}
+            futures = {
+                pool.submit(_run_one, *spec, *job, checkpoint=saved.checkpoint(*job)): job
+                for job in todo
+            }
             for fut in as_completed(futures):
                 results[futures[fut]] = saved.save(*futures[fut], fut.result())
     else:
         for job in todo:
-            results[job] = saved.save(*job, _run_one(*spec, *job, bb=bb))
+            results[job] = saved.save(
+                *job, _run_one(*spec, *job, bb=bb, checkpoint=saved.checkpoint(*job))
+            )
     missing = sorted({m for (m, _), r in results.items() if r is None})
     for m in missing:
         print(f"  {m:22s} left out: not every seed is in {args.runs_dir}", file=sys.stderr)

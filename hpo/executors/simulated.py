@@ -14,7 +14,8 @@ events until a trial ends, so that a freed worker is handed new work at the simu
 became free. ``trace`` records every report with its simulated time and worker, for regret over
 time; ``busy_s`` the simulated seconds each worker spent training. With ``time_limit_s`` the
 runs still in progress at that simulated time end there (marked failed, "simulated time
-limit") and nothing more starts: the simulated equivalent of a wall-time budget.
+limit") and nothing more starts: the simulated equivalent of a wall-time budget. ``snapshot``
+and ``restore`` carry a simulation across processes (benchmarks/compare.py resumes long runs).
 
 Written here: each peer's simulator is tied to its own scheduler API.
 """
@@ -169,6 +170,20 @@ class SimulatedExecutor:
         self._heap.clear()
         self._busy.clear()
         return ended
+
+    _STATE = ("workers", "now", "trace", "busy_s", "exhausted", "_heap", "_busy", "_order")
+
+    def snapshot(self) -> dict[str, Any]:
+        """The simulation's own state (clock, runs in flight, trace), picklable. Taken between
+        ``poll`` calls, it matches the study's database at that moment (every report is stored
+        before ``poll`` returns), so the two together continue an interrupted simulation:
+        ``restore`` it into a new executor bound to a coordinator on a copy of that database."""
+        return {k: getattr(self, k) for k in self._STATE}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Continues from ``snapshot()``'s state; the runs in flight keep their workers."""
+        for k in self._STATE:
+            setattr(self, k, state[k])
 
     def heartbeat(self) -> None:
         assert self.coordinator is not None

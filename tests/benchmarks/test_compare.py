@@ -96,3 +96,38 @@ def test_saved_runs_are_reused_and_missing_seeds_leave_a_method_out(tmp_path, ca
     assert main([*args, "--methods", "hpo-random"]) == 0  # runs the missing seed again
     regrets = row.rsplit("|", 2)[0]  # the real seconds of the rerun seed differ
     assert regrets in capsys.readouterr().out
+
+
+class _Killed(Exception):
+    pass
+
+
+@pytest.mark.parametrize("scheduler", ["asha", "hyperband"])
+def test_a_run_killed_mid_way_resumes_from_its_checkpoint_to_the_same_result(tmp_path, scheduler):
+    import pickle
+
+    from benchmarks.compare import Checkpoint
+
+    class KilledAfter(Checkpoint):
+        """Saves at every change, then dies (like a process killed) after ``n`` saves."""
+
+        def __init__(self, path, n):
+            super().__init__(path, every_s=0.0)
+            self.n = n
+
+        def save(self, db, executor, *, force=False):
+            super().save(db, executor, force=force)
+            self.n -= 1
+            if self.n == 0:
+                raise _Killed
+
+    bb = mf_branin(max_epochs=9)
+    whole = run_hpo(bb, scheduler, 3, 2, 3600.0)
+    path = tmp_path / "run.partial"
+    with pytest.raises(_Killed):
+        run_hpo(bb, scheduler, 3, 2, 3600.0, KilledAfter(path, 25))
+    state = pickle.loads(path.read_bytes())["executor"]
+    assert len(state["trace"]) > 0 and state["now"] < 3600.0  # it stopped mid-way
+    resumed = Checkpoint(path, every_s=0.0)
+    assert run_hpo(bb, scheduler, 3, 2, 3600.0, resumed) == whole
+    assert resumed.prior_s > 0
