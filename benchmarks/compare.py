@@ -89,7 +89,7 @@ def _trajectory(bb: SyntheticBenchmark, events: list[tuple[float, dict, float]])
 
 
 class Checkpoint:
-    """An hpo run's resumable state in one file: the study's SQLite database (a consistent copy
+    """An hpo run's resumable state in one gzipped pickle: the study's SQLite database (a consistent copy
     through SQLite's backup API), the simulated executor's ``snapshot()`` and the real seconds
     spent so far. ``save`` is called after every change of the run and writes at most every
     ``every_s`` real seconds, whole (a temporary file renamed), so a process killed at any moment
@@ -107,9 +107,10 @@ class Checkpoint:
     def load(self) -> tuple[bytes, dict[str, Any]] | None:
         if not self.path.exists():
             return None
+        import gzip
         import pickle
 
-        data = pickle.loads(self.path.read_bytes())
+        data = pickle.loads(gzip.decompress(self.path.read_bytes()))
         self.prior_s = data["seconds"]
         return data["db"], data["executor"]
 
@@ -119,6 +120,7 @@ class Checkpoint:
     def save(self, db: Path, executor: Any, *, force: bool = False) -> bool:
         if not force and time.perf_counter() - self._last < self.every_s:
             return False
+        import gzip
         import pickle
         import sqlite3
 
@@ -132,7 +134,7 @@ class Checkpoint:
         data = {"db": image, "executor": executor.snapshot(), "seconds": self.seconds()}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_bytes(pickle.dumps(data))
+        tmp.write_bytes(gzip.compress(pickle.dumps(data), compresslevel=1))
         tmp.replace(self.path)
         self._last = time.perf_counter()
         return True
