@@ -89,12 +89,12 @@ def _trajectory(bb: SyntheticBenchmark, events: list[tuple[float, dict, float]])
 
 
 class Checkpoint:
-    """An hpo run's resumable state in one gzipped pickle: the study's SQLite database (a
-    consistent copy through SQLite's backup API), the simulated executor's ``snapshot()`` and the
-    real seconds spent so far. ``save`` is called after every change of the run and writes at most every
+    """An hpo run's resumable state in one gzipped pickle: the study's SQLite database (a consistent
+    copy through SQLite's backup API), the simulated executor's ``snapshot()`` and the real seconds
+    spent so far. ``save`` is called after every change of the run and writes at most every
     ``every_s`` real seconds, whole (a temporary file renamed), so a process killed at any moment
-    leaves the previous checkpoint; the run it resumes continues on the same simulated clock,
-    with the coordinator and scheduler rebuilt from the stored history.
+    leaves the previous checkpoint; the run it resumes continues on the same simulated clock, with
+    the coordinator and scheduler rebuilt from the stored history.
     """
 
     def __init__(self, path: Path, every_s: float = 30.0):
