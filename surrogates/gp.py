@@ -412,6 +412,34 @@ def _tensor(a: Any) -> Any:
     return torch.as_tensor(np.asarray(a, dtype=float), dtype=torch.float64)
 
 
+def _lbfgs(
+    acq: Any,
+    bounds: Any,
+    fixed: Mapping[int, float] | None,
+    raw_samples: int,
+    num_restarts: int,
+    *,
+    retry: bool,
+    best_only: bool,
+) -> Any:
+    """BoTorch's ``optimize_acqf`` (q = 1, 25 L-BFGS-B iterations, all restarts in one batch):
+    the best point, or every restart's end point (``num_restarts x 1 x d``)."""
+    from botorch.optim import optimize_acqf
+
+    x, _ = optimize_acqf(
+        acq,
+        bounds=bounds,
+        q=1,
+        num_restarts=num_restarts,
+        raw_samples=raw_samples,
+        fixed_features=fixed,
+        return_best_only=best_only,
+        retry_on_optimization_warning=retry,
+        options={"maxiter": 25, "batch_limit": num_restarts, "init_batch_limit": raw_samples},
+    )
+    return x
+
+
 def _optimize(
     acq: Any, features: FeatureMap, *, raw_samples: int, num_restarts: int, retry: bool = True
 ) -> np.ndarray:
@@ -421,7 +449,6 @@ def _optimize(
     the steep feasibility-weighted surfaces) instead of BoTorch's restart from new initial
     conditions, which doubles the cost for a point that is rarely better.
     """
-    from botorch.optim import optimize_acqf
     from botorch.optim.optimize_mixed import optimize_acqf_mixed_alternating
 
     bounds = _tensor(features.bounds())
@@ -443,20 +470,7 @@ def _optimize(
             options={"maxiter_alternating": 4, "maxiter_continuous": 25},
         )
     else:
-        x, _ = optimize_acqf(
-            acq,
-            bounds=bounds,
-            q=1,
-            num_restarts=num_restarts,
-            raw_samples=raw_samples,
-            fixed_features=fixed,
-            retry_on_optimization_warning=retry,
-            options={
-                "maxiter": 25,
-                "batch_limit": num_restarts,
-                "init_batch_limit": raw_samples,
-            },
-        )
+        x = _lbfgs(acq, bounds, fixed, raw_samples, num_restarts, retry=retry, best_only=True)
     return x.detach().reshape(-1).numpy()
 
 
@@ -498,19 +512,7 @@ def _optimize_relaxed(
     are counted in thousands.
     """
     torch = _torch()
-    from botorch.optim import optimize_acqf
-
-    xs, _ = optimize_acqf(
-        acq,
-        bounds=bounds,
-        q=1,
-        num_restarts=num_restarts,
-        raw_samples=raw_samples,
-        fixed_features=fixed,
-        return_best_only=False,
-        retry_on_optimization_warning=False,
-        options={"maxiter": 25, "batch_limit": num_restarts, "init_batch_limit": raw_samples},
-    )
+    xs = _lbfgs(acq, bounds, fixed, raw_samples, num_restarts, retry=False, best_only=False)
     best = _snap(xs.detach().reshape(-1, xs.shape[-1]), int_dims)
     with torch.no_grad():
         score = acq(best.unsqueeze(1))

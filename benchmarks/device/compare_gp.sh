@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Issue 7's comparison: hpo's GP schedulers against the peers on every benchmark, on the device
 # host's CPUs (no GPU is used). Resumable: every (method, seed) run lands in RUNS as it finishes
-# (compare.py --runs-dir), so a call cut short by LIMIT seconds loses only the runs in flight and
-# the next call with the same RUNS runs the rest.
+# (compare.py --runs-dir), and hpo's runs in flight keep a checkpoint there every 30 real seconds
+# (<method>-seed<n>.partial), so a call cut short by LIMIT seconds loses at most 30 s of each hpo
+# run (a peer's run in flight starts again) and the next call with the same RUNS goes on; carry
+# RUNS to every call.
 #   eval "$(bash .devwheels/install.sh)"
 #   bash benchmarks/device/compare_gp.sh RUNS [LIMIT]           # the model-based and fast methods
 #   RAY=1 bash benchmarks/device/compare_gp.sh RUNS [LIMIT]     # Ray Tune's BOHB (real-time replay)
