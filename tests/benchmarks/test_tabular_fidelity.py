@@ -1,0 +1,21 @@
+"""benchmarks/tabular/fidelity.py: rank agreement of an epoch with the scored value, by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmarks.tabular.fidelity import epoch_stats
+
+
+def test_overfitting_curves_whose_last_epoch_reverses_the_ranking():
+    # 20 rows, 2 epochs: epoch 1 is each row's best (i), epoch 2 overfits in reverse order
+    # (100 - i), so the last epoch ranks the rows exactly against what is scored
+    i = np.arange(20, dtype=float)
+    curves = np.stack([i, 100 - i], axis=1)
+    (e1, best1, last1, share1), (e2, best2, last2, share2) = epoch_stats(curves, [1, 2])
+    assert (e1, e2) == (1, 2)
+    assert best1 == pytest.approx(1.0) and last1 == pytest.approx(-1.0)
+    assert best2 == pytest.approx(-1.0) and last2 == pytest.approx(1.0)
+    # the top 5% by best value is row 0: in epoch 1's best third, in epoch 2's worst
+    assert share1 == 1.0 and share2 == 0.0
