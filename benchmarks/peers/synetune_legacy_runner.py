@@ -44,7 +44,7 @@ def benchmark_spec(bb: Any) -> dict[str, Any]:
         fields["space"] = {k: dict(p) for k, p in bb.space.items()}
         return {"kind": "synthetic", "fields": fields}
     if isinstance(bb, tabular.TabularBenchmark):
-        if not (tabular.DATA / f"{bb.name}.json.gz").exists():
+        if not (tabular.DATA / f"{bb.table}.json.gz").exists():
             raise BenchmarkNotRebuildable(
                 f"the table {bb.name!r} is not in {tabular.DATA}, where it is looked up by name"
             )

@@ -35,12 +35,18 @@ class TabularBenchmark:
     """A generated table as a blackbox. ``metric``: "val_loss" (minimized) or "val_acc"
     (served negated, so that lower is better everywhere)."""
 
-    def __init__(self, path: str | Path, metric: str = "val_loss") -> None:
+    def __init__(
+        self, path: str | Path, metric: str = "val_loss", best_so_far: bool = False
+    ) -> None:
         with gzip.open(path, "rt") as f:
             doc = json.load(f)
         if metric not in ("val_loss", "val_acc"):
             raise ValueError(f"metric must be val_loss or val_acc, got {metric!r}")
-        self.name = doc["name"]
+        self.table = doc["name"]  # the file's name in DATA
+        self.name = self.table + ("-best" if best_so_far else "")
+        # best_so_far: a trial reports the best validation value of its epochs so far (a training
+        # loop that keeps its best checkpoint), so the value at the last epoch is what is scored
+        self.best_so_far = best_so_far
         self.space: dict[str, dict[str, Any]] = doc["space"]
         self.max_epochs = int(doc["epochs"])
         self.generated = doc["generated"]
@@ -76,7 +82,10 @@ class TabularBenchmark:
     def value(self, config: Mapping[str, Any], epoch: int) -> float:
         if not 1 <= epoch <= self.max_epochs:
             raise ValueError(f"epoch must be in 1..{self.max_epochs}, got {epoch}")
-        return self._sign * self.rows[self.nearest(config)]["curve"][epoch - 1][self._col]
+        curve = self.rows[self.nearest(config)]["curve"]
+        if self.best_so_far:
+            return min(self._sign * c[self._col] for c in curve[:epoch])
+        return self._sign * curve[epoch - 1][self._col]
 
     def cost(self, config: Mapping[str, Any], epoch: int) -> float:
         curve = self.rows[self.nearest(config)]["curve"]
@@ -91,7 +100,11 @@ class TabularBenchmark:
 
 
 def load(name: str, metric: str = "val_loss") -> TabularBenchmark:
+    """The table ``name``; ``<table>-best`` serves its curves as running bests (``best_so_far``)."""
+    best = name.endswith("-best") and not (DATA / f"{name}.json.gz").exists()
+    if best:
+        name = name[: -len("-best")]
     path = DATA / f"{name}.json.gz"
     if not path.exists():
         raise ValueError(f"no table {name!r} in {DATA} (run benchmarks/tabular/generate.py)")
-    return TabularBenchmark(path, metric)
+    return TabularBenchmark(path, metric, best_so_far=best)

@@ -19,3 +19,17 @@ def test_overfitting_curves_whose_last_epoch_reverses_the_ranking():
     assert best2 == pytest.approx(-1.0) and last2 == pytest.approx(1.0)
     # the top 5% by best value is row 0: in epoch 1's best third, in epoch 2's worst
     assert share1 == 1.0 and share2 == 0.0
+
+
+def test_the_best_variant_serves_running_bests_of_the_same_curves():
+    from benchmarks.tabular import load
+
+    raw, best = load("breast_cancer-mlp"), load("breast_cancer-mlp-best")
+    assert best.name == raw.name + "-best" and best.optimum == raw.optimum
+    config = raw.rows[7]["config"]
+    values = [raw.value(config, e) for e in range(1, raw.max_epochs + 1)]
+    assert [best.value(config, e) for e in range(1, raw.max_epochs + 1)] == [
+        min(values[:e]) for e in range(1, raw.max_epochs + 1)
+    ]
+    assert best.value(config, raw.max_epochs) == raw.true_value(config)  # the scored value
+    assert best.cost(config, 5) == raw.cost(config, 5)
