@@ -120,9 +120,9 @@ class Checkpoint:
     def seconds(self) -> float:
         return self.prior_s + time.perf_counter() - self._t0
 
-    def save(self, db: Path, executor: Any, *, force: bool = False) -> bool:
-        if not force and time.perf_counter() - self._last < self.every_s:
-            return False
+    def save(self, db: Path, executor: Any) -> None:
+        if time.perf_counter() - self._last < self.every_s:
+            return
         import gzip
         import pickle
         import sqlite3
@@ -136,11 +136,10 @@ class Checkpoint:
             mem.close()
         data = {"db": image, "executor": executor.snapshot(), "seconds": self.seconds()}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
+        tmp = self.path.with_name(self.path.name + ".tmp")  # not SavedRuns' <run>.tmp
         tmp.write_bytes(gzip.compress(pickle.dumps(data), compresslevel=1))
         tmp.replace(self.path)
         self._last = time.perf_counter()
-        return True
 
 
 def run_hpo(
@@ -363,7 +362,7 @@ class SavedRuns:
         """Where an unfinished hpo run keeps its state (``Checkpoint``), or None."""
         if self.dir is None:
             return None
-        return str(self.dir / f"{method}-seed{seed}.partial")
+        return str(self._path(method, seed).with_suffix(".partial"))
 
     def save(self, method: str, seed: int, result: Any) -> Any:
         if self.dir is not None:
@@ -375,7 +374,7 @@ class SavedRuns:
             tmp = self._path(method, seed).with_suffix(".tmp")
             tmp.write_text(json.dumps(data))
             tmp.replace(self._path(method, seed))
-            Path(self.checkpoint(method, seed) or "").unlink(missing_ok=True)
+            self._path(method, seed).with_suffix(".partial").unlink(missing_ok=True)
         return result
 
 

@@ -62,8 +62,12 @@ class TabularBenchmark:
         self.observed_regret = True
         self.optimum = min(self._best(i) for i in range(len(self.rows)))
 
+    def curve(self, i: int) -> list[float]:
+        """Row ``i``'s metric at every epoch, as served (lower is better), not running bests."""
+        return [self._sign * c[self._col] for c in self.rows[i]["curve"]]
+
     def _best(self, i: int) -> float:
-        return min(self._sign * c[self._col] for c in self.rows[i]["curve"])
+        return min(self.curve(i))
 
     def nearest(self, config: Mapping[str, Any]) -> int:
         """Index of the table's row nearest to ``config`` (Euclidean, unit cube)."""
@@ -82,10 +86,10 @@ class TabularBenchmark:
     def value(self, config: Mapping[str, Any], epoch: int) -> float:
         if not 1 <= epoch <= self.max_epochs:
             raise ValueError(f"epoch must be in 1..{self.max_epochs}, got {epoch}")
-        curve = self.rows[self.nearest(config)]["curve"]
+        i = self.nearest(config)
         if self.best_so_far:
-            return min(self._sign * c[self._col] for c in curve[:epoch])
-        return self._sign * curve[epoch - 1][self._col]
+            return min(self.curve(i)[:epoch])
+        return self._sign * self.rows[i]["curve"][epoch - 1][self._col]
 
     def cost(self, config: Mapping[str, Any], epoch: int) -> float:
         curve = self.rows[self.nearest(config)]["curve"]

@@ -35,7 +35,7 @@ def epoch_stats(curves: np.ndarray, epochs: list[int]) -> list[tuple[int, float,
 
 def report(name: str) -> list[str]:
     bb = load(name)
-    curves = np.array([[bb._sign * c[bb._col] for c in r["curve"]] for r in bb.rows])
+    curves = np.array([bb.curve(i) for i in range(len(bb.rows))])
     n_epochs = curves.shape[1]
     out = [
         f"{name}: {len(curves)} rows, {n_epochs} epochs; the best epoch is before the last in "

@@ -116,8 +116,8 @@ def test_a_run_killed_mid_way_resumes_from_its_checkpoint_to_the_same_result(tmp
             super().__init__(path, every_s=0.0)
             self.n = n
 
-        def save(self, db, executor, *, force=False):
-            super().save(db, executor, force=force)
+        def save(self, db, executor):
+            super().save(db, executor)
             self.n -= 1
             if self.n == 0:
                 raise _Killed
