@@ -149,9 +149,11 @@ def run_hpo(
     workers: int,
     limit_s: float,
     checkpoint: Checkpoint | None = None,
+    trials_out: list[tuple[int, dict[str, Any], float]] | None = None,
 ):
     """One hpo run on the simulated clock; with ``checkpoint``, resumed from it when it exists
-    and saved to it as the run goes."""
+    and saved to it as the run goes. ``trials_out`` receives every trial's (number, config,
+    last fidelity reached)."""
     import hpo
     from hpo.coordinator import Coordinator
     from hpo.executors.simulated import SimulatedExecutor
@@ -186,7 +188,10 @@ def run_hpo(
                 checkpoint.save(db, ex)
 
         Driver(coord, ex, on_progress=on_progress).run()
-        configs = {t.number: dict(t.config) for t in c.trials(s)}
+        trials = c.trials(s)
+        configs = {t.number: dict(t.config) for t in trials}
+        if trials_out is not None:
+            trials_out.extend((t.number, dict(t.config), float(t.last_step or 0)) for t in trials)
         c.storage.close()
     return _trajectory(bb, [(e.time, configs[e.trial], e.value) for e in ex.trace])
 

@@ -33,3 +33,20 @@ def test_the_best_variant_serves_running_bests_of_the_same_curves():
     ]
     assert best.value(config, raw.max_epochs) == raw.true_value(config)  # the scored value
     assert best.cost(config, 5) == raw.cost(config, 5)
+
+
+def test_coverage_counts_rows_and_epochs_spent_on_repeats():
+    """benchmarks/tabular/coverage.py on hand-made trials mapped to known rows."""
+    from benchmarks.tabular import load
+    from benchmarks.tabular.coverage import coverage
+
+    bb = load("breast_cancer-mlp")
+    order = sorted(range(len(bb.rows)), key=lambda i: min(bb.curve(i)))
+    best, fifth = bb.rows[order[0]]["config"], bb.rows[order[5]]["config"]
+    # trial 2 re-reads trial 0's row (the table's best) for 9 epochs, trial 3 the fifth row's
+    trials = [(3, fifth, 3.0), (0, best, 1.0), (2, best, 9.0), (1, fifth, 27.0)]
+    c = coverage(bb, trials)
+    assert c["trials"] == 4 and c["distinct_rows"] == 2 and c["table_rows"] == len(bb.rows)
+    assert c["repeat_epochs"] == pytest.approx((9 + 3) / (1 + 27 + 9 + 3))
+    assert c["most_visits"] == 2 and c["best_rank"] == 0
+    assert coverage(bb, [(0, fifth, 5.0)])["best_rank"] == 5
