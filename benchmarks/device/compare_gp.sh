@@ -8,8 +8,8 @@
 #   eval "$(bash .devwheels/install.sh)"
 #   bash benchmarks/device/compare_gp.sh RUNS [LIMIT]           # the model-based and fast methods
 #   RAY=1 bash benchmarks/device/compare_gp.sh RUNS [LIMIT]     # Ray Tune's BOHB (real-time replay)
-# BENCHES="digits-mlp charlm-gpt" limits the benchmarks, JOBS the processes per benchmark,
-# METHODS the methods.
+# BENCHES="digits-mlp charlm-gpt" limits the benchmarks (the -best tables run only when named),
+# JOBS the processes per benchmark, METHODS the methods.
 # Tables, from the runs (anywhere): python -m benchmarks.compare <same args> --runs-dir RUNS
 #   --saved-only
 set -uo pipefail
@@ -34,9 +34,13 @@ methods=${METHODS:-$fast}
 jobs=${JOBS:-$(($(nproc) / 5))}
 # benchmark, simulated hours, noise, Ray Tune's time scale (about a minute of real time per seed)
 for spec in "branin-mf 8 0 0.0021" "hartmann6-mf 8 0.05 0.0021" "digits-mlp 0.03 0 0.5" \
-    "breast_cancer-mlp 0.01 0 1.5" "charlm-gpt 0.5 0 0.033"; do
+    "breast_cancer-mlp 0.01 0 1.5" "charlm-gpt 0.5 0 0.033" "digits-mlp-best 0.03 0 0.5" \
+    "breast_cancer-mlp-best 0.01 0 1.5"; do
   set -- $spec
-  case " ${BENCHES:-$1} " in *" $1 "*) ;; *) continue ;; esac
+  case " ${BENCHES:-branin-mf hartmann6-mf digits-mlp breast_cancer-mlp charlm-gpt} " in
+    *" $1 "*) ;;
+    *) continue ;;
+  esac
   if [ "${RAY:-0}" = 1 ]; then
     # one Ray instance of 4 CPUs per benchmark at a time: the replay runs in real time
     HPO_RAYTUNE_TIME_SCALE=$4 timeout "$limit" python3 -m benchmarks.compare --benchmark "$1" \

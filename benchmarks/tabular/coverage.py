@@ -9,7 +9,7 @@ they map to, the share of trained epochs spent on rows visited before, the most 
 count and the best rank (0 = the table's best row) among the visited rows.
 
     python -m benchmarks.tabular.coverage --benchmark breast_cancer-mlp --hours 0.01 \\
-        --methods hpo-asha,hpo-mobster --seeds 1
+        --methods hpo-asha,hpo-mobster --seeds 0,1,2
 """
 
 from __future__ import annotations
@@ -49,12 +49,16 @@ def coverage(bb: Any, trials: Sequence[tuple[int, dict[str, Any], float]]) -> di
 
 
 def main(argv: list[str] | None = None) -> int:
+    import logging
+
     from benchmarks.compare import HPO_METHODS, TABULAR, make_benchmark, run_hpo
+
+    logging.getLogger("hpo").setLevel(logging.ERROR)  # trials cut by the time limit are expected
 
     ap = argparse.ArgumentParser(prog="python -m benchmarks.tabular.coverage", description=__doc__)
     ap.add_argument("--benchmark", default="breast_cancer-mlp", choices=sorted(TABULAR))
     ap.add_argument("--methods", default="hpo-asha,hpo-mobster")
-    ap.add_argument("--seeds", type=int, default=1)
+    ap.add_argument("--seeds", default="0", help="comma-separated seeds")
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--hours", type=float, default=0.01, help="simulated time budget")
     args = ap.parse_args(argv)
@@ -62,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [m for m in methods if m not in HPO_METHODS]
     if unknown:
         ap.error(f"not hpo methods: {unknown} (peers' configurations are not recorded)")
+    try:
+        seeds = [int(x) for x in args.seeds.split(",") if x]
+    except ValueError:
+        ap.error(f"--seeds must be comma-separated integers, got {args.seeds!r}")
     bb = make_benchmark(args.benchmark)
     print(f"# {bb.name}: {len(bb.rows)} rows, {args.workers} workers, {args.hours:g} h")
     print(
@@ -70,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for m in methods:
-        for seed in range(args.seeds):
+        for seed in seeds:
             trials: list[tuple[int, dict[str, Any], float]] = []
             run_hpo(bb, HPO_METHODS[m], seed, args.workers, args.hours * 3600, trials_out=trials)
             c = coverage(bb, trials)
