@@ -60,6 +60,21 @@ HPO_METHODS = {
     "hpo-mobster": "mobster",
     "hpo-hypertune": "hypertune",
 }
+# variants with non-default parameters: run when named in --methods, never by default
+HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    # BOHB's random fraction (Falkner et al. 2018): a third of proposals uniformly at random
+    "hpo-mobster-rf": ("mobster", {"random_fraction": 1 / 3}),
+    "hpo-hypertune-rf": ("hypertune", {"random_fraction": 1 / 3}),
+}
+
+
+def hpo_scheduler(method: str) -> tuple[str, dict[str, Any]]:
+    """(scheduler name, parameters other than the seed) of one of hpo's methods."""
+    if method in HPO_VARIANTS:
+        return HPO_VARIANTS[method]
+    return HPO_METHODS[method], {}
+
+
 OPTUNA_METHODS = (
     "optuna-random",
     "optuna-tpe",
@@ -144,7 +159,7 @@ class Checkpoint:
 
 def run_hpo(
     bb: SyntheticBenchmark,
-    scheduler: str,
+    scheduler: str | tuple[str, dict[str, Any]],
     seed: int,
     workers: int,
     limit_s: float,
@@ -152,13 +167,14 @@ def run_hpo(
     trials_out: list[tuple[int, dict[str, Any], float]] | None = None,
 ):
     """One hpo run on the simulated clock; with ``checkpoint``, resumed from it when it exists
-    and saved to it as the run goes. ``trials_out`` receives every trial's (number, config,
-    last fidelity reached)."""
+    and saved to it as the run goes. ``scheduler``: a name, or (name, parameters).
+    ``trials_out`` receives every trial's (number, config, last fidelity reached)."""
     import hpo
     from hpo.coordinator import Coordinator
     from hpo.executors.simulated import SimulatedExecutor
     from hpo.runner import Driver
 
+    name, params = (scheduler, {}) if isinstance(scheduler, str) else scheduler
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "sim.db"
         saved = checkpoint.load() if checkpoint is not None else None
@@ -173,7 +189,7 @@ def run_hpo(
                 bb.space,
                 "loss",
                 fidelity={"name": "epoch", "min": 1, "max": bb.max_epochs},
-                scheduler={"name": scheduler, "params": {"seed": seed}},
+                scheduler={"name": name, "params": {**params, "seed": seed}},
                 budget={"max_trials": 100_000},
             )
         ex = SimulatedExecutor(bb, n_workers=workers, time_limit_s=limit_s)
@@ -322,9 +338,9 @@ def _run_one(
     bb = bb if bb is not None else make_benchmark(benchmark, noise)
     t0 = time.perf_counter()
     try:
-        if method in HPO_METHODS:
+        if method in HPO_METHODS or method in HPO_VARIANTS:
             ck = Checkpoint(Path(checkpoint)) if checkpoint else None
-            traj = run_hpo(bb, HPO_METHODS[method], seed, workers, limit, ck)
+            traj = run_hpo(bb, hpo_scheduler(method), seed, workers, limit, ck)
             if ck is not None:
                 return traj, ck.seconds()
         elif method in OPTUNA_METHODS:
@@ -389,7 +405,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--methods",
         default=",".join([*HPO_METHODS, *OPTUNA_METHODS]),
-        help=f"comma-separated, from {', '.join([*HPO_METHODS, *OPTUNA_METHODS, *PEER_METHODS])}",
+        help="comma-separated, from "
+        + ", ".join([*HPO_METHODS, *HPO_VARIANTS, *OPTUNA_METHODS, *PEER_METHODS]),
     )
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--workers", type=int, default=4)
@@ -420,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError:
             ap.error("--html needs plotly (pip install plotly); leave it out or use --json")
     methods = [m for m in args.methods.split(",") if m]
-    known = {*HPO_METHODS, *OPTUNA_METHODS, *PEER_METHODS}
+    known = {*HPO_METHODS, *HPO_VARIANTS, *OPTUNA_METHODS, *PEER_METHODS}
     unknown = [m for m in methods if m not in known]
     if unknown:
         ap.error(f"unknown methods: {unknown}")

@@ -271,6 +271,7 @@ class GPSearcher:
         refit_growth: float = 1.25,
         constraints: Any = None,
         ref_point: Any = None,
+        random_fraction: float = 0.0,
     ):
         check_objectives(study)
         self.constraints = parse_constraints(constraints, study)
@@ -284,6 +285,16 @@ class GPSearcher:
             else _check_int("n_initial", n_initial, 1)
         )
         self.max_points = _check_int("max_points", max_points, 10)
+        if (
+            isinstance(random_fraction, bool)
+            or not isinstance(random_fraction, int | float)
+            or not 0 <= random_fraction < 1
+        ):
+            raise InvalidStudy(
+                "scheduler parameter random_fraction must be a number in [0, 1), "
+                f"got {random_fraction!r}"
+            )
+        self.random_fraction = float(random_fraction)
         if not isinstance(cost_aware, bool):
             raise InvalidStudy(
                 f"scheduler parameter cost_aware must be true or false, got {cost_aware!r}"
@@ -387,6 +398,8 @@ class GPSearcher:
         from hpo.surrogates import gp
 
         features = gp.FeatureMap(self.space, self.fidelity_range)
+        if all(self._at_random(history, i) for i in range(n)):  # no model needed
+            return self._propose_with(None, features, history, pending, n)
         cat = sorted(features.cat_dims)
 
         def factory() -> gp.GPSurrogate:
@@ -426,21 +439,35 @@ class GPSearcher:
         """``n`` configurations from ``acquire(X_pending, seed)``, each one pending for the next.
 
         A proposal equal to a pending configuration means the acquisition was flat there: a
-        uniformly random configuration is proposed instead. Seeds follow (seed, trials, index).
+        uniformly random configuration is proposed instead. With ``random_fraction``, proposal
+        ``i`` is uniformly random when ``_at_random`` says so (``acquire`` may then be None when
+        every one is). Seeds follow (seed, trials, index).
         """
         pend = [t.config for t in pending]
         X_pending = features.encode(pend) if pend else np.empty((0, features.dim))
         out: list[Config] = []
         for i in range(n):
             rng = np.random.default_rng([self.seed, history.n_trials, i])
-            x = acquire(X_pending, int(rng.integers(2**31 - 1)))
-            config = self.space.validate_config(features.decode(x))
+            if self._at_random(history, i):
+                config = self.space.sample(rng)
+            else:
+                x = acquire(X_pending, int(rng.integers(2**31 - 1)))
+                config = self.space.validate_config(features.decode(x))
             if any(config == c for c in pend):  # the acquisition was flat: explore instead
                 config = self.space.sample(rng)
             out.append(config)
             pend.append(config)
             X_pending = np.vstack([X_pending, features.encode([config])])
         return out
+
+    def _at_random(self, history: History, i: int) -> bool:
+        """Whether proposal ``i`` at this history is drawn uniformly at random instead of from
+        the model: probability ``random_fraction``, seeded by (seed, trials, index) on a stream
+        of its own (BOHB's random fraction, Falkner et al. 2018, section 3.2)."""
+        if not self.random_fraction:
+            return False
+        coin = np.random.default_rng([self.seed, history.n_trials, i, 1]).random()
+        return bool(coin < self.random_fraction)
 
     # ---- several objectives, constraints -------------------------------------------------------
     def _list_acquisition(
@@ -633,9 +660,15 @@ class GPSearcher:
 
 
 def _searcher_params(
-    n_initial: Any, max_points: Any, cost_aware: Any, constraints: Any, ref_point: Any
+    n_initial: Any,
+    max_points: Any,
+    cost_aware: Any,
+    constraints: Any,
+    ref_point: Any,
+    random_fraction: Any = 0.0,
 ) -> dict[str, Any]:  # validated by GPSearcher
     return {
+        "random_fraction": random_fraction,
         "n_initial": n_initial,
         "max_points": max_points,
         "cost_aware": cost_aware,
@@ -651,7 +684,9 @@ class BayesianOptimization(RandomSearch):
     ``max_points`` (training set cap, default 500), ``cost_aware`` (EI per unit of predicted
     cost, default false), ``constraints`` (outcome constraints, see ``parse_constraints``),
     ``ref_point`` (hypervolume reference point with several objectives, see
-    ``parse_ref_point``), ``seed``. With several objectives the acquisition is qLogNEHVI.
+    ``parse_ref_point``), ``random_fraction`` (share of proposals drawn uniformly at random
+    instead of from the model, as in BOHB; default 0), ``seed``. With several objectives the
+    acquisition is qLogNEHVI.
     """
 
     name = "bo"
@@ -665,6 +700,7 @@ class BayesianOptimization(RandomSearch):
         cost_aware: bool = False,
         constraints: list[Any] | None = None,
         ref_point: list[float] | None = None,
+        random_fraction: float = 0.0,
         seed: int = 0,
         searcher: Searcher | None = None,
     ):
@@ -672,7 +708,9 @@ class BayesianOptimization(RandomSearch):
         gp_searcher = GPSearcher(
             study,
             seed=self.seed,
-            **_searcher_params(n_initial, max_points, cost_aware, constraints, ref_point),
+            **_searcher_params(
+                n_initial, max_points, cost_aware, constraints, ref_point, random_fraction
+            ),
         )
         if searcher is None:
             self.searcher = gp_searcher
@@ -704,8 +742,8 @@ class MOBSTER(ASHA):
     """MOBSTER (``"mobster"``): ASHA whose new configurations come from a multi-fidelity GP.
 
     Params: ASHA's (``eta``, ``min_fidelity``, ``max_fidelity``, ``variant``, ``brackets``) and
-    ``n_initial``, ``max_points``, ``cost_aware``, ``constraints``, ``ref_point`` as for
-    ``"bo"``, and ``seed``.
+    ``n_initial``, ``max_points``, ``cost_aware``, ``constraints``, ``ref_point``,
+    ``random_fraction`` as for ``"bo"``, and ``seed``.
 
     Rung decisions (promotion or stopping) rank results by the first objective, as ASHA does,
     also when the study has several objectives; with constraints, infeasible results rank after
@@ -729,6 +767,7 @@ class MOBSTER(ASHA):
         cost_aware: bool = False,
         constraints: list[Any] | None = None,
         ref_point: list[float] | None = None,
+        random_fraction: float = 0.0,
         seed: int = 0,
         searcher: Searcher | None = None,
     ):
@@ -749,7 +788,9 @@ class MOBSTER(ASHA):
             multi_fidelity=True,
             levels=levels,
             fidelity_range=(self.r_min, self.r_max),
-            **_searcher_params(n_initial, max_points, cost_aware, constraints, ref_point),
+            **_searcher_params(
+                n_initial, max_points, cost_aware, constraints, ref_point, random_fraction
+            ),
         )
         self.constraints = gp_searcher.constraints
         if searcher is None:

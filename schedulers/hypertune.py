@@ -306,7 +306,8 @@ class HyperTune(ASHA):
 
     Params: ``eta``, ``min_fidelity``, ``max_fidelity`` as for ``asha``; ``brackets`` (default:
     all that ``eta`` allows between the fidelities); ``delayed`` (D-ASHA promotions, default
-    true); ``n_initial``, ``max_points``, ``cost_aware`` as for ``mobster``; ``num_samples``
+    true); ``n_initial``, ``max_points``, ``cost_aware``, ``random_fraction`` as for
+    ``mobster``; ``num_samples``
     (posterior samples per level for the ranking losses, default 50); ``seed``. Trials pause at
     their rungs and resume when promoted (ASHA's promotion variant).
     """
@@ -326,6 +327,7 @@ class HyperTune(ASHA):
         max_points: int = 500,
         cost_aware: bool = False,
         num_samples: int = 50,
+        random_fraction: float = 0.0,
         seed: int = 0,
         searcher: Searcher | None = None,
     ):
@@ -354,6 +356,7 @@ class HyperTune(ASHA):
             n_initial=n_initial,
             max_points=max_points,
             cost_aware=cost_aware,
+            random_fraction=random_fraction,
         )
         if searcher is None:
             self.searcher = self.ensemble_searcher

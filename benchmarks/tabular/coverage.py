@@ -51,7 +51,14 @@ def coverage(bb: Any, trials: Sequence[tuple[int, dict[str, Any], float]]) -> di
 def main(argv: list[str] | None = None) -> int:
     import logging
 
-    from benchmarks.compare import HPO_METHODS, TABULAR, make_benchmark, run_hpo
+    from benchmarks.compare import (
+        HPO_METHODS,
+        HPO_VARIANTS,
+        TABULAR,
+        hpo_scheduler,
+        make_benchmark,
+        run_hpo,
+    )
 
     logging.getLogger("hpo").setLevel(logging.ERROR)  # trials cut by the time limit are expected
 
@@ -63,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hours", type=float, default=0.01, help="simulated time budget")
     args = ap.parse_args(argv)
     methods = [m for m in args.methods.split(",") if m]
-    unknown = [m for m in methods if m not in HPO_METHODS]
+    unknown = [m for m in methods if m not in HPO_METHODS and m not in HPO_VARIANTS]
     if unknown:
         ap.error(f"not hpo methods: {unknown} (peers' configurations are not recorded)")
     try:
@@ -80,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     for m in methods:
         for seed in seeds:
             trials: list[tuple[int, dict[str, Any], float]] = []
-            run_hpo(bb, HPO_METHODS[m], seed, args.workers, args.hours * 3600, trials_out=trials)
+            run_hpo(bb, hpo_scheduler(m), seed, args.workers, args.hours * 3600, trials_out=trials)
             c = coverage(bb, trials)
             print(
                 f"| {m} | {seed} | {c['trials']} | {c['distinct_rows']} "

@@ -186,12 +186,42 @@ def test_cost_aware_proposals_avoid_the_expensive_half() -> None:
     assert plain != aware
 
 
+def test_random_fraction_replaces_that_share_of_model_proposals_by_uniform_draws() -> None:
+    """With random_fraction p, each proposal is, independently with probability p, what a
+    uniform draw seeded by (seed, trials, index) gives; the others still come from the GP."""
+    st = study_of()
+    cfgs = random_configs(st.space, 12)
+    h = history_of(st, cfgs, [bowl(c) for c in cfgs])
+    model = GPSearcher(st, seed=0).propose(h, [], 40)
+    mixed_searcher = GPSearcher(st, seed=0, random_fraction=0.5)
+    mixed = mixed_searcher.propose(h, [], 40)
+    drawn = [mixed_searcher._at_random(h, i) for i in range(40)]
+    assert 10 <= sum(drawn) <= 30  # Binomial(40, 0.5): outside this with probability < 0.3%
+    for i, (c, at_random) in enumerate(zip(mixed, drawn, strict=True)):
+        if at_random:
+            assert c == st.space.sample(np.random.default_rng([0, h.n_trials, i]))
+    # the model's proposals go to the bowl's low region, the uniform ones do not
+    mean = lambda cs: float(np.mean([bowl(c) for c in cs]))  # noqa: E731
+    assert mean([c for c, r in zip(mixed, drawn, strict=True) if r]) > 2 * mean(model[:10])
+    # deterministic: a fresh searcher proposes the same batch
+    assert GPSearcher(st, seed=0, random_fraction=0.5).propose(h, [], 40) == mixed
+
+
 def test_schedulers_validate_their_parameters() -> None:
     assert isinstance(make_scheduler(study_of()), BayesianOptimization)
     st = study_of(fidelity=(1, 27), scheduler="mobster", params={"eta": 3, "max_points": 200})
     m = make_scheduler(st)
     assert isinstance(m, MOBSTER) and m.searcher.max_points == 200
-    for bad in ({"n_initial": 0}, {"max_points": 5}, {"cost_aware": "yes"}, {"kappa": 1}):
+    for bad in (
+        {"n_initial": 0},
+        {"max_points": 5},
+        {"cost_aware": "yes"},
+        {"kappa": 1},
+        {"random_fraction": 1.0},
+        {"random_fraction": -0.1},
+        {"random_fraction": "half"},
+        {"random_fraction": True},
+    ):
         with pytest.raises(InvalidStudy):
             make_scheduler(study_of(scheduler="bo", params=bad))
     with pytest.raises(InvalidStudy, match="fidelity"):
