@@ -64,6 +64,7 @@ HPO_METHODS = {
 HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     # BOHB's random fraction (Falkner et al. 2018): a third of proposals uniformly at random
     "hpo-mobster-rf": ("mobster", {"random_fraction": 1 / 3}),
+    "hpo-mobster-rf20": ("mobster", {"random_fraction": 0.2}),
     "hpo-hypertune-rf": ("hypertune", {"random_fraction": 1 / 3}),
 }
 
