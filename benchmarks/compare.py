@@ -384,7 +384,10 @@ class SavedRuns:
         """Where an unfinished hpo run keeps its state (``Checkpoint``), or None."""
         if self.dir is None:
             return None
-        return str(self._path(method, seed).with_suffix(".partial"))
+        return str(self._partial(method, seed))
+
+    def _partial(self, method: str, seed: int) -> Path:
+        return self._path(method, seed).with_suffix(".partial")
 
     def save(self, method: str, seed: int, result: Any) -> Any:
         if self.dir is not None:
@@ -396,7 +399,7 @@ class SavedRuns:
             tmp = self._path(method, seed).with_suffix(".tmp")
             tmp.write_text(json.dumps(data))
             tmp.replace(self._path(method, seed))
-            self._path(method, seed).with_suffix(".partial").unlink(missing_ok=True)
+            self._partial(method, seed).unlink(missing_ok=True)
         return result
 
 

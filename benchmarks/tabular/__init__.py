@@ -60,13 +60,14 @@ class TabularBenchmark:
         # far, at any epoch, as tabular HPO benchmarks do): curves are not monotone (networks
         # overfit), so the optimum is the best value anywhere in the table.
         self.observed_regret = True
-        self.optimum = min(self._best(i) for i in range(len(self.rows)))
+        self.optimum = min(self.best(i) for i in range(len(self.rows)))
 
     def curve(self, i: int) -> list[float]:
         """Row ``i``'s metric at every epoch, as served (lower is better), not running bests."""
         return [self._sign * c[self._col] for c in self.rows[i]["curve"]]
 
-    def _best(self, i: int) -> float:
+    def best(self, i: int) -> float:
+        """Row ``i``'s best value at any epoch: what the comparison scores."""
         return min(self.curve(i))
 
     def nearest(self, config: Mapping[str, Any]) -> int:
@@ -97,7 +98,7 @@ class TabularBenchmark:
 
     def true_value(self, config: Mapping[str, Any]) -> float:
         """The best value the config's curve reaches (what a random draw is scaled by)."""
-        return self._best(self.nearest(config))
+        return self.best(self.nearest(config))
 
     def sample(self, rng: random.Random) -> dict[str, Any]:
         return dict(self.rows[rng.randrange(len(self.rows))]["config"])

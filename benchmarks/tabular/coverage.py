@@ -37,7 +37,7 @@ def coverage(bb: Any, trials: Sequence[tuple[int, dict[str, Any], float]]) -> di
         if row in seen:
             repeat += last
         seen.add(row)
-    rank = {i: r for r, i in enumerate(sorted(range(len(bb.rows)), key=lambda i: min(bb.curve(i))))}
+    rank = {i: r for r, i in enumerate(sorted(range(len(bb.rows)), key=bb.best))}
     return {
         "trials": len(ordered),
         "distinct_rows": len(visits),

@@ -1,7 +1,7 @@
 """How well each epoch of a table's curves predicts what the comparison scores.
 
 ``benchmarks/compare.py`` scores a table by the best value observed at *any* epoch (a row's
-``_best``), while a searcher that models the last epoch (hpo's trial value is its latest report)
+``best``), while a searcher that models the last epoch (hpo's trial value is its latest report)
 optimizes the value at the maximum fidelity. Where the two disagree (overfitting curves), the
 table rewards low-fidelity screening more than a model of the last epoch. For every table this
 prints, per epoch, Spearman's rank correlation of the epoch's value with the row's best and with
