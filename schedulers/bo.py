@@ -239,6 +239,35 @@ def violated(metrics: Mapping[str, float], constraints: Sequence[Constraint]) ->
     return sum(not c.satisfied(metrics.get(c.metric)) for c in constraints)
 
 
+PLATEAU_WINDOW = 20  # recent trials over which random_fraction "auto" counts repeats
+PLATEAU_CAP = 0.5  # the most random_fraction "auto" gives the uniform draws
+
+
+def plateau_share(history: History, metric: str, window: int) -> float:
+    """The share of the last ``window`` trials (by number, among those with a ``metric``
+    result) whose first result (fidelity and value) equals an earlier trial's first result
+    exactly, though its configuration differs.
+
+    Two configurations that train differently essentially never give the bit-identical
+    value; an exact repeat means the objective is flat between them: a parameter it ignores,
+    a metric quantized coarser than the search resolves (accuracy on a small validation set),
+    or a lookup table answering with its nearest row. A model proposing near its incumbent then
+    spends trials on results it already has, and ``random_fraction: auto`` sends that share
+    of proposals to uniform draws instead. Our own heuristic; 0 on a continuous objective.
+    """
+    first: dict[tuple[float, float], Config] = {}
+    repeats: list[bool] = []
+    for t in sorted(history.trials(), key=lambda t: t.number):
+        r = next((r for r in history.reports(t.id) if metric in r.metrics), None)
+        if r is None:
+            continue
+        key = (float(r.step), float(r.metrics[metric]))
+        seen = first.setdefault(key, t.config)
+        repeats.append(seen != t.config)
+    recent = repeats[-window:]
+    return sum(recent) / len(recent) if recent else 0.0
+
+
 def default_n_initial(dim: int) -> int:
     return int(min(max(2 * dim + 1, 3), 10))
 
@@ -271,7 +300,7 @@ class GPSearcher:
         refit_growth: float = 1.25,
         constraints: Any = None,
         ref_point: Any = None,
-        random_fraction: float = 0.0,
+        random_fraction: float | str = 0.0,
     ):
         check_objectives(study)
         self.constraints = parse_constraints(constraints, study)
@@ -285,16 +314,18 @@ class GPSearcher:
             else _check_int("n_initial", n_initial, 1)
         )
         self.max_points = _check_int("max_points", max_points, 10)
-        if (
+        if random_fraction != "auto" and (
             isinstance(random_fraction, bool)
             or not isinstance(random_fraction, int | float)
             or not 0 <= random_fraction < 1
         ):
             raise InvalidStudy(
-                "scheduler parameter random_fraction must be a number in [0, 1), "
+                "scheduler parameter random_fraction must be a number in [0, 1) or 'auto', "
                 f"got {random_fraction!r}"
             )
-        self.random_fraction = float(random_fraction)
+        self.random_fraction: float | str = (
+            "auto" if random_fraction == "auto" else float(random_fraction)
+        )
         if not isinstance(cost_aware, bool):
             raise InvalidStudy(
                 f"scheduler parameter cost_aware must be true or false, got {cost_aware!r}"
@@ -398,8 +429,9 @@ class GPSearcher:
         from hpo.surrogates import gp
 
         features = gp.FeatureMap(self.space, self.fidelity_range)
-        if all(self._at_random(history, i) for i in range(n)):  # no model needed
-            return self._propose_with(None, features, history, pending, n)
+        fraction = self.fraction(history)
+        if all(self._at_random(history, i, fraction) for i in range(n)):  # no model needed
+            return self._propose_with(None, features, history, pending, n, fraction)
         cat = sorted(features.cat_dims)
 
         def factory() -> gp.GPSurrogate:
@@ -431,24 +463,30 @@ class GPSearcher:
                     surrogate, features, baseline, X_pending, seed=seed, cost_model=cost_model
                 )
 
-        return self._propose_with(acquire, features, history, pending, n)
+        return self._propose_with(acquire, features, history, pending, n, fraction)
 
     def _propose_with(
-        self, acquire: Any, features: Any, history: History, pending: Sequence[Trial], n: int
+        self,
+        acquire: Any,
+        features: Any,
+        history: History,
+        pending: Sequence[Trial],
+        n: int,
+        fraction: float,
     ) -> list[Config]:
         """``n`` configurations from ``acquire(X_pending, seed)``, each one pending for the next.
 
         A proposal equal to a pending configuration means the acquisition was flat there: a
-        uniformly random configuration is proposed instead. With ``random_fraction``, proposal
-        ``i`` is uniformly random when ``_at_random`` says so (``acquire`` may then be None when
-        every one is). Seeds follow (seed, trials, index).
+        uniformly random configuration is proposed instead. Proposal ``i`` is uniformly random
+        when ``_at_random`` says so at ``fraction`` (``acquire`` may then be None when every one
+        is). Seeds follow (seed, trials, index).
         """
         pend = [t.config for t in pending]
         X_pending = features.encode(pend) if pend else np.empty((0, features.dim))
         out: list[Config] = []
         for i in range(n):
             rng = np.random.default_rng([self.seed, history.n_trials, i])
-            if self._at_random(history, i):
+            if self._at_random(history, i, fraction):
                 config = self.space.sample(rng)
             else:
                 x = acquire(X_pending, int(rng.integers(2**31 - 1)))
@@ -460,14 +498,23 @@ class GPSearcher:
             X_pending = np.vstack([X_pending, features.encode([config])])
         return out
 
-    def _at_random(self, history: History, i: int) -> bool:
+    def _at_random(self, history: History, i: int, fraction: float) -> bool:
         """Whether proposal ``i`` at this history is drawn uniformly at random instead of from
-        the model: probability ``random_fraction``, seeded by (seed, trials, index) on a stream
-        of its own (BOHB's random fraction, Falkner et al. 2018, section 3.2)."""
-        if not self.random_fraction:
+        the model: probability ``fraction``, seeded by (seed, trials, index) on a stream of its
+        own (BOHB's random fraction, Falkner et al. 2018, section 3.2)."""
+        if not fraction:
             return False
         coin = np.random.default_rng([self.seed, history.n_trials, i, 1]).random()
-        return bool(coin < self.random_fraction)
+        return bool(coin < fraction)
+
+    def fraction(self, history: History) -> float:
+        """The share of proposals drawn at random now: ``random_fraction``, or with ``"auto"``
+        the share of the last ``PLATEAU_WINDOW`` trials whose first result repeated an earlier
+        trial's exactly (``plateau_share``), at most ``PLATEAU_CAP``."""
+        if self.random_fraction != "auto":
+            return float(self.random_fraction)
+        share = plateau_share(history, self.study.objectives[0].name, PLATEAU_WINDOW)
+        return min(PLATEAU_CAP, share)
 
     # ---- several objectives, constraints -------------------------------------------------------
     def _list_acquisition(
@@ -685,8 +732,9 @@ class BayesianOptimization(RandomSearch):
     cost, default false), ``constraints`` (outcome constraints, see ``parse_constraints``),
     ``ref_point`` (hypervolume reference point with several objectives, see
     ``parse_ref_point``), ``random_fraction`` (share of proposals drawn uniformly at random
-    instead of from the model, as in BOHB; default 0), ``seed``. With several objectives the
-    acquisition is qLogNEHVI.
+    instead of from the model, as in BOHB; default 0; ``"auto"``: the share of recent trials
+    whose first result repeated another's exactly, see ``plateau_share``), ``seed``. With
+    several objectives the acquisition is qLogNEHVI.
     """
 
     name = "bo"
@@ -700,7 +748,7 @@ class BayesianOptimization(RandomSearch):
         cost_aware: bool = False,
         constraints: list[Any] | None = None,
         ref_point: list[float] | None = None,
-        random_fraction: float = 0.0,
+        random_fraction: float | str = 0.0,
         seed: int = 0,
         searcher: Searcher | None = None,
     ):
@@ -767,7 +815,7 @@ class MOBSTER(ASHA):
         cost_aware: bool = False,
         constraints: list[Any] | None = None,
         ref_point: list[float] | None = None,
-        random_fraction: float = 0.0,
+        random_fraction: float | str = 0.0,
         seed: int = 0,
         searcher: Searcher | None = None,
     ):

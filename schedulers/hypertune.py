@@ -280,7 +280,7 @@ class HyperTuneSearcher(GPSearcher):
                 cost_model=cost_model,
             )
 
-        return self._propose_with(acquire, features, history, pending, n)
+        return self._propose_with(acquire, features, history, pending, n, self.fraction(history))
 
 
 def _zscore(y: np.ndarray) -> np.ndarray:
@@ -327,7 +327,7 @@ class HyperTune(ASHA):
         max_points: int = 500,
         cost_aware: bool = False,
         num_samples: int = 50,
-        random_fraction: float = 0.0,
+        random_fraction: float | str = 0.0,
         seed: int = 0,
         searcher: Searcher | None = None,
     ):

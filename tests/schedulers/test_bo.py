@@ -12,7 +12,13 @@ pytest.importorskip("botorch")
 
 from hpo.schedulers import make_scheduler  # noqa: E402
 from hpo.schedulers.base import RandomSearcher  # noqa: E402
-from hpo.schedulers.bo import MOBSTER, BayesianOptimization, GPSearcher  # noqa: E402
+from hpo.schedulers.bo import (  # noqa: E402
+    MOBSTER,
+    PLATEAU_CAP,
+    BayesianOptimization,
+    GPSearcher,
+    plateau_share,
+)
 
 from hpo.errors import InvalidStudy  # noqa: E402
 from hpo.history import History  # noqa: E402
@@ -195,7 +201,7 @@ def test_random_fraction_replaces_that_share_of_model_proposals_by_uniform_draws
     model = GPSearcher(st, seed=0).propose(h, [], 40)
     mixed_searcher = GPSearcher(st, seed=0, random_fraction=0.5)
     mixed = mixed_searcher.propose(h, [], 40)
-    drawn = [mixed_searcher._at_random(h, i) for i in range(40)]
+    drawn = [mixed_searcher._at_random(h, i, 0.5) for i in range(40)]
     assert 10 <= sum(drawn) <= 30  # Binomial(40, 0.5): outside this with probability < 0.3%
     for i, (c, at_random) in enumerate(zip(mixed, drawn, strict=True)):
         if at_random:
@@ -205,6 +211,44 @@ def test_random_fraction_replaces_that_share_of_model_proposals_by_uniform_draws
     assert mean([c for c, r in zip(mixed, drawn, strict=True) if r]) > 2 * mean(model[:10])
     # deterministic: a fresh searcher proposes the same batch
     assert GPSearcher(st, seed=0, random_fraction=0.5).propose(h, [], 40) == mixed
+
+
+def test_plateau_share_counts_exact_repeats_of_a_first_result_by_another_configuration() -> None:
+    """Hand-counted: trial 3 repeats trial 1's (step, value) with another configuration (a
+    repeat); trial 4 has trial 1's configuration (same configuration: not a plateau); trial 5
+    has trial 2's value at another step (not a repeat); trial 6 repeats trial 2 (a repeat)."""
+    st = study_of(fidelity=(1, 9))
+    a, b, c, d, e = ({"x": x, "y": 0.5} for x in (0.1, 0.2, 0.3, 0.4, 0.5))
+    h = history_of(st, [a, b, c, a, d, e], [1.0, 2.0, 1.0, 1.0, 2.0, 2.0], [1, 1, 1, 1, 3, 1])
+    assert plateau_share(h, "loss", 20) == pytest.approx(2 / 6)
+    assert plateau_share(h, "loss", 2) == pytest.approx(1 / 2)  # trials 5 and 6
+    assert plateau_share(h, "loss", 1) == 1.0
+    assert plateau_share(history_of(st, [], []), "loss", 20) == 0.0
+    # a later report of an earlier trial does not count: only each trial's first result
+    h.apply_report(Report(2, 3, {"loss": 2.0}, None, 99.0))
+    assert plateau_share(h, "loss", 20) == pytest.approx(2 / 6)
+    auto = GPSearcher(st, seed=0, random_fraction="auto")
+    assert auto.fraction(h) == pytest.approx(2 / 6)
+    h6 = history_of(st, [a, b, c, d, e], [1.0] * 5)
+    assert auto.fraction(h6) == PLATEAU_CAP  # 4 of 5 repeat, capped
+
+
+def test_auto_random_fraction_is_the_plain_model_on_a_continuous_objective() -> None:
+    """No two results repeat on the bowl, so "auto" draws nothing at random and proposes what
+    the plain searcher does; on a flat objective half its proposals are the uniform draws."""
+    st = study_of()
+    cfgs = random_configs(st.space, 12)
+    h = history_of(st, cfgs, [bowl(c) for c in cfgs])
+    auto = GPSearcher(st, seed=0, random_fraction="auto")
+    assert auto.fraction(h) == 0.0
+    assert auto.propose(h, [], 3) == GPSearcher(st, seed=0).propose(h, [], 3)
+    flat = history_of(st, cfgs, [1.0] * 12)
+    got = auto.propose(flat, [], 20)
+    drawn = [auto._at_random(flat, i, PLATEAU_CAP) for i in range(20)]
+    assert 0 < sum(drawn) < 20
+    for i, (c, at_random) in enumerate(zip(got, drawn, strict=True)):
+        if at_random:
+            assert c == st.space.sample(np.random.default_rng([0, flat.n_trials, i]))
 
 
 def test_schedulers_validate_their_parameters() -> None:
@@ -220,6 +264,7 @@ def test_schedulers_validate_their_parameters() -> None:
         {"random_fraction": 1.0},
         {"random_fraction": -0.1},
         {"random_fraction": "half"},
+        {"random_fraction": "Auto"},
         {"random_fraction": True},
     ):
         with pytest.raises(InvalidStudy):
