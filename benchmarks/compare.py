@@ -66,8 +66,8 @@ HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "hpo-mobster-rf": ("mobster", {"random_fraction": 1 / 3}),
     "hpo-mobster-rf20": ("mobster", {"random_fraction": 0.2}),
     "hpo-hypertune-rf": ("hypertune", {"random_fraction": 1 / 3}),
-    # the share of recent trials whose first result repeated another's exactly, up to 1/2
-    "hpo-mobster-auto": ("mobster", {"random_fraction": "auto"}),
+    # mobster's random fraction is "auto" by default: this is the model alone
+    "hpo-mobster-rf0": ("mobster", {"random_fraction": 0}),
 }
 
 
