@@ -246,24 +246,27 @@ PLATEAU_CAP = 0.5  # the most random_fraction "auto" gives the uniform draws
 def plateau_share(history: History, metric: str, window: int) -> float:
     """The share of the last ``window`` trials (by number, among those with a ``metric``
     result) whose first result (fidelity and value) equals an earlier trial's first result
-    exactly, though its configuration differs.
+    exactly.
 
-    Two configurations that train differently essentially never give the bit-identical
-    value; an exact repeat means the objective is flat between them: a parameter it ignores,
-    a metric quantized coarser than the search resolves (accuracy on a small validation set),
-    or a lookup table answering with its nearest row. A model proposing near its incumbent then
-    spends trials on results it already has, and ``random_fraction: auto`` sends that share
-    of proposals to uniform draws instead. Our own heuristic; 0 on a continuous objective.
+    Two configurations that train differently essentially never give the bit-identical value,
+    nor does a noisy objective trained twice; an exact repeat means the objective is flat between
+    the two configurations (a parameter it ignores, a metric quantized coarser than the search
+    resolves, such as accuracy on a small validation set, a lookup table answering with its
+    nearest row) or that a deterministic objective ran the same configuration again. Either way
+    the trial bought a result the study already had, and ``random_fraction: auto`` sends that
+    share of proposals to uniform draws instead. Only first results are compared, so a parameter
+    that acts only after the lowest rung also counts as flat there. Our own heuristic; 0 on a
+    continuous objective.
     """
-    first: dict[tuple[float, float], Config] = {}
+    first: set[tuple[float, float]] = set()
     repeats: list[bool] = []
-    for t in sorted(history.trials(), key=lambda t: t.number):
+    for t in history.trials():  # ordered by number
         r = next((r for r in history.reports(t.id) if metric in r.metrics), None)
         if r is None:
             continue
         key = (float(r.step), float(r.metrics[metric]))
-        seen = first.setdefault(key, t.config)
-        repeats.append(seen != t.config)
+        repeats.append(key in first)
+        first.add(key)
     recent = repeats[-window:]
     return sum(recent) / len(recent) if recent else 0.0
 

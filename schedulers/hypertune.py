@@ -306,8 +306,8 @@ class HyperTune(ASHA):
 
     Params: ``eta``, ``min_fidelity``, ``max_fidelity`` as for ``asha``; ``brackets`` (default:
     all that ``eta`` allows between the fidelities); ``delayed`` (D-ASHA promotions, default
-    true); ``n_initial``, ``max_points``, ``cost_aware``, ``random_fraction`` as for
-    ``mobster``; ``num_samples``
+    true); ``n_initial``, ``max_points``, ``cost_aware`` as for ``mobster``;
+    ``random_fraction`` as for ``bo`` (default 0, ``"auto"`` accepted); ``num_samples``
     (posterior samples per level for the ranking losses, default 50); ``seed``. Trials pause at
     their rungs and resume when promoted (ASHA's promotion variant).
     """

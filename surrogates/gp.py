@@ -376,6 +376,20 @@ def _cost_weighted_class():
             self.cost_columns = list(cost_columns)
             self.exponent = exponent
 
+        # what BoTorch's sample_around_best reads from the acquisition (the evaluated points,
+        # how outputs make the objective, the constraints), passed on from the wrapped one
+        @property
+        def X_baseline(self):
+            return self.acq.X_baseline
+
+        @property
+        def objective(self):
+            return getattr(self.acq, "objective", None)
+
+        @property
+        def constraints(self):
+            return getattr(self.acq, "constraints", None)
+
         def forward(self, X):
             log_cost = self.cost_model.posterior(X[..., self.cost_columns]).mean.squeeze(-1)
             return self.acq(X) - self.exponent * log_cost.sum(-1)

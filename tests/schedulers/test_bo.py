@@ -213,29 +213,38 @@ def test_random_fraction_replaces_that_share_of_model_proposals_by_uniform_draws
     assert GPSearcher(st, seed=0, random_fraction=0.5).propose(h, [], 40) == mixed
 
 
-def test_plateau_share_counts_exact_repeats_of_a_first_result_by_another_configuration() -> None:
-    """Hand-counted: trial 3 repeats trial 1's (step, value) with another configuration (a
-    repeat); trial 4 has trial 1's configuration (same configuration: not a plateau); trial 5
-    has trial 2's value at another step (not a repeat); trial 6 repeats trial 2 (a repeat)."""
+def test_plateau_share_counts_exact_repeats_of_a_first_result() -> None:
+    """Hand-counted, trials by number 0..7: 2 repeats 0's (step, value) with another
+    configuration, 3 repeats it with 0's own configuration (a deterministic rerun), 4 has 1's value
+    at another step (not a repeat), 5 repeats 1; 6 and 7 are new. Repeats: 3 of 8."""
     st = study_of(fidelity=(1, 9))
-    a, b, c, d, e = ({"x": x, "y": 0.5} for x in (0.1, 0.2, 0.3, 0.4, 0.5))
-    h = history_of(st, [a, b, c, a, d, e], [1.0, 2.0, 1.0, 1.0, 2.0, 2.0], [1, 1, 1, 1, 3, 1])
-    assert plateau_share(h, "loss", 20) == pytest.approx(2 / 6)
-    assert plateau_share(h, "loss", 2) == pytest.approx(1 / 2)  # trials 5 and 6
-    assert plateau_share(h, "loss", 1) == 1.0
+    a, b, c, d, e, f, g = ({"x": x, "y": 0.5} for x in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7))
+    h = history_of(
+        st,
+        [a, b, c, a, d, e, f, g],
+        [1.0, 2.0, 1.0, 1.0, 2.0, 2.0, 3.0, 4.0],
+        [1, 1, 1, 1, 3, 1, 1, 1],
+    )
+    assert plateau_share(h, "loss", 20) == pytest.approx(3 / 8)
+    assert plateau_share(h, "loss", 4) == pytest.approx(1 / 4)  # trials 4-7
+    assert plateau_share(h, "loss", 3) == pytest.approx(1 / 3)  # trials 5-7
+    assert plateau_share(h, "loss", 2) == 0.0
+    assert plateau_share(h, "other", 20) == 0.0
     assert plateau_share(history_of(st, [], []), "loss", 20) == 0.0
     # a later report of an earlier trial does not count: only each trial's first result
     h.apply_report(Report(2, 3, {"loss": 2.0}, None, 99.0))
-    assert plateau_share(h, "loss", 20) == pytest.approx(2 / 6)
+    assert plateau_share(h, "loss", 20) == pytest.approx(3 / 8)
     auto = GPSearcher(st, seed=0, random_fraction="auto")
-    assert auto.fraction(h) == pytest.approx(2 / 6)
-    h6 = history_of(st, [a, b, c, d, e], [1.0] * 5)
-    assert auto.fraction(h6) == PLATEAU_CAP  # 4 of 5 repeat, capped
+    assert auto.fraction(h) == pytest.approx(3 / 8)
+    assert GPSearcher(st, seed=0, random_fraction=0.25).fraction(h) == 0.25
+    h5 = history_of(st, [a, b, c, d, e], [1.0] * 5)
+    assert auto.fraction(h5) == PLATEAU_CAP  # 4 of 5 repeat, capped
 
 
 def test_auto_random_fraction_is_the_plain_model_on_a_continuous_objective() -> None:
     """No two results repeat on the bowl, so "auto" draws nothing at random and proposes what
-    the plain searcher does; on a flat objective half its proposals are the uniform draws."""
+    the plain searcher does; on a flat objective it draws at the cap: those proposals are the
+    uniform draws, the others the model's."""
     st = study_of()
     cfgs = random_configs(st.space, 12)
     h = history_of(st, cfgs, [bowl(c) for c in cfgs])
@@ -243,12 +252,26 @@ def test_auto_random_fraction_is_the_plain_model_on_a_continuous_objective() -> 
     assert auto.fraction(h) == 0.0
     assert auto.propose(h, [], 3) == GPSearcher(st, seed=0).propose(h, [], 3)
     flat = history_of(st, cfgs, [1.0] * 12)
+    assert auto.fraction(flat) == PLATEAU_CAP
     got = auto.propose(flat, [], 20)
+    capped = GPSearcher(st, seed=0, random_fraction=PLATEAU_CAP).propose(flat, [], 20)
+    assert got == capped
     drawn = [auto._at_random(flat, i, PLATEAU_CAP) for i in range(20)]
     assert 0 < sum(drawn) < 20
     for i, (c, at_random) in enumerate(zip(got, drawn, strict=True)):
-        if at_random:
-            assert c == st.space.sample(np.random.default_rng([0, flat.n_trials, i]))
+        uniform = st.space.sample(np.random.default_rng([0, flat.n_trials, i]))
+        assert (c == uniform) == at_random
+
+
+def test_mobster_defaults_to_the_auto_fraction_and_hypertune_takes_it() -> None:
+    st = study_of(fidelity=(1, 27), scheduler="mobster")
+    assert make_scheduler(st).searcher.random_fraction == "auto"
+    st0 = study_of(fidelity=(1, 27), scheduler="mobster", params={"random_fraction": 0})
+    assert make_scheduler(st0).searcher.random_fraction == 0.0
+    bo = make_scheduler(study_of())
+    assert bo.searcher.random_fraction == 0.0
+    ht = study_of(fidelity=(1, 27), scheduler="hypertune", params={"random_fraction": "auto"})
+    assert make_scheduler(ht).searcher.random_fraction == "auto"
 
 
 def test_schedulers_validate_their_parameters() -> None:

@@ -180,3 +180,55 @@ def test_relaxed_integer_optimizer_finds_the_best_lattice_point(A, c, w) -> None
         scores = acq(grid.unsqueeze(1))
         got = acq(torch.as_tensor(x).reshape(1, 1, -1))
     assert float(got) == pytest.approx(float(scores.max()), abs=1e-12)
+
+
+def _needle_acquisition(X_train: np.ndarray, needle: np.ndarray, width: float):
+    """A BoTorch acquisition that is a Gaussian bump of ``width`` at ``needle`` (zero gradient
+    anywhere farther than a few widths), over a GP whose posterior mean is best at the training
+    point nearest to ``needle``."""
+    import torch
+    from botorch.acquisition import AcquisitionFunction
+    from botorch.models import SingleTaskGP
+
+    Xt = torch.as_tensor(X_train, dtype=torch.float64)
+    Y = -((Xt - torch.as_tensor(needle)) ** 2).sum(-1, keepdim=True)
+    model = SingleTaskGP(Xt, Y)
+    model.eval()
+
+    class Needle(AcquisitionFunction):
+        def __init__(self) -> None:
+            super().__init__(model=model)
+            self.X_baseline = Xt
+
+        def forward(self, X):
+            d2 = ((X[..., 0, :] - torch.as_tensor(needle)) ** 2).sum(-1)
+            return torch.exp(-d2 / (2 * width**2))
+
+    return Needle()
+
+
+def test_acquisition_restarts_start_around_the_best_evaluated_point() -> None:
+    """The needle is 1e-3 from the best evaluated point and 2e-3 wide: none of 128 Sobol starts
+    (about 0.09 apart in 2-d) is within reach of its gradient, the perturbations of the best
+    point are (sigma 1e-3), so L-BFGS-B ends on it; also through the cost-weighted wrapper,
+    which passes the wrapped acquisition's baseline on."""
+    import torch
+    from hpo.surrogates import gp
+
+    rng = np.random.default_rng(0)
+    best = np.array([0.25137, 0.74219])
+    X_train = np.vstack([best, rng.random((9, 2))])
+    needle = best + 1e-3
+    bounds = torch.tensor([[0.0, 0.0], [1.0, 1.0]], dtype=torch.float64)
+    acq = _needle_acquisition(X_train, needle, 2e-3)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        x = gp._lbfgs(acq, bounds, None, 128, 2, retry=False, best_only=True)
+    assert np.linalg.norm(x.detach().reshape(-1).numpy() - needle) < 1e-3
+    cost = gp.GPSurrogate().fit(X_train, np.zeros(len(X_train)))  # a constant cost
+    wrapped = gp._cost_weighted_class()(acq, cost.model, [0, 1])
+    assert wrapped.X_baseline is acq.X_baseline
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        x = gp._lbfgs(wrapped, bounds, None, 128, 2, retry=False, best_only=True)
+    assert np.linalg.norm(x.detach().reshape(-1).numpy() - needle) < 1e-3
