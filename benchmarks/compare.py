@@ -68,6 +68,8 @@ HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "hpo-hypertune-rf": ("hypertune", {"random_fraction": 1 / 3}),
     # mobster's random fraction is "auto" by default: this is the model alone
     "hpo-mobster-rf0": ("mobster", {"random_fraction": 0}),
+    # a GP noise floor of 1e-6 (standardized variance; BoTorch's default is 1e-4)
+    "hpo-mobster-nf6": ("mobster", {"noise_floor": 1e-6}),
 }
 
 

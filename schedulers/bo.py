@@ -304,6 +304,7 @@ class GPSearcher:
         constraints: Any = None,
         ref_point: Any = None,
         random_fraction: float | str = 0.0,
+        noise_floor: float | None = None,
     ):
         check_objectives(study)
         self.constraints = parse_constraints(constraints, study)
@@ -329,6 +330,20 @@ class GPSearcher:
         self.random_fraction: float | str = (
             "auto" if random_fraction == "auto" else float(random_fraction)
         )
+        from hpo.surrogates.gp import NOISE_FLOOR
+
+        if noise_floor is None:
+            noise_floor = NOISE_FLOOR
+        if (
+            isinstance(noise_floor, bool)
+            or not isinstance(noise_floor, int | float)
+            or not 1e-10 <= noise_floor <= 0.1
+        ):
+            raise InvalidStudy(
+                "scheduler parameter noise_floor must be a number in [1e-10, 0.1], "
+                f"got {noise_floor!r}"
+            )
+        self.noise_floor = float(noise_floor)
         if not isinstance(cost_aware, bool):
             raise InvalidStudy(
                 f"scheduler parameter cost_aware must be true or false, got {cost_aware!r}"
@@ -438,7 +453,7 @@ class GPSearcher:
         cat = sorted(features.cat_dims)
 
         def factory() -> gp.GPSurrogate:
-            return gp.GPSurrogate(cat_dims=cat)
+            return gp.GPSurrogate(cat_dims=cat, noise_floor=self.noise_floor)
 
         if self._schedule is None:
             self._schedule = gp.HyperparameterSchedule(
@@ -716,9 +731,11 @@ def _searcher_params(
     constraints: Any,
     ref_point: Any,
     random_fraction: Any = 0.0,
+    noise_floor: Any = None,
 ) -> dict[str, Any]:  # validated by GPSearcher
     return {
         "random_fraction": random_fraction,
+        "noise_floor": noise_floor,
         "n_initial": n_initial,
         "max_points": max_points,
         "cost_aware": cost_aware,
@@ -752,6 +769,7 @@ class BayesianOptimization(RandomSearch):
         constraints: list[Any] | None = None,
         ref_point: list[float] | None = None,
         random_fraction: float | str = 0.0,
+        noise_floor: float | None = None,
         seed: int = 0,
         searcher: Searcher | None = None,
     ):
@@ -760,7 +778,13 @@ class BayesianOptimization(RandomSearch):
             study,
             seed=self.seed,
             **_searcher_params(
-                n_initial, max_points, cost_aware, constraints, ref_point, random_fraction
+                n_initial,
+                max_points,
+                cost_aware,
+                constraints,
+                ref_point,
+                random_fraction,
+                noise_floor,
             ),
         )
         if searcher is None:
@@ -821,6 +845,7 @@ class MOBSTER(ASHA):
         constraints: list[Any] | None = None,
         ref_point: list[float] | None = None,
         random_fraction: float | str = "auto",
+        noise_floor: float | None = None,
         seed: int = 0,
         searcher: Searcher | None = None,
     ):
@@ -842,7 +867,13 @@ class MOBSTER(ASHA):
             levels=levels,
             fidelity_range=(self.r_min, self.r_max),
             **_searcher_params(
-                n_initial, max_points, cost_aware, constraints, ref_point, random_fraction
+                n_initial,
+                max_points,
+                cost_aware,
+                constraints,
+                ref_point,
+                random_fraction,
+                noise_floor,
             ),
         )
         self.constraints = gp_searcher.constraints

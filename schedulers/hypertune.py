@@ -138,7 +138,7 @@ class HyperTuneSearcher(GPSearcher):
         cat = sorted(features.cat_dims)
 
         def factory() -> Any:
-            return gp.GPSurrogate(cat_dims=cat)
+            return gp.GPSurrogate(cat_dims=cat, noise_floor=self.noise_floor)
 
         by_level: dict[float, list[Observation]] = {r: [] for r in self.level_list}
         for o in obs:

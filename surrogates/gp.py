@@ -158,6 +158,7 @@ class FeatureMap:
 # ---- the model ----------------------------------------------------------------------------------
 
 Hyperparameters = dict[str, Any]  # parameter name -> tensor (raw, unconstrained values)
+NOISE_FLOOR = 1e-4  # least GP noise variance (standardized outputs): BoTorch's default
 
 
 class GPSurrogate:
@@ -169,10 +170,28 @@ class GPSurrogate:
     ``posterior(X)`` returns the mean and variance of the latent function, shape ``n`` each.
     """
 
-    def __init__(self, cat_dims: Sequence[int] = (), max_iter: int = 100):
+    def __init__(
+        self, cat_dims: Sequence[int] = (), max_iter: int = 100, noise_floor: float = NOISE_FLOOR
+    ):
         self.cat_dims = sorted(cat_dims)
         self.max_iter = max_iter
+        self.noise_floor = noise_floor
         self.model: Any = None
+
+    def _likelihood(self) -> Any:
+        """BoTorch's default likelihood (LogNormal(-4, 1) noise prior, Hvarfner et al. 2024) with
+        ``noise_floor`` as the least noise variance (standardized units) instead of its 1e-4."""
+        from gpytorch.constraints import GreaterThan
+        from gpytorch.likelihoods import GaussianLikelihood
+        from gpytorch.priors import LogNormalPrior
+
+        prior = LogNormalPrior(loc=-4.0, scale=1.0)
+        return GaussianLikelihood(
+            noise_prior=prior,
+            noise_constraint=GreaterThan(
+                self.noise_floor, transform=None, initial_value=prior.mode
+            ),
+        )
 
     def _build(self, X: Any, Y: Any) -> Any:
         from botorch.models import MixedSingleTaskGP, SingleTaskGP
@@ -191,9 +210,15 @@ class GPSurrogate:
                     use_rbf_kernel=False,
                 )
 
-            return MixedSingleTaskGP(X, Y, cat_dims=self.cat_dims, cont_kernel_factory=matern)
+            return MixedSingleTaskGP(
+                X,
+                Y,
+                cat_dims=self.cat_dims,
+                cont_kernel_factory=matern,
+                likelihood=self._likelihood(),
+            )
         covar = get_covar_module_with_dim_scaled_prior(ard_num_dims=d, use_rbf_kernel=False)
-        return SingleTaskGP(X, Y, covar_module=covar)
+        return SingleTaskGP(X, Y, covar_module=covar, likelihood=self._likelihood())
 
     def fit(
         self,

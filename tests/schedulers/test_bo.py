@@ -270,6 +270,9 @@ def test_mobster_defaults_to_the_auto_fraction_and_hypertune_takes_it() -> None:
     assert make_scheduler(st0).searcher.random_fraction == 0.0
     bo = make_scheduler(study_of())
     assert bo.searcher.random_fraction == 0.0
+    nf = study_of(fidelity=(1, 27), scheduler="mobster", params={"noise_floor": 1e-6})
+    assert make_scheduler(nf).searcher.noise_floor == 1e-6
+    assert make_scheduler(st).searcher.noise_floor == 1e-4  # BoTorch's
     ht = study_of(fidelity=(1, 27), scheduler="hypertune", params={"random_fraction": "auto"})
     assert make_scheduler(ht).searcher.random_fraction == "auto"
 
@@ -288,6 +291,10 @@ def test_schedulers_validate_their_parameters() -> None:
         {"random_fraction": -0.1},
         {"random_fraction": "half"},
         {"random_fraction": "Auto"},
+        {"noise_floor": 0},
+        {"noise_floor": 1.0},
+        {"noise_floor": "small"},
+        {"noise_floor": True},
         {"random_fraction": True},
     ):
         with pytest.raises(InvalidStudy):
