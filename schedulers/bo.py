@@ -281,6 +281,13 @@ def _check_int(name: str, v: Any, low: int) -> int:
     return v
 
 
+def _check_number(name: str, v: Any, ok: Any, expected: str) -> float:
+    """``v`` as a float when it is a real number (not a bool) with ``ok(v)`` true."""
+    if isinstance(v, bool) or not isinstance(v, int | float) or not ok(v):
+        raise InvalidStudy(f"scheduler parameter {name} must be {expected}, got {v!r}")
+    return float(v)
+
+
 class GPSearcher:
     """GP-BO proposals with log EI and fantasized pending trials (see the module docstring).
 
@@ -318,32 +325,24 @@ class GPSearcher:
             else _check_int("n_initial", n_initial, 1)
         )
         self.max_points = _check_int("max_points", max_points, 10)
-        if random_fraction != "auto" and (
-            isinstance(random_fraction, bool)
-            or not isinstance(random_fraction, int | float)
-            or not 0 <= random_fraction < 1
-        ):
-            raise InvalidStudy(
-                "scheduler parameter random_fraction must be a number in [0, 1) or 'auto', "
-                f"got {random_fraction!r}"
-            )
         self.random_fraction: float | str = (
-            "auto" if random_fraction == "auto" else float(random_fraction)
+            "auto"
+            if random_fraction == "auto"
+            else _check_number(
+                "random_fraction",
+                random_fraction,
+                lambda v: 0 <= v < 1,
+                "a number in [0, 1) or 'auto'",
+            )
         )
         from hpo.surrogates.gp import NOISE_FLOOR
 
-        if noise_floor is None:
-            noise_floor = NOISE_FLOOR
-        if (
-            isinstance(noise_floor, bool)
-            or not isinstance(noise_floor, int | float)
-            or not 1e-10 <= noise_floor <= 0.1
-        ):
-            raise InvalidStudy(
-                "scheduler parameter noise_floor must be a number in [1e-10, 0.1], "
-                f"got {noise_floor!r}"
-            )
-        self.noise_floor = float(noise_floor)
+        self.noise_floor = _check_number(
+            "noise_floor",
+            NOISE_FLOOR if noise_floor is None else noise_floor,
+            lambda v: 1e-10 <= v <= 0.1,
+            "a number in [1e-10, 0.1]",
+        )
         if not isinstance(cost_aware, bool):
             raise InvalidStudy(
                 f"scheduler parameter cost_aware must be true or false, got {cost_aware!r}"
