@@ -312,6 +312,7 @@ class GPSearcher:
         ref_point: Any = None,
         random_fraction: float | str = 0.0,
         noise_floor: float | None = None,
+        output_warping: bool = False,
     ):
         check_objectives(study)
         self.constraints = parse_constraints(constraints, study)
@@ -343,11 +344,11 @@ class GPSearcher:
             lambda v: 1e-10 <= v <= 0.1,
             "a number in [1e-10, 0.1]",
         )
-        if not isinstance(cost_aware, bool):
-            raise InvalidStudy(
-                f"scheduler parameter cost_aware must be true or false, got {cost_aware!r}"
-            )
+        for name, flag in (("cost_aware", cost_aware), ("output_warping", output_warping)):
+            if not isinstance(flag, bool):
+                raise InvalidStudy(f"scheduler parameter {name} must be true or false, got {flag!r}")
         self.cost_aware = cost_aware
+        self.output_warping = output_warping
         self.multi_fidelity = multi_fidelity
         self.levels = None if levels is None else frozenset(float(x) for x in levels)
         if multi_fidelity:
@@ -435,8 +436,16 @@ class GPSearcher:
         return [cand[i] for i in idx]
 
     def _xy(self, features: Any, obs: Sequence[Observation]) -> tuple[np.ndarray, np.ndarray]:
+        """Model inputs and outputs (maximized) of the first objective: minus the scores, through
+        ``power_warp`` with ``output_warping`` (one objective, no constraints: the other paths
+        compare raw values with thresholds and reference points)."""
         X = features.encode([o.config for o in obs], [o.fidelity for o in obs])
-        return X, -np.array([o.score for o in obs], dtype=float)
+        scores = np.array([o.score for o in obs], dtype=float)
+        if self.output_warping and not self.generalized:
+            from hpo.surrogates.gp import power_warp
+
+            scores = power_warp(scores)
+        return X, -scores
 
     # ---- proposals -----------------------------------------------------------------------------
     def propose(self, history: History, pending: Sequence[Trial], n: int = 1) -> list[Config]:
@@ -731,10 +740,12 @@ def _searcher_params(
     ref_point: Any,
     random_fraction: Any = 0.0,
     noise_floor: Any = None,
+    output_warping: Any = False,
 ) -> dict[str, Any]:  # validated by GPSearcher
     return {
         "random_fraction": random_fraction,
         "noise_floor": noise_floor,
+        "output_warping": output_warping,
         "n_initial": n_initial,
         "max_points": max_points,
         "cost_aware": cost_aware,
@@ -752,8 +763,10 @@ class BayesianOptimization(RandomSearch):
     ``ref_point`` (hypervolume reference point with several objectives, see
     ``parse_ref_point``), ``random_fraction`` (share of proposals drawn uniformly at random
     instead of from the model, as in BOHB; default 0; ``"auto"``: the share of recent trials
-    whose first result repeated another's exactly, see ``plateau_share``), ``seed``. With
-    several objectives the acquisition is qLogNEHVI.
+    whose first result repeated another's exactly, see ``plateau_share``), ``noise_floor`` (the
+    least GP noise variance, standardized, default 1e-4), ``output_warping`` (the scores through
+    ``hpo.surrogates.gp.power_warp`` before the GP, one objective without constraints; default
+    false), ``seed``. With several objectives the acquisition is qLogNEHVI.
     """
 
     name = "bo"
@@ -769,6 +782,7 @@ class BayesianOptimization(RandomSearch):
         ref_point: list[float] | None = None,
         random_fraction: float | str = 0.0,
         noise_floor: float | None = None,
+        output_warping: bool = False,
         seed: int = 0,
         searcher: Searcher | None = None,
     ):
@@ -784,6 +798,7 @@ class BayesianOptimization(RandomSearch):
                 ref_point,
                 random_fraction,
                 noise_floor,
+                output_warping,
             ),
         )
         if searcher is None:
@@ -818,7 +833,9 @@ class MOBSTER(ASHA):
     Params: ASHA's (``eta``, ``min_fidelity``, ``max_fidelity``, ``variant``, ``brackets``) and
     ``n_initial``, ``max_points``, ``cost_aware``, ``constraints``, ``ref_point``,
     ``random_fraction`` as for ``"bo"`` but ``"auto"`` by default (0 until results repeat
-    exactly; on the tabular benchmarks it lowers the final regret, docs/benchmarks.md), and
+    exactly; on the tabular benchmarks it lowers the final regret, docs/benchmarks.md),
+    ``noise_floor`` and ``output_warping`` as for ``"bo"`` but true by default (the scores go
+    through a fitted power transform before the GP, ``power_warp``: docs/benchmarks.md), and
     ``seed``.
 
     Rung decisions (promotion or stopping) rank results by the first objective, as ASHA does,
@@ -845,6 +862,7 @@ class MOBSTER(ASHA):
         ref_point: list[float] | None = None,
         random_fraction: float | str = "auto",
         noise_floor: float | None = None,
+        output_warping: bool = True,
         seed: int = 0,
         searcher: Searcher | None = None,
     ):
@@ -873,6 +891,7 @@ class MOBSTER(ASHA):
                 ref_point,
                 random_fraction,
                 noise_floor,
+                output_warping,
             ),
         )
         self.constraints = gp_searcher.constraints

@@ -157,9 +157,9 @@ class HyperTuneSearcher(GPSearcher):
         return self._state
 
     def _level_data(self, obs_r: Sequence[Observation], features: Any) -> tuple[Any, Any]:
-        from hpo.surrogates.gp import subsample
+        from hpo.surrogates import gp
 
-        idx = subsample(
+        idx = gp.subsample(
             len(obs_r),
             [True] * len(obs_r),
             [o.fidelity for o in obs_r],
@@ -168,7 +168,10 @@ class HyperTuneSearcher(GPSearcher):
             self.max_points,
         )
         sel = [obs_r[i] for i in idx]
-        return features.encode([o.config for o in sel]), -np.array([o.score for o in sel])
+        scores = np.array([o.score for o in sel], dtype=float)
+        if self.output_warping:
+            scores = gp.power_warp(scores)
+        return features.encode([o.config for o in sel]), -scores
 
     def _level_model(
         self, i: int, r: float, obs_r: Sequence[Observation], features: Any, factory: Any
@@ -307,7 +310,7 @@ class HyperTune(ASHA):
     Params: ``eta``, ``min_fidelity``, ``max_fidelity`` as for ``asha``; ``brackets`` (default:
     all that ``eta`` allows between the fidelities); ``delayed`` (D-ASHA promotions, default
     true); ``n_initial``, ``max_points``, ``cost_aware`` as for ``mobster``;
-    ``random_fraction`` as for ``bo`` (default 0, ``"auto"`` accepted); ``num_samples``
+    ``random_fraction`` and ``output_warping`` as for ``bo`` (default 0 and false); ``num_samples``
     (posterior samples per level for the ranking losses, default 50); ``seed``. Trials pause at
     their rungs and resume when promoted (ASHA's promotion variant).
     """
@@ -328,6 +331,7 @@ class HyperTune(ASHA):
         cost_aware: bool = False,
         num_samples: int = 50,
         random_fraction: float | str = 0.0,
+        output_warping: bool = False,
         seed: int = 0,
         searcher: Searcher | None = None,
     ):
@@ -357,6 +361,7 @@ class HyperTune(ASHA):
             max_points=max_points,
             cost_aware=cost_aware,
             random_fraction=random_fraction,
+            output_warping=output_warping,
         )
         if searcher is None:
             self.searcher = self.ensemble_searcher

@@ -275,6 +275,53 @@ def test_mobster_defaults_to_the_auto_fraction_and_hypertune_takes_it() -> None:
     assert make_scheduler(st).searcher.noise_floor == 1e-4  # BoTorch's
     ht = study_of(fidelity=(1, 27), scheduler="hypertune", params={"random_fraction": "auto"})
     assert make_scheduler(ht).searcher.random_fraction == "auto"
+    # output warping: on for mobster, off for bo and hypertune unless asked
+    assert make_scheduler(st).searcher.output_warping is True
+    assert make_scheduler(st0).searcher.output_warping is True
+    assert (
+        bo.searcher.output_warping is False and make_scheduler(ht).searcher.output_warping is False
+    )
+    off = study_of(fidelity=(1, 27), scheduler="mobster", params={"output_warping": False})
+    assert make_scheduler(off).searcher.output_warping is False
+    htw = study_of(fidelity=(1, 27), scheduler="hypertune", params={"output_warping": True})
+    assert make_scheduler(htw).searcher.output_warping is True
+
+
+def diverging(c) -> float:
+    """The bowl, except that a quarter of the box diverges (losses of 1e4 and more)."""
+    return bowl(c) if c["x"] < 0.75 else 1e4 * math.exp(10 * (c["x"] - 0.75))
+
+
+def test_warped_outputs_keep_diverged_results_from_flattening_the_model() -> None:
+    """Standardized raw losses put every converged result at about the same value next to the
+    diverged ones, so the plain model sees no bowl and its proposal lands far from the minimum;
+    through ``power_warp`` the bowl survives and the proposal lands near (0.3, 0.7)."""
+    st = study_of()
+    for seed in range(4):
+        cfgs = random_configs(st.space, 20, seed=seed)
+        h = history_of(st, cfgs, [diverging(c) for c in cfgs])
+        plain = GPSearcher(st, seed=seed).propose(h, [], n=1)[0]
+        warped = GPSearcher(st, seed=seed, output_warping=True).propose(h, [], n=1)[0]
+        assert bowl(warped) < 0.11
+        assert bowl(warped) < bowl(plain) / 1.5
+
+
+def test_warping_applies_to_one_objective_without_constraints() -> None:
+    from hpo.surrogates.gp import FeatureMap, power_warp
+
+    st = study_of()
+    cfgs = random_configs(st.space, 12, seed=5)
+    losses = [diverging(c) for c in cfgs]
+    h = history_of(st, cfgs, losses)
+    features = FeatureMap(st.space)
+    warped = GPSearcher(st, output_warping=True)
+    _, y = warped._xy(features, warped.observations(h))
+    np.testing.assert_allclose(y, -power_warp(losses))
+    plain = GPSearcher(st)
+    np.testing.assert_allclose(plain._xy(features, plain.observations(h))[1], -np.array(losses))
+    constrained = GPSearcher(st, output_warping=True, constraints=["loss <= 10"])
+    obs = constrained.observations(h)
+    np.testing.assert_allclose(constrained._xy(features, obs)[1], -np.array(losses))
 
 
 def test_schedulers_validate_their_parameters() -> None:
@@ -296,6 +343,8 @@ def test_schedulers_validate_their_parameters() -> None:
         {"noise_floor": "small"},
         {"noise_floor": True},
         {"random_fraction": True},
+        {"output_warping": "yes"},
+        {"output_warping": 1},
     ):
         with pytest.raises(InvalidStudy):
             make_scheduler(study_of(scheduler="bo", params=bad))

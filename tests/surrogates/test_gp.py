@@ -15,6 +15,7 @@ from hpo.surrogates.gp import (  # noqa: E402
     FeatureMap,
     GPSurrogate,
     HyperparameterSchedule,
+    power_warp,
     subsample,
 )
 
@@ -262,3 +263,59 @@ def test_a_lower_noise_floor_lets_a_noise_free_fit_resolve_the_optimum() -> None
         regret[floor] = branin(*grid[int(np.argmax(mean))]) - BRANIN_MIN
     assert noise < 1e-6  # the 1e-8 fit: the data call for (almost) no noise
     assert regret[1e-8] < regret[1e-4] / 10
+
+
+# ---- output warping ----------------------------------------------------------------------------
+
+
+def test_power_warp_is_the_maximum_likelihood_box_cox_when_its_exponent_is_in_range() -> None:
+    """Log-normal losses: scipy's own (unbounded) Box-Cox MLE has an exponent near 0, inside
+    [-1, 1], and the warp is that transform."""
+    from scipy import stats
+
+    s = np.exp(np.random.default_rng(0).normal(-1.0, 1.2, 200))
+    expected, lmb = stats.boxcox(s)
+    assert -1 < lmb < 1
+    np.testing.assert_allclose(power_warp(s), expected, rtol=1e-3, atol=1e-3)
+
+
+def test_power_warp_clips_the_exponent_to_minus_one_and_one() -> None:
+    from scipy import stats
+
+    rng = np.random.default_rng(1)
+    # s**-2 normal: the MLE exponent is about -2, below the range, so the warp is 1 - 1/s
+    s = rng.normal(1.0, 0.15, 200) ** -0.5
+    assert stats.boxcox(s)[1] < -1
+    np.testing.assert_allclose(power_warp(s), 1 - 1 / s, rtol=1e-12)
+    # a long tail of good values (left-skewed): the MLE exponent is above 1, and the scores stay
+    # as they are (Box-Cox at 1 is s - 1): the good tail is never compressed
+    left = 10.0 - np.exp(rng.normal(0.0, 0.6, 200))
+    assert left.min() > 0 and stats.boxcox(left)[1] > 1
+    np.testing.assert_allclose(power_warp(left), left - 1, rtol=1e-12)
+
+
+def test_power_warp_uses_yeo_johnson_on_standardized_scores_with_negative_values() -> None:
+    from scipy import stats
+
+    rng = np.random.default_rng(2)
+    s = np.exp(rng.normal(0.0, 1.0, 200)) - 2.0  # right-skewed, partly negative
+    z = (s - s.mean()) / s.std()
+    expected, lmb = stats.yeojohnson(z)
+    assert -1 < lmb < 1
+    np.testing.assert_allclose(power_warp(s), expected, rtol=1e-3, atol=1e-3)
+    acc = -(0.1 + 0.05 * np.exp(rng.normal(0.0, 0.7, 200)))  # negated accuracies, a long good tail
+    za = (acc - acc.mean()) / acc.std()
+    assert stats.yeojohnson(za)[1] > 1
+    np.testing.assert_allclose(power_warp(acc), za, rtol=1e-9, atol=1e-12)  # YJ at 1: identity
+
+
+def test_power_warp_keeps_the_order_and_ties_and_leaves_degenerate_scores_alone() -> None:
+    rng = np.random.default_rng(3)
+    s = np.round(np.exp(rng.standard_cauchy(300).clip(-30, 30)), 3)  # heavy tails, many ties
+    w = power_warp(s)
+    order = np.argsort(s, kind="stable")
+    assert np.all(np.diff(w[order]) >= 0)
+    assert all(w[i] == w[j] for i in range(50) for j in range(50) if s[i] == s[j])
+    assert np.all(np.diff(w[order])[np.diff(s[order]) > 0] > 0)  # strictly where s is
+    for degenerate in ([0.5, 2.0], [1.0, 1.0, 1.0], [1.0, np.inf, 2.0]):
+        np.testing.assert_array_equal(power_warp(degenerate), np.array(degenerate))
