@@ -346,7 +346,9 @@ class GPSearcher:
         )
         for name, flag in (("cost_aware", cost_aware), ("output_warping", output_warping)):
             if not isinstance(flag, bool):
-                raise InvalidStudy(f"scheduler parameter {name} must be true or false, got {flag!r}")
+                raise InvalidStudy(
+                    f"scheduler parameter {name} must be true or false, got {flag!r}"
+                )
         self.cost_aware = cost_aware
         self.output_warping = output_warping
         self.multi_fidelity = multi_fidelity
