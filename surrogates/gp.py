@@ -40,6 +40,10 @@ What is written here, and why:
   relaxed, then rounded and improved by a neighbour search on the integer lattice (about 0.6 s
   per proposal late in a digits-mlp MOBSTER run against 0.9 s for BoTorch's alternating mixed
   optimizer, which these spaces do not need).
+* ``power_warp``: the output warping searchers apply before the GP (Box-Cox or Yeo-Johnson, the
+  exponent by maximum likelihood within bounds). scipy has the transforms and their likelihoods;
+  BoTorch's ``Power`` outcome transform takes a fixed exponent, and scikit-learn's
+  ``PowerTransformer`` fits an unbounded one (a dependency BoTorch does not bring).
 * ``CostWeightedAcquisition``: log EI minus the predicted log cost, i.e. EI per unit cost
   (Snoek et al. 2012, "Practical Bayesian optimization", section 3.2), in log space so that it
   composes with log EI. BoTorch's ``InverseCostWeightedUtility`` targets knowledge-gradient
