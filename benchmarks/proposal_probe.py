@@ -60,9 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--noise", type=float, default=0.0)
     args = ap.parse_args(argv)
 
+    from hpo.schedulers.bo import MOBSTER
+
     from benchmarks.compare import make_benchmark
     from hpo.model import Fidelity, Objective, SchedulerSpec, Study
-    from hpo.schedulers.bo import MOBSTER
     from hpo.space import SearchSpace
 
     bb = make_benchmark(args.benchmark, args.noise)
@@ -98,8 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             cost[name].append(statistics.mean(bb.cost(c, 1) / epoch_cost for c in proposals))
         print(
-            f"history {seed}: "
-            + ", ".join(f"{v} {regret[v][-1]:.3f}" for v in VARIANTS),
+            f"history {seed}: " + ", ".join(f"{v} {regret[v][-1]:.3f}" for v in VARIANTS),
             file=sys.stderr,
             flush=True,
         )
