@@ -319,3 +319,19 @@ def test_power_warp_keeps_the_order_and_ties_and_leaves_degenerate_scores_alone(
     assert np.all(np.diff(w[order])[np.diff(s[order]) > 0] > 0)  # strictly where s is
     for degenerate in ([0.5, 2.0], [1.0, 1.0, 1.0], [1.0, np.inf, 2.0]):
         np.testing.assert_array_equal(power_warp(degenerate), np.array(degenerate))
+
+
+@pytest.mark.parametrize("lmb", [-1.0, -0.4, 0.0, 0.5, 1.0])
+def test_power_warp_likelihood_and_transforms_are_scipys(lmb) -> None:
+    from hpo.surrogates.gp import _power, _power_llf
+    from scipy import stats
+
+    rng = np.random.default_rng(4)
+    pos = np.exp(rng.normal(0.0, 1.5, 100))
+    mixed = rng.standard_t(3, 100)
+    assert _power_llf(pos, lmb, False) == pytest.approx(stats.boxcox_llf(lmb, pos), rel=1e-10)
+    assert _power_llf(mixed, lmb, True) == pytest.approx(
+        stats.yeojohnson_llf(lmb, mixed), rel=1e-10
+    )
+    np.testing.assert_allclose(_power(pos, lmb, False), stats.boxcox(pos, lmb), rtol=1e-10)
+    np.testing.assert_allclose(_power(mixed, lmb, True), stats.yeojohnson(mixed, lmb), rtol=1e-10)
