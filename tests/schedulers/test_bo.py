@@ -63,6 +63,11 @@ def bowl(cfg) -> float:
     return (cfg["x"] - 0.3) ** 2 + (cfg["y"] - 0.7) ** 2
 
 
+def diverging(c) -> float:
+    """The bowl, except that a quarter of the box diverges (losses of 1e4 and more)."""
+    return bowl(c) if c["x"] < 0.75 else 1e4 * math.exp(10 * (c["x"] - 0.75))
+
+
 def random_configs(space: SearchSpace, n: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     return [space.sample(rng) for _ in range(n)]
@@ -138,16 +143,18 @@ def test_proposals_respect_ints_log_ranges_and_categoricals(fidelity) -> None:
         assert 1e-5 <= c["lr"] <= 1.0 and c["act"] in ("relu", "tanh", "gelu")
 
 
-def test_a_fresh_searcher_proposes_what_a_used_one_does() -> None:
-    """Replay: decisions are a function of the history, whatever the searcher cached."""
+@pytest.mark.parametrize("warp", [False, True])
+def test_a_fresh_searcher_proposes_what_a_used_one_does(warp) -> None:
+    """Replay: decisions are a function of the history, whatever the searcher cached (with
+    warping, each milestone's fit warps its own prefix of the results)."""
     st = study_of()
     cfgs = random_configs(st.space, 30)
-    losses = [bowl(c) for c in cfgs]
-    used = GPSearcher(st, seed=0)
+    losses = [diverging(c) for c in cfgs] if warp else [bowl(c) for c in cfgs]
+    used = GPSearcher(st, seed=0, output_warping=warp)
     for n in (12, 18, 24):
         used.propose(history_of(st, cfgs[:n], losses[:n]), [], 1)
     h = history_of(st, cfgs, losses)
-    assert used.propose(h, [], 1) == GPSearcher(st, seed=0).propose(h, [], 1)
+    assert used.propose(h, [], 1) == GPSearcher(st, seed=0, output_warping=warp).propose(h, [], 1)
 
 
 def test_the_training_set_is_capped_at_max_points_on_2000_observations() -> None:
@@ -285,11 +292,6 @@ def test_mobster_defaults_to_the_auto_fraction_and_hypertune_takes_it() -> None:
     assert make_scheduler(off).searcher.output_warping is False
     htw = study_of(fidelity=(1, 27), scheduler="hypertune", params={"output_warping": True})
     assert make_scheduler(htw).searcher.output_warping is True
-
-
-def diverging(c) -> float:
-    """The bowl, except that a quarter of the box diverges (losses of 1e4 and more)."""
-    return bowl(c) if c["x"] < 0.75 else 1e4 * math.exp(10 * (c["x"] - 0.75))
 
 
 def test_warped_outputs_keep_diverged_results_from_flattening_the_model() -> None:
