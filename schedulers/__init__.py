@@ -14,6 +14,7 @@ from hpo.schedulers.base import (
     Scheduler,
     Searcher,
     Suggestion,
+    pinned_defaults,
     rung_levels,
     scheduler_params,
 )
@@ -56,6 +57,15 @@ def make_scheduler(study: Study, **overrides: Any) -> Scheduler:
         raise InvalidStudy(f"scheduler {name!r}: {e}") from None
 
 
+def with_pinned_defaults(name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` of scheduler ``name`` plus the current default of each of its ``pinned``
+    parameters that ``params`` leaves out: what a new study stores. Unknown names: unchanged."""
+    cls = SCHEDULERS.get(name)
+    if cls is None:
+        return dict(params)
+    return {**pinned_defaults(cls), **params}
+
+
 __all__ = [
     "ASHA",
     "MOBSTER",
@@ -73,4 +83,5 @@ __all__ = [
     "hyperband_brackets",
     "make_scheduler",
     "rung_levels",
+    "with_pinned_defaults",
 ]

@@ -74,6 +74,10 @@ class Scheduler:
     """
 
     name: ClassVar[str] = ""
+    # parameters whose defaults are written into a study's stored params when it is created
+    # (``with_pinned_defaults``), so that a later release changing such a default does not
+    # change how a study created before it searches once its coordinator restarts
+    pinned: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, study: Study, *, seed: int = 0, searcher: Searcher | None = None):
         self.study = study
@@ -240,3 +244,9 @@ class RungIndex:
 def scheduler_params(cls: type[Scheduler]) -> list[str]:
     sig = inspect.signature(cls.__init__)
     return [p for p in sig.parameters if p not in ("self", "study", "searcher")]
+
+
+def pinned_defaults(cls: type[Scheduler]) -> dict[str, Any]:
+    """The current defaults of ``cls.pinned`` (JSON values), by parameter name."""
+    sig = inspect.signature(cls.__init__)
+    return {p: sig.parameters[p].default for p in cls.pinned}

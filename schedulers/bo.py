@@ -772,6 +772,7 @@ class BayesianOptimization(RandomSearch):
     """
 
     name = "bo"
+    pinned = ("random_fraction", "output_warping")
 
     def __init__(
         self,
@@ -847,6 +848,7 @@ class MOBSTER(ASHA):
     """
 
     name = "mobster"
+    pinned = ("random_fraction", "output_warping")
 
     def __init__(
         self,

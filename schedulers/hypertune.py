@@ -316,6 +316,7 @@ class HyperTune(ASHA):
     """
 
     name = "hypertune"
+    pinned = ("random_fraction", "output_warping")
 
     def __init__(
         self,

@@ -88,3 +88,44 @@ def test_multi_objective_pareto_front_keeps_only_non_dominated_trials(tmp_path: 
         c.tell(s, a.trial_id, {"loss": loss, "acc": acc})
     front = sorted((r.values["loss"], r.values["acc"]) for r in c.pareto_front(s))
     assert front == [(0.2, 0.1), (0.5, 0.9)]
+
+
+def test_a_new_study_stores_the_defaults_that_may_change(tmp_path: Path, monkeypatch) -> None:
+    """mobster's random_fraction and output_warping defaults are written into the stored params,
+    so a study keeps searching as it was created after a release changes those defaults."""
+    pytest.importorskip("botorch")
+    from hpo.schedulers.bo import MOBSTER
+
+    from hpo.coordinator import Coordinator
+    from hpo.sweepfile import load_sweep
+
+    url = f"sqlite:///{tmp_path / 'db'}"
+    c = hpo.Client(url)
+    fid = {"name": "epoch", "min": 1, "max": 9}
+    s = c.create_study("m", {"x": hpo.Float(0, 1)}, "loss", fidelity=fid, scheduler="mobster")
+    assert s.scheduler.params == {"random_fraction": "auto", "output_warping": True}
+    mine = c.create_study(
+        "m2",
+        {"x": hpo.Float(0, 1)},
+        "loss",
+        fidelity=fid,
+        scheduler="mobster",
+        scheduler_params={"output_warping": False},
+    )
+    assert mine.scheduler.params == {"output_warping": False, "random_fraction": "auto"}
+    asha = c.create_study("a", {"x": hpo.Float(0, 1)}, "loss", fidelity=fid, scheduler="asha")
+    assert asha.scheduler.params == {}
+    # a later release turns the default off: the stored study still warps, a new one does not
+    monkeypatch.setitem(MOBSTER.__init__.__kwdefaults__, "output_warping", False)
+    stored = hpo.Client(url).storage.get_study("m")
+    assert Coordinator(hpo.Client(url).storage, stored).scheduler.searcher.output_warping is True
+    later = c.create_study("m3", {"x": hpo.Float(0, 1)}, "loss", fidelity=fid, scheduler="mobster")
+    assert later.scheduler.params["output_warping"] is False
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(
+        "name: s\ncommand: python train.py {x}\nspace:\n  x: {type: float, low: 0, high: 1}\n"
+        "objective: {name: loss, mode: min}\nfidelity: {name: epoch, min: 1, max: 9}\n"
+        "scheduler: {name: mobster, random_fraction: 0.2}\nbudget: {max_trials: 5}\n"
+    )
+    _, spec = load_sweep(sweep)
+    assert spec.scheduler.params == {"random_fraction": 0.2, "output_warping": False}
