@@ -175,7 +175,11 @@ def test_a_sweep_file_with_a_bad_constraint_fails_with_one_line(tmp_path) -> Non
         load_sweep(p)
     p.write_text(p.read_text().replace("'mem_gb < 16'", "'mem_gb <= 16', 'acc >= 0.5'"))
     _, spec = load_sweep(p)
-    assert spec.scheduler.params == {"constraints": ["mem_gb <= 16", "acc >= 0.5"]}
+    assert spec.scheduler.params == {
+        "constraints": ["mem_gb <= 16", "acc >= 0.5"],
+        "random_fraction": 0.0,  # bo's defaults that a new study stores
+        "output_warping": False,
+    }
 
 
 # ---- constraints -------------------------------------------------------------------------------
