@@ -438,16 +438,20 @@ class GPSearcher:
         return [cand[i] for i in idx]
 
     def _xy(self, features: Any, obs: Sequence[Observation]) -> tuple[np.ndarray, np.ndarray]:
-        """Model inputs and outputs (maximized) of the first objective: minus the scores, through
+        """Model inputs (with the fidelity) and ``_targets`` of ``obs``."""
+        X = features.encode([o.config for o in obs], [o.fidelity for o in obs])
+        return X, self._targets(obs)
+
+    def _targets(self, obs: Sequence[Observation]) -> np.ndarray:
+        """The model's outputs (maximized) for the first objective: minus the scores, through
         ``power_warp`` with ``output_warping`` (one objective, no constraints: the other paths
         compare raw values with thresholds and reference points)."""
-        X = features.encode([o.config for o in obs], [o.fidelity for o in obs])
         scores = np.array([o.score for o in obs], dtype=float)
         if self.output_warping and not self.generalized:
             from hpo.surrogates.gp import power_warp
 
             scores = power_warp(scores)
-        return X, -scores
+        return -scores
 
     # ---- proposals -----------------------------------------------------------------------------
     def propose(self, history: History, pending: Sequence[Trial], n: int = 1) -> list[Config]:

@@ -157,9 +157,9 @@ class HyperTuneSearcher(GPSearcher):
         return self._state
 
     def _level_data(self, obs_r: Sequence[Observation], features: Any) -> tuple[Any, Any]:
-        from hpo.surrogates import gp
+        from hpo.surrogates.gp import subsample
 
-        idx = gp.subsample(
+        idx = subsample(
             len(obs_r),
             [True] * len(obs_r),
             [o.fidelity for o in obs_r],
@@ -168,10 +168,7 @@ class HyperTuneSearcher(GPSearcher):
             self.max_points,
         )
         sel = [obs_r[i] for i in idx]
-        scores = np.array([o.score for o in sel], dtype=float)
-        if self.output_warping:
-            scores = gp.power_warp(scores)
-        return features.encode([o.config for o in sel]), -scores
+        return features.encode([o.config for o in sel]), self._targets(sel)
 
     def _level_model(
         self, i: int, r: float, obs_r: Sequence[Observation], features: Any, factory: Any
