@@ -79,6 +79,10 @@ HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     # hpo-bo and hpo-hypertune with their outputs warped as mobster's are
     "hpo-bo-warp": ("bo", {"output_warping": True}),
     "hpo-hypertune-warp": ("hypertune", {"output_warping": True}),
+    # mobster on asynchronous Hyperband's brackets (some trials start at higher rungs)
+    "hpo-mobster-hb": ("mobster", {"brackets": "all"}),
+    "hpo-mobster-hb-nf6": ("mobster", {"brackets": "all", "noise_floor": 1e-6}),
+    "hpo-mobster-nf6w": ("mobster", {"noise_floor": 1e-6}),
 }
 
 

@@ -15,7 +15,8 @@ Stopping variant (as in Syne Tune's and Ray Tune's ASHA): a trial reaching rung 
 it is among the best ``ceil(n / eta)`` of the ``n`` results recorded at that rung so far
 (itself included), and is stopped otherwise. The first result at a rung always continues.
 
-Brackets (asynchronous Hyperband, Li et al. 2020 section 3.3): with ``brackets > 1``, each new
+Brackets (asynchronous Hyperband, Li et al. 2020 section 3.3): with ``brackets > 1`` (``"all"``:
+every bracket the rung levels allow, ``s_max + 1``), each new
 trial draws its bracket ``s`` with probability proportional to the size of the matching
 Hyperband bracket, ``eta**(s_max - s) / (s_max - s + 1)``; rungs are kept per bracket.
 
@@ -54,7 +55,7 @@ class ASHA(Scheduler):
         min_fidelity: float | None = None,
         max_fidelity: float | None = None,
         variant: str = "promotion",
-        brackets: int = 1,
+        brackets: int | str = 1,
         seed: int = 0,
         searcher: Searcher | None = None,
     ):
@@ -67,8 +68,12 @@ class ASHA(Scheduler):
         integral = fidelity_is_integral(study)
         self.rungs: list[list[float]] = []
         s_max = len(rung_levels(self.r_min, self.r_max, self.eta, integral)) - 1
+        if brackets == "all":
+            brackets = s_max + 1
         if isinstance(brackets, bool) or not isinstance(brackets, int) or brackets < 1:
-            raise InvalidStudy(f"asha brackets must be a positive integer, got {brackets!r}")
+            raise InvalidStudy(
+                f"asha brackets must be a positive integer or 'all', got {brackets!r}"
+            )
         if brackets > s_max + 1:
             raise InvalidStudy(
                 f"asha brackets={brackets} exceeds the {s_max + 1} that eta={self.eta:g} "

@@ -862,7 +862,7 @@ class MOBSTER(ASHA):
         min_fidelity: float | None = None,
         max_fidelity: float | None = None,
         variant: str = "promotion",
-        brackets: int = 1,
+        brackets: int | str = 1,
         n_initial: int | None = None,
         max_points: int = 500,
         cost_aware: bool = False,

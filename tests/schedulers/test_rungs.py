@@ -166,3 +166,18 @@ def test_asha_bracket_s_starts_at_r_min_times_eta_to_the_s() -> None:
 def test_asha_rejects_more_brackets_than_rungs() -> None:
     with pytest.raises(InvalidStudy, match="brackets=4 exceeds the 3"):
         ASHA(study(1, 9), eta=3, brackets=4)
+
+
+def test_asha_all_brackets_are_every_bracket_the_rungs_allow() -> None:
+    assert (
+        ASHA(study(1, 81), eta=3, brackets="all").rungs
+        == ASHA(study(1, 81), eta=3, brackets=5).rungs
+    )
+    # 20 epochs, eta 3: rungs 1, 3, 9, 20, so four brackets, the last starting at the maximum
+    assert [r[0] for r in ASHA(study(1, 20), eta=3, brackets="all").rungs] == [1, 3, 9, 20]
+
+
+@pytest.mark.parametrize("bad", ["every", 0, True, 2.0])
+def test_asha_rejects_brackets_other_than_a_positive_integer_or_all(bad: object) -> None:
+    with pytest.raises(InvalidStudy, match="positive integer or 'all'"):
+        ASHA(study(1, 9), eta=3, brackets=bad)  # type: ignore[arg-type]
