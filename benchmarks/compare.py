@@ -183,10 +183,12 @@ def run_hpo(
     limit_s: float,
     checkpoint: Checkpoint | None = None,
     trials_out: list[tuple[int, dict[str, Any], float]] | None = None,
+    trace_out: list[tuple[float, int, int, float]] | None = None,
 ):
     """One hpo run on the simulated clock; with ``checkpoint``, resumed from it when it exists
     and saved to it as the run goes. ``scheduler``: a name, or (name, parameters).
-    ``trials_out`` receives every trial's (number, config, last fidelity reached)."""
+    ``trials_out`` receives every trial's (number, config, last fidelity reached), ``trace_out``
+    every report's (simulated time, trial number, epoch, value)."""
     import hpo
     from hpo.coordinator import Coordinator
     from hpo.executors.simulated import SimulatedExecutor
@@ -226,6 +228,8 @@ def run_hpo(
         configs = {t.number: dict(t.config) for t in trials}
         if trials_out is not None:
             trials_out.extend((t.number, dict(t.config), float(t.last_step or 0)) for t in trials)
+        if trace_out is not None:
+            trace_out.extend((e.time, e.trial, e.epoch, e.value) for e in ex.trace)
         c.storage.close()
     return _trajectory(bb, [(e.time, configs[e.trial], e.value) for e in ex.trace])
 

@@ -1,0 +1,151 @@
+"""Where a multi-fidelity run's epochs go over time: new trials, and how far they get.
+
+For each window of the simulated budget this prints the trials started in it (first report in
+the window), the share of them that reach each rung level by the end of the run, the results at
+the maximum fidelity reported in it and, on the synthetic benchmarks, the best true normalized
+regret among those (the configurations the incumbent can come from). A GP-driven search late in
+a run proposes configurations near its incumbent; if the low fidelities rank those differently
+from the maximum one (branin-mf's low fidelities have their optimum elsewhere), asynchronous
+successive halving stops them at the low rungs and almost none is measured at the maximum
+fidelity, so the incumbent stops improving (docs/benchmarks.md, "Brackets").
+
+    python -m benchmarks.rung_reach --benchmark branin-mf --hours 8 --seeds 2,3 \\
+        --methods hpo-mobster,hpo-mobster-hb
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+
+def windows(
+    trace: Sequence[tuple[float, int, int, float]],
+    limit_s: float,
+    n_windows: int,
+    levels: Sequence[int],
+    true_regret: Any = None,
+    configs: dict[int, dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """Per window: trials started, share reaching each of ``levels``, results at the top level.
+
+    ``trace``: (simulated time, trial number, epoch, value) of every report, in time order.
+    ``true_regret(config)`` (with ``configs``: trial number -> config), when given, adds the
+    best true regret among the window's results at the top level.
+    """
+    first: dict[int, float] = {}
+    reached: dict[int, int] = {}
+    for t, trial, epoch, _ in trace:
+        first.setdefault(trial, t)
+        reached[trial] = max(reached.get(trial, 0), epoch)
+    top = max(levels)
+    width = limit_s / n_windows
+
+    def window(t: float) -> int:  # the last window includes the limit itself
+        return min(int(t // width), n_windows - 1)
+
+    out = []
+    for w in range(n_windows):
+        started = [n for n, t in first.items() if window(t) == w]
+        full = [(n, v) for t, n, e, v in trace if window(t) == w and e == top]
+        row: dict[str, Any] = {
+            "window_h": (w * width / 3600, (w + 1) * width / 3600),
+            "started": len(started),
+            "reach": {
+                r: (sum(reached[n] >= r for n in started) / len(started) if started else None)
+                for r in levels
+            },
+            "top_results": len(full),
+        }
+        if true_regret is not None and configs is not None:
+            row["best_top_regret"] = min((true_regret(configs[n]) for n, _ in full), default=None)
+        out.append(row)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    import logging
+
+    from hpo.schedulers.base import rung_levels
+
+    from benchmarks.compare import (
+        HPO_METHODS,
+        HPO_VARIANTS,
+        SYNTHETIC,
+        TABULAR,
+        hpo_scheduler,
+        make_benchmark,
+        run_hpo,
+    )
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--benchmark", default="branin-mf", choices=sorted([*SYNTHETIC, *TABULAR]))
+    ap.add_argument("--hours", type=float, default=8.0)
+    ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--seeds", default="0", help="comma-separated seeds")
+    ap.add_argument("--windows", type=int, default=8)
+    ap.add_argument("--methods", default="hpo-mobster")
+    args = ap.parse_args(argv)
+    methods = [m for m in args.methods.split(",") if m]
+    unknown = [m for m in methods if m not in HPO_METHODS and m not in HPO_VARIANTS]
+    if unknown:
+        ap.error(f"unknown hpo methods: {unknown}")
+    try:
+        seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
+    except ValueError:
+        ap.error(f"--seeds takes comma-separated integers, got {args.seeds!r}")
+    if args.hours <= 0 or not seeds or args.windows < 1:
+        ap.error("--hours and --windows must be positive and --seeds not empty")
+    logging.disable(logging.WARNING)
+    warnings.simplefilter("ignore")  # BoTorch's and linear_operator's numerical warnings
+    bb = make_benchmark(args.benchmark)
+    levels = [int(x) for x in rung_levels(1, bb.max_epochs, 3, True)]
+    regret = None
+    if args.benchmark in SYNTHETIC:
+        rng = random.Random(12345)  # the normalization of benchmarks.compare
+        scale = statistics.median(bb.true_value(bb.sample(rng)) for _ in range(2000)) - bb.optimum
+
+        def regret(config: dict[str, Any]) -> float:
+            return max(bb.true_value(config) - bb.optimum, 0.0) / scale
+
+    print(f"{args.benchmark}, {args.workers} workers, {args.hours:g} h; rungs {levels}")
+    head = ["window (h)", "trials started", *[f"reach {r}" for r in levels[1:]], "results at top"]
+    if regret is not None:
+        head.append("best true regret at top")
+    for m in methods:
+        for seed in seeds:
+            trace: list[tuple[float, int, int, float]] = []
+            trials: list[tuple[int, dict[str, Any], float]] = []
+            run_hpo(
+                bb,
+                hpo_scheduler(m),
+                seed,
+                args.workers,
+                args.hours * 3600,
+                trials_out=trials,
+                trace_out=trace,
+            )
+            configs = {n: c for n, c, _ in trials}
+            rows = windows(trace, args.hours * 3600, args.windows, levels, regret, configs)
+            print(f"\n{m}, seed {seed}\n\n| " + " | ".join(head) + " |")
+            print("|" + "---|" * len(head))
+            for r in rows:
+                cells = [f"{r['window_h'][0]:.2f}-{r['window_h'][1]:.2f}", str(r["started"])]
+                cells += [
+                    "—" if r["reach"][x] is None else f"{r['reach'][x]:.0%}" for x in levels[1:]
+                ]
+                cells.append(str(r["top_results"]))
+                if regret is not None:
+                    b = r["best_top_regret"]
+                    cells.append("—" if b is None else f"{b:.1e}")
+                print("| " + " | ".join(cells) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.compare import run_hpo
+from benchmarks.rung_reach import main, windows
+from benchmarks.synthetic import mf_branin
+
+
+def test_windows_count_starts_reach_and_top_results_by_hand() -> None:
+    # trial 0 starts at t=10 and reaches 9; trial 1 starts at t=20, stops at 1; trial 2 starts
+    # in the second window (t=60) and reaches the top (9) at t=90; windows of 50 s
+    trace = [
+        (10.0, 0, 1, 5.0),
+        (20.0, 1, 1, 7.0),
+        (30.0, 0, 3, 4.0),
+        (40.0, 0, 9, 3.0),
+        (60.0, 2, 1, 6.0),
+        (70.0, 2, 3, 2.0),
+        (90.0, 2, 9, 1.0),
+    ]
+    configs = {0: {"x": 0.3}, 1: {"x": 0.7}, 2: {"x": 0.1}}
+    rows = windows(trace, 100.0, 2, [1, 3, 9], lambda c: c["x"], configs)
+    assert [r["started"] for r in rows] == [2, 1]
+    assert rows[0]["reach"] == {1: 1.0, 3: 0.5, 9: 0.5}
+    assert rows[1]["reach"] == {1: 1.0, 3: 1.0, 9: 1.0}
+    assert [r["top_results"] for r in rows] == [1, 1]
+    assert [r["best_top_regret"] for r in rows] == [0.3, 0.1]
+    # a window where nothing starts and nothing finishes
+    empty = windows(trace, 300.0, 3, [1, 3, 9])[2]
+    assert empty["started"] == 0 and empty["reach"][9] is None and empty["top_results"] == 0
+
+
+def test_a_real_runs_trace_matches_its_trials() -> None:
+    bb = mf_branin()
+    trials: list = []
+    trace: list = []
+    run_hpo(bb, "asha", 0, 2, 3600.0, trials_out=trials, trace_out=trace)
+    last = {n: int(step) for n, _, step in trials}
+    for n in last:  # a trial cut off by the time limit before its first epoch reported nothing
+        assert max((e for _, t, e, _ in trace if t == n), default=0) == last[n]
+    rows = windows(trace, 3600.0, 4, [1, 3, 9, 27])
+    assert sum(r["started"] for r in rows) == sum(step > 0 for step in last.values()) > 20
+    assert sum(r["top_results"] for r in rows) == sum(step == 27 for step in last.values())
+
+
+def test_cli_rejects_unknown_methods_and_bad_seeds(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--methods", "optuna-gp"])
+    assert "unknown hpo methods" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--seeds", "a,b"])
+    assert "comma-separated integers" in capsys.readouterr().err
