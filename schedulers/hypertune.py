@@ -62,6 +62,7 @@ from hpo.history import History
 from hpo.model import Study, Trial
 from hpo.space import Config
 
+MODELS = ("ensemble", "joint")  # where new configurations come from (see HyperTune)
 MIN_POINTS = 6  # results a level needs before it serves as the reference of ranking losses
 MIN_THETA = 0.01  # ensemble members below this weight are dropped
 MAX_FOLDS = 5
@@ -307,9 +308,13 @@ class HyperTune(ASHA):
     Params: ``eta``, ``min_fidelity``, ``max_fidelity`` as for ``asha``; ``brackets`` (default:
     all that ``eta`` allows between the fidelities); ``delayed`` (D-ASHA promotions, default
     true); ``n_initial``, ``max_points``, ``cost_aware`` as for ``mobster``;
-    ``random_fraction`` and ``output_warping`` as for ``bo`` (default 0 and false); ``num_samples``
-    (posterior samples per level for the ranking losses, default 50); ``seed``. Trials pause at
-    their rungs and resume when promoted (ASHA's promotion variant).
+    ``random_fraction``, ``output_warping`` and ``noise_floor`` as for ``bo`` (default 0, false and
+    1e-4); ``num_samples``
+    (posterior samples per level for the ranking losses, default 50); ``model`` (``"ensemble"``,
+    the default: proposals from the weighted ensemble of per-level GPs, as the paper; ``"joint"``:
+    from MOBSTER's one GP over (configuration, fidelity), while the ensemble still learns the
+    bracket distribution); ``seed``. Trials pause at their rungs and resume when promoted (ASHA's
+    promotion variant).
     """
 
     name = "hypertune"
@@ -330,9 +335,13 @@ class HyperTune(ASHA):
         num_samples: int = 50,
         random_fraction: float | str = 0.0,
         output_warping: bool = False,
+        noise_floor: float | None = None,
+        model: str = "ensemble",
         seed: int = 0,
         searcher: Searcher | None = None,
     ):
+        if model not in MODELS:
+            raise InvalidStudy(f"hypertune model must be one of {list(MODELS)}, got {model!r}")
         if brackets is None:
             r_min, r_max = fidelity_range(study, min_fidelity, max_fidelity)
             brackets = len(rung_levels(r_min, r_max, check_eta(eta), fidelity_is_integral(study)))
@@ -349,20 +358,26 @@ class HyperTune(ASHA):
             searcher=searcher,
         )
         self.delayed = delayed
-        self.ensemble_searcher = HyperTuneSearcher(
-            study,
-            levels=sorted({x for rungs in self.rungs for x in rungs}),
-            fidelity_range=(self.r_min, self.r_max),
-            num_samples=num_samples,
-            seed=self.seed,
-            n_initial=n_initial,
-            max_points=max_points,
-            cost_aware=cost_aware,
-            random_fraction=random_fraction,
-            output_warping=output_warping,
-        )
+        self.model = model
+        levels = sorted({x for rungs in self.rungs for x in rungs})
+        common: dict[str, Any] = {
+            "levels": levels,
+            "fidelity_range": (self.r_min, self.r_max),
+            "seed": self.seed,
+            "n_initial": n_initial,
+            "max_points": max_points,
+            "cost_aware": cost_aware,
+            "random_fraction": random_fraction,
+            "output_warping": output_warping,
+            "noise_floor": noise_floor,
+        }
+        self.ensemble_searcher = HyperTuneSearcher(study, num_samples=num_samples, **common)
+        # the searchers whose history the learned bracket distribution may use
+        self._learned = [self.ensemble_searcher]
+        if model == "joint":
+            self._learned.append(GPSearcher(study, multi_fidelity=True, **common))
         if searcher is None:
-            self.searcher = self.ensemble_searcher
+            self.searcher = self._learned[-1]
 
     def _may_promote(self, history: History, rung: RungIndex, n_top: int) -> bool:
         if not self.delayed:
@@ -374,7 +389,7 @@ class HyperTune(ASHA):
         if len(self.rungs) == 1:
             return 0
         p = self._bracket_p
-        if self.searcher is self.ensemble_searcher:
+        if any(self.searcher is x for x in self._learned):
             bases = [levels[0] for levels in self.rungs]
             p = self.ensemble_searcher.bracket_distribution(history, bases, self._bracket_p)
         rng = np.random.default_rng([self.seed, 7919, history.n_trials])
