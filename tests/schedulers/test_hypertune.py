@@ -197,6 +197,8 @@ def test_hypertune_is_selected_by_name_and_validates_its_parameters() -> None:
         ({"variant": "stopping"}, "variant"),
         ({"constraints": ["m<=1"]}, "constraints"),
         ({"brackets": 9}, "brackets"),
+        ({"model": "product"}, "model must be one of"),
+        ({"noise_floor": 0.5}, "noise_floor"),
     ):
         with pytest.raises(InvalidStudy, match=match):
             make_scheduler(study_of(fidelity=(1, 27), scheduler="hypertune", params=bad))
@@ -213,6 +215,33 @@ def test_hypertune_is_selected_by_name_and_validates_its_parameters() -> None:
         make_scheduler(two)
     with pytest.raises(InvalidStudy, match="fidelity"):
         make_scheduler(study_of(scheduler="hypertune"))
+
+
+def test_joint_model_proposes_as_mobster_and_draws_brackets_from_the_ensemble() -> None:
+    from hpo.schedulers.bo import MOBSTER
+
+    params = {"output_warping": True, "n_initial": 3}
+    st = study_of(fidelity=(1, 9), scheduler="hypertune", params={**params, "model": "joint"})
+    cfgs = random_configs(st.space, 12, seed=3)
+    # level 1 ranks the configurations the opposite way from the top: its brackets lose mass
+    h = _mf_history(st, cfgs, lambda c, r: 2.0 - bowl(c) if r == 1.0 else bowl(c) + 1.0 / r)
+    joint = make_scheduler(st)
+    assert isinstance(joint, HyperTune) and joint.model == "joint"
+    assert not isinstance(joint.searcher, HyperTuneSearcher)
+    # the proposals of MOBSTER's searcher (same study, seed and levels: 1, 3, 9)
+    mob = MOBSTER(st, eta=3, brackets=3, seed=0, **params)
+    pend = [running(50, cfgs[0])]
+    assert joint.searcher.propose(h, pend, 1) == mob.searcher.propose(h, pend, 1)
+    ens = make_scheduler(study_of(fidelity=(1, 9), scheduler="hypertune", params=params))
+    assert ens.searcher.propose(h, pend, 1) != joint.searcher.propose(h, pend, 1)
+    # brackets: the learned distribution, the same one the ensemble model draws from
+    bases = [levels[0] for levels in joint.rungs]
+    p = joint.ensemble_searcher.bracket_distribution(h, bases, joint._bracket_p)
+    assert p[0] < joint._bracket_p[0] / 2
+    # and _draw_bracket uses it: a distribution all on the last bracket draws only that one
+    one_hot = np.array([0.0, 0.0, 1.0])
+    joint.ensemble_searcher.bracket_distribution = lambda *a: one_hot  # type: ignore[method-assign]
+    assert joint._draw_bracket(h) == 2
 
 
 def test_hypertune_runs_a_simulated_study_and_keeps_every_rung_at_one_in_eta(tmp_path) -> None:
