@@ -92,6 +92,23 @@ HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
+def hpo_methods_and_seeds(ap: argparse.ArgumentParser, methods: str, seeds: str):
+    """``--methods`` and ``--seeds`` (comma-separated) of the scripts that run hpo's schedulers
+    alone (benchmarks.rung_reach, benchmarks.tabular.coverage): ``ap.error`` on a peer's method,
+    an unknown one, or a seed that is not an integer."""
+    names = [m for m in methods.split(",") if m]
+    unknown = [m for m in names if m not in HPO_METHODS and m not in HPO_VARIANTS]
+    if unknown:
+        ap.error(f"not hpo methods: {unknown} (these scripts run hpo's schedulers only)")
+    try:
+        numbers = [int(x) for x in seeds.split(",") if x.strip()]
+    except ValueError:
+        ap.error(f"--seeds must be comma-separated integers, got {seeds!r}")
+    if not names or not numbers:
+        ap.error("--methods and --seeds must not be empty")
+    return names, numbers
+
+
 def hpo_scheduler(method: str) -> tuple[str, dict[str, Any]]:
     """(scheduler name, parameters other than the seed) of one of hpo's methods."""
     if method in HPO_VARIANTS:

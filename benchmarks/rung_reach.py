@@ -74,10 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     from hpo.schedulers.base import rung_levels
 
     from benchmarks.compare import (
-        HPO_METHODS,
-        HPO_VARIANTS,
         SYNTHETIC,
         TABULAR,
+        hpo_methods_and_seeds,
         hpo_scheduler,
         make_benchmark,
         run_hpo,
@@ -91,16 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--windows", type=int, default=8)
     ap.add_argument("--methods", default="hpo-mobster")
     args = ap.parse_args(argv)
-    methods = [m for m in args.methods.split(",") if m]
-    unknown = [m for m in methods if m not in HPO_METHODS and m not in HPO_VARIANTS]
-    if unknown:
-        ap.error(f"unknown hpo methods: {unknown}")
-    try:
-        seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
-    except ValueError:
-        ap.error(f"--seeds takes comma-separated integers, got {args.seeds!r}")
-    if args.hours <= 0 or not seeds or args.windows < 1:
-        ap.error("--hours and --windows must be positive and --seeds not empty")
+    methods, seeds = hpo_methods_and_seeds(ap, args.methods, args.seeds)
+    if args.hours <= 0 or args.windows < 1:
+        ap.error("--hours and --windows must be positive")
     logging.disable(logging.WARNING)
     warnings.simplefilter("ignore")  # BoTorch's and linear_operator's numerical warnings
     bb = make_benchmark(args.benchmark)

@@ -52,9 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     import logging
 
     from benchmarks.compare import (
-        HPO_METHODS,
-        HPO_VARIANTS,
         TABULAR,
+        hpo_methods_and_seeds,
         hpo_scheduler,
         make_benchmark,
         run_hpo,
@@ -69,14 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--hours", type=float, default=0.01, help="simulated time budget")
     args = ap.parse_args(argv)
-    methods = [m for m in args.methods.split(",") if m]
-    unknown = [m for m in methods if m not in HPO_METHODS and m not in HPO_VARIANTS]
-    if unknown:
-        ap.error(f"not hpo methods: {unknown} (peers' configurations are not recorded)")
-    try:
-        seeds = [int(x) for x in args.seeds.split(",") if x]
-    except ValueError:
-        ap.error(f"--seeds must be comma-separated integers, got {args.seeds!r}")
+    methods, seeds = hpo_methods_and_seeds(ap, args.methods, args.seeds)
     bb = make_benchmark(args.benchmark)
     print(f"# {bb.name}: {len(bb.rows)} rows, {args.workers} workers, {args.hours:g} h")
     print(
