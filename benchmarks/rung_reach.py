@@ -3,7 +3,9 @@
 For each window of the simulated budget this prints the trials started in it (first report in
 the window), the share of them that reach each rung level by the end of the run, the results at
 the maximum fidelity reported in it and, on the synthetic benchmarks, the best true normalized
-regret among those (the configurations the incumbent can come from). A GP-driven search late in
+regret among those (the configurations the incumbent can come from), and, at the window's end,
+Kendall's tau between each lower level and the top over the best results at the top
+(``top_agreement``). A GP-driven search late in
 a run proposes configurations near its incumbent; if the low fidelities rank those differently
 from the maximum one (branin-mf's low fidelities have their optimum elsewhere), asynchronous
 successive halving stops them at the low rungs and almost none is measured at the maximum
@@ -23,6 +25,33 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
+TOP_K = 8  # the best results at the top level whose ranking the lower levels are compared with
+MIN_PAIRS = 5
+
+
+def top_agreement(
+    trace: Sequence[tuple[float, int, int, float]], until: float, levels: Sequence[int]
+) -> dict[int, float | None]:
+    """Kendall's tau, per level below the top, between the values at that level and at the top of
+    the ``TOP_K`` trials with the lowest top-level values reported by ``until`` (among those with a
+    value at both; None below ``MIN_PAIRS``). Where the low levels rank the best configurations
+    as the top one does, tau is near 1; on branin-mf late in a run it is negative."""
+    from scipy.stats import kendalltau
+
+    top = max(levels)
+    vals: dict[int, dict[int, float]] = {}
+    for t, trial, epoch, v in trace:
+        if t <= until:
+            vals.setdefault(trial, {})[epoch] = v
+    out: dict[int, float | None] = {}
+    for r in levels:
+        if r == top:
+            continue
+        both = sorted((d[top], d[r]) for d in vals.values() if top in d and r in d)[:TOP_K]
+        tau = kendalltau([a for a, _ in both], [b for _, b in both]).statistic
+        out[r] = float(tau) if len(both) >= MIN_PAIRS and tau == tau else None
+    return out
+
 
 def windows(
     trace: Sequence[tuple[float, int, int, float]],
@@ -32,7 +61,8 @@ def windows(
     true_regret: Any = None,
     configs: dict[int, dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Per window: trials started, share reaching each of ``levels``, results at the top level.
+    """Per window: trials started, share reaching each of ``levels``, results at the top level,
+    and ``top_agreement`` at the window's end.
 
     ``trace``: (simulated time, trial number, epoch, value) of every report, in time order.
     ``true_regret(config)`` (with ``configs``: trial number -> config), when given, adds the
@@ -61,6 +91,7 @@ def windows(
                 for r in levels
             },
             "top_results": len(full),
+            "agreement": top_agreement(trace, (w + 1) * width, levels),
         }
         if true_regret is not None and configs is not None:
             row["best_top_regret"] = min((true_regret(configs[n]) for n, _ in full), default=None)
@@ -107,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"{args.benchmark}, {args.workers} workers, {args.hours:g} h; rungs {levels}")
     head = ["window (h)", "trials started", *[f"reach {r}" for r in levels[1:]], "results at top"]
+    head += [f"tau {r}" for r in levels[:-1]]
     if regret is not None:
         head.append("best true regret at top")
     for m in methods:
@@ -132,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
                     "—" if r["reach"][x] is None else f"{r['reach'][x]:.0%}" for x in levels[1:]
                 ]
                 cells.append(str(r["top_results"]))
+                agree = [r["agreement"][x] for x in levels[:-1]]
+                cells += ["—" if v is None else f"{v:+.2f}" for v in agree]
                 if regret is not None:
                     b = r["best_top_regret"]
                     cells.append("—" if b is None else f"{b:.1e}")

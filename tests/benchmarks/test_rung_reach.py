@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.compare import run_hpo
-from benchmarks.rung_reach import main, windows
+from benchmarks.rung_reach import TOP_K, main, top_agreement, windows
 from benchmarks.synthetic import mf_branin
 
 
@@ -29,6 +29,20 @@ def test_windows_count_starts_reach_and_top_results_by_hand() -> None:
     # a window where nothing starts and nothing finishes
     empty = windows(trace, 300.0, 3, [1, 3, 9])[2]
     assert empty["started"] == 0 and empty["reach"][9] is None and empty["top_results"] == 0
+
+
+def test_top_agreement_is_kendalls_tau_over_the_best_at_the_top_by_hand() -> None:
+    # 10 trials with values at 1 and 9; the best 8 at 9 are trials 0..7. Level 1 ranks trials
+    # 0..3 as level 9 does and trials 4..7 in reverse order; trials 8, 9 (worst at 9) are left out
+    top = {n: float(n) for n in range(10)}
+    low = {0: 0.0, 1: 1.0, 2: 2.0, 3: 3.0, 4: 7.0, 5: 6.0, 6: 5.0, 7: 4.0, 8: -5.0, 9: -6.0}
+    trace = [(1.0, n, 1, low[n]) for n in range(10)] + [(2.0, n, 9, top[n]) for n in range(10)]
+    assert TOP_K == 8
+    # pairs among 0..7: 28; discordant: the 6 pairs within 4..7; tau = (22 - 6) / 28
+    assert top_agreement(trace, 2.0, [1, 9])[1] == pytest.approx(16 / 28)
+    assert top_agreement(trace, 1.5, [1, 9])[1] is None  # no value at the top yet
+    few = [e for e in trace if e[1] < 4]  # 4 pairs: too few
+    assert top_agreement(few, 2.0, [1, 9])[1] is None
 
 
 def test_a_real_runs_trace_matches_its_trials() -> None:
