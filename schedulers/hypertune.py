@@ -309,12 +309,11 @@ class HyperTune(ASHA):
     all that ``eta`` allows between the fidelities); ``delayed`` (D-ASHA promotions, default
     true); ``n_initial``, ``max_points``, ``cost_aware`` as for ``mobster``;
     ``random_fraction``, ``output_warping`` and ``noise_floor`` as for ``bo`` (default 0, false and
-    1e-4); ``num_samples``
-    (posterior samples per level for the ranking losses, default 50); ``model`` (``"ensemble"``,
-    the default: proposals from the weighted ensemble of per-level GPs, as the paper; ``"joint"``:
-    from MOBSTER's one GP over (configuration, fidelity), while the ensemble still learns the
-    bracket distribution); ``seed``. Trials pause at their rungs and resume when promoted (ASHA's
-    promotion variant).
+    1e-4); ``num_samples`` (posterior samples per level for the ranking losses, default 50);
+    ``model`` (``"ensemble"``, the default: proposals from the weighted ensemble of per-level GPs,
+    as the paper; ``"joint"``: from MOBSTER's one GP over (configuration, fidelity), while the
+    ensemble still learns the bracket distribution); ``seed``. Trials pause at their rungs and
+    resume when promoted (ASHA's promotion variant).
     """
 
     name = "hypertune"
@@ -372,12 +371,15 @@ class HyperTune(ASHA):
             "noise_floor": noise_floor,
         }
         self.ensemble_searcher = HyperTuneSearcher(study, num_samples=num_samples, **common)
-        # the searchers whose history the learned bracket distribution may use
-        self._learned = [self.ensemble_searcher]
-        if model == "joint":
-            self._learned.append(GPSearcher(study, multi_fidelity=True, **common))
+        # what proposes new configurations unless a searcher is given; while it does, brackets
+        # come from the ensemble's learned distribution
+        self._proposer = (
+            GPSearcher(study, multi_fidelity=True, **common)
+            if model == "joint"
+            else self.ensemble_searcher
+        )
         if searcher is None:
-            self.searcher = self._learned[-1]
+            self.searcher = self._proposer
 
     def _may_promote(self, history: History, rung: RungIndex, n_top: int) -> bool:
         if not self.delayed:
@@ -389,7 +391,7 @@ class HyperTune(ASHA):
         if len(self.rungs) == 1:
             return 0
         p = self._bracket_p
-        if any(self.searcher is x for x in self._learned):
+        if self.searcher is self._proposer:
             bases = [levels[0] for levels in self.rungs]
             p = self.ensemble_searcher.bracket_distribution(history, bases, self._bracket_p)
         rng = np.random.default_rng([self.seed, 7919, history.n_trials])
