@@ -92,7 +92,9 @@ HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-def hpo_methods_and_seeds(ap: argparse.ArgumentParser, methods: str, seeds: str):
+def hpo_methods_and_seeds(
+    ap: argparse.ArgumentParser, methods: str, seeds: str
+) -> tuple[list[str], list[int]]:
     """``--methods`` and ``--seeds`` (comma-separated) of the scripts that run hpo's schedulers
     alone (benchmarks.rung_reach, benchmarks.tabular.coverage): ``ap.error`` on a peer's method,
     an unknown one, or a seed that is not an integer."""

@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--noise", type=float, default=0.0)
     args = ap.parse_args(argv)
 
+    from hpo.schedulers.base import rung_levels
     from hpo.schedulers.bo import MOBSTER
 
     from benchmarks.compare import make_benchmark
@@ -73,10 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     reference = [space.sample(rng) for _ in range(400)]
     scale = statistics.median(bb.true_value(c) for c in reference) - bb.optimum
     epoch_cost = statistics.median(bb.cost(c, 1) for c in reference)
-    levels = [1]
-    while levels[-1] * 3 < epochs:
-        levels.append(levels[-1] * 3)
-    levels.append(epochs)
+    levels = [int(x) for x in rung_levels(1, epochs, 3, True)]
     study = Study(
         name="probe",
         space=space,

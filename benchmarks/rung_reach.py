@@ -18,6 +18,7 @@ fidelity, so the incumbent stops improving (docs/benchmarks.md, "Brackets").
 from __future__ import annotations
 
 import argparse
+import math
 import random
 import statistics
 import sys
@@ -48,8 +49,12 @@ def top_agreement(
         if r == top:
             continue
         both = sorted((d[top], d[r]) for d in vals.values() if top in d and r in d)[:TOP_K]
-        tau = kendalltau([a for a, _ in both], [b for _, b in both]).statistic
-        out[r] = float(tau) if len(both) >= MIN_PAIRS and tau == tau else None
+        tau = (
+            kendalltau([a for a, _ in both], [b for _, b in both]).statistic
+            if len(both) >= MIN_PAIRS
+            else math.nan
+        )
+        out[r] = None if math.isnan(tau) else float(tau)
     return out
 
 
@@ -82,7 +87,7 @@ def windows(
     out = []
     for w in range(n_windows):
         started = [n for n, t in first.items() if window(t) == w]
-        full = [(n, v) for t, n, e, v in trace if window(t) == w and e == top]
+        full = [n for t, n, e, _ in trace if window(t) == w and e == top]
         row: dict[str, Any] = {
             "window_h": (w * width / 3600, (w + 1) * width / 3600),
             "started": len(started),
@@ -94,7 +99,7 @@ def windows(
             "agreement": top_agreement(trace, (w + 1) * width, levels),
         }
         if true_regret is not None and configs is not None:
-            row["best_top_regret"] = min((true_regret(configs[n]) for n, _ in full), default=None)
+            row["best_top_regret"] = min((true_regret(configs[n]) for n in full), default=None)
         out.append(row)
     return out
 
