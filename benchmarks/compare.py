@@ -83,6 +83,9 @@ HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "hpo-mobster-hb": ("mobster", {"brackets": "all"}),
     "hpo-mobster-hb-nf6": ("mobster", {"brackets": "all", "noise_floor": 1e-6}),
     "hpo-mobster-nf6w": ("mobster", {"noise_floor": 1e-6}),
+    # new trials start in the lowest bracket whose rungs rank the best top results as the top does
+    "hpo-mobster-adapt": ("mobster", {"brackets": "adaptive"}),
+    "hpo-mobster-adapt-nf6": ("mobster", {"brackets": "adaptive", "noise_floor": 1e-6}),
     # Hyper-Tune's learned brackets and delayed promotions, MOBSTER's joint GP, warped outputs
     "hpo-hypertune-joint": ("hypertune", {"model": "joint", "output_warping": True}),
     "hpo-hypertune-joint-nf6": (

@@ -20,11 +20,25 @@ every bracket the rung levels allow, ``s_max + 1``), each new
 trial draws its bracket ``s`` with probability proportional to the size of the matching
 Hyperband bracket, ``eta**(s_max - s) / (s_max - s + 1)``; rungs are kept per bracket.
 
+``brackets="adaptive"`` (ours; every bracket available, none drawn at random): a new trial starts
+in the lowest bracket whose every rung below the top ranks the best configurations as the top
+fidelity does. Per rung level ``r``: Kendall's tau-b between the values at ``r`` and at the top
+fidelity of the ``AGREE_TOP_K`` trials with the best top-fidelity values among those with a value
+at both (``rung_agreement``); a level agrees when tau > 0, or while fewer than ``AGREE_MIN``
+trials have both (so a study starts as plain one-bracket ASHA). Where the low fidelities rank
+the near-optimal configurations in reverse (branin-mf: their optimum is shifted), their rungs
+would stop exactly the configurations a model proposes near the optimum; starting higher avoids
+those rungs. Trials report at every step they train, so trials started higher still add values
+at the lower levels and the choice can move back down. Hyper-Tune (``hypertune``) learns a
+bracket distribution from ranking losses of per-level GPs; this asks the measured values directly
+and is a pure function of the history.
+
 Trials must report at every rung level (with integral fidelities, at whole steps).
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 
 import numpy as np
@@ -42,6 +56,34 @@ from hpo.schedulers.base import (
 from hpo.errors import InvalidStudy
 from hpo.history import History
 from hpo.model import Decision, Report, Study, Trial, TrialState
+
+AGREE_TOP_K = 8  # best top-fidelity results whose ranking a lower level is compared with
+AGREE_MIN = 5  # fewer trials with values at both levels: no evidence, the level agrees
+
+
+def kendall_tau(a: list[float], b: list[float]) -> float | None:
+    """Kendall's tau-b of two equally long sequences; None where it is undefined (all ties)."""
+    from scipy.stats import kendalltau
+
+    tau = kendalltau(a, b).statistic
+    return None if math.isnan(tau) else float(tau)
+
+
+def rung_agreement(
+    history: History, levels: list[float], top: float, k: int = AGREE_TOP_K, least: int = AGREE_MIN
+) -> dict[float, float | None]:
+    """Per level in ``levels``: Kendall's tau between the values at that level and at ``top`` of
+    the ``k`` trials with the best (lowest) top scores among those with a score at both; None
+    with fewer than ``least`` such trials or an undefined tau."""
+    at_top = history.scores_at(top)
+    out: dict[float, float | None] = {}
+    for r in levels:
+        at_r = history.scores_at(r)
+        best = heapq.nsmallest(k, ((s, at_r[t]) for t, s in at_top.items() if t in at_r))
+        out[r] = (
+            kendall_tau([s for s, _ in best], [v for _, v in best]) if len(best) >= least else None
+        )
+    return out
 
 
 class ASHA(Scheduler):
@@ -68,11 +110,12 @@ class ASHA(Scheduler):
         integral = fidelity_is_integral(study)
         self.rungs: list[list[float]] = []
         s_max = len(rung_levels(self.r_min, self.r_max, self.eta, integral)) - 1
-        if brackets == "all":
+        self.adaptive = brackets == "adaptive"
+        if brackets in ("all", "adaptive"):
             brackets = s_max + 1
         if isinstance(brackets, bool) or not isinstance(brackets, int) or brackets < 1:
             raise InvalidStudy(
-                f"asha brackets must be a positive integer or 'all', got {brackets!r}"
+                f"asha brackets must be a positive integer, 'all' or 'adaptive', got {brackets!r}"
             )
         if brackets > s_max + 1:
             raise InvalidStudy(
@@ -145,8 +188,19 @@ class ASHA(Scheduler):
     def _draw_bracket(self, history: History) -> int:
         if len(self.rungs) == 1:
             return 0
+        if self.adaptive:
+            return self.agreeing_bracket(history)
         rng = np.random.default_rng([self.seed, 7919, history.n_trials])
         return int(rng.choice(len(self.rungs), p=self._bracket_p))
+
+    def agreeing_bracket(self, history: History) -> int:
+        """The lowest bracket whose rungs below the top all agree with it (module docstring)."""
+        lower = sorted({r for levels in self.rungs for r in levels if r < self.r_max})
+        tau = rung_agreement(history, lower, self.r_max)
+        for b, levels in enumerate(self.rungs):
+            if all(tau[r] is None or tau[r] > 0 for r in levels if r < self.r_max):
+                return b
+        return len(self.rungs) - 1
 
     # ---- Scheduler -------------------------------------------------------------------------
     def suggest(self, history: History) -> Suggestion | None:

@@ -326,7 +326,7 @@ class HyperTune(ASHA):
         eta: float = 3,
         min_fidelity: float | None = None,
         max_fidelity: float | None = None,
-        brackets: int | None = None,
+        brackets: int | str | None = None,
         delayed: bool = True,
         n_initial: int | None = None,
         max_points: int = 500,
@@ -341,6 +341,11 @@ class HyperTune(ASHA):
     ):
         if model not in MODELS:
             raise InvalidStudy(f"hypertune model must be one of {list(MODELS)}, got {model!r}")
+        if brackets == "adaptive":
+            raise InvalidStudy(
+                "hypertune learns its own bracket distribution; brackets 'adaptive' is for asha "
+                "and mobster"
+            )
         if brackets is None:
             r_min, r_max = fidelity_range(study, min_fidelity, max_fidelity)
             brackets = len(rung_levels(r_min, r_max, check_eta(eta), fidelity_is_integral(study)))

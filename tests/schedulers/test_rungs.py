@@ -178,6 +178,6 @@ def test_asha_all_brackets_are_every_bracket_the_rungs_allow() -> None:
 
 
 @pytest.mark.parametrize("bad", ["every", 0, True, 2.0])
-def test_asha_rejects_brackets_other_than_a_positive_integer_or_all(bad: object) -> None:
-    with pytest.raises(InvalidStudy, match="positive integer or 'all'"):
+def test_asha_rejects_brackets_other_than_a_positive_integer_all_or_adaptive(bad: object) -> None:
+    with pytest.raises(InvalidStudy, match="positive integer, 'all' or 'adaptive'"):
         ASHA(study(1, 9), eta=3, brackets=bad)  # type: ignore[arg-type]
