@@ -21,17 +21,20 @@ trial draws its bracket ``s`` with probability proportional to the size of the m
 Hyperband bracket, ``eta**(s_max - s) / (s_max - s + 1)``; rungs are kept per bracket.
 
 ``brackets="adaptive"`` (ours; every bracket available, none drawn at random): a new trial starts
-in the lowest bracket whose every rung below the top ranks the best configurations as the top
-fidelity does. Per rung level ``r``: Kendall's tau-b between the values at ``r`` and at the top
-fidelity of the ``AGREE_TOP_K`` trials with the best top-fidelity values among those with a value
-at both (``rung_agreement``); a level agrees when tau > 0, or while fewer than ``AGREE_MIN``
-trials have both (so a study starts as plain one-bracket ASHA). Where the low fidelities rank
-the near-optimal configurations in reverse (branin-mf: their optimum is shifted), their rungs
-would stop exactly the configurations a model proposes near the optimum; starting higher avoids
-those rungs. Trials report at every step they train, so trials started higher still add values
-at the lower levels and the choice can move back down. Hyper-Tune (``hypertune``) learns a
-bracket distribution from ranking losses of per-level GPs; this asks the measured values directly
-and is a pure function of the history.
+in the lowest bracket none of whose rungs below the top ranks the best configurations in reverse
+of the top fidelity. Per rung level ``r``: Kendall's tau-b between the values at ``r`` and at the
+top fidelity of the ``n <= AGREE_TOP_K`` trials with the best top-fidelity values among those
+with a value at both (``rung_agreement``). A level reverses the ranking when tau is significantly
+negative: below ``-AGREE_Z`` standard deviations of tau under independence,
+``sqrt(2 (2n + 5) / (9 n (n - 1)))`` (Kendall 1938; a one-sided test at 10%), so noise among
+near-equal top results (tau about 0) keeps a study in the cheap brackets. With fewer than
+``AGREE_MIN`` such trials there is no evidence, and a study starts as one-bracket ASHA. Where the
+low fidelities do rank the near-optimal configurations in reverse (branin-mf: their optimum is
+shifted), their rungs would stop exactly the configurations a model proposes near the optimum;
+starting higher skips those rungs. Trials report at every step they train, so trials started
+higher still add values at the lower levels and the choice can move back down. Hyper-Tune
+(``hypertune``) learns a bracket distribution from ranking losses of per-level GPs; this tests the
+measured values directly and is a pure function of the history.
 
 Trials must report at every rung level (with integral fidelities, at whole steps).
 """
@@ -59,6 +62,7 @@ from hpo.model import Decision, Report, Study, Trial, TrialState
 
 AGREE_TOP_K = 8  # best top-fidelity results whose ranking a lower level is compared with
 AGREE_MIN = 5  # fewer trials with values at both levels: no evidence, the level agrees
+AGREE_Z = 1.2816  # a level reverses the top's ranking below -AGREE_Z null sds of tau (10%)
 
 
 def kendall_tau(a: list[float], b: list[float]) -> float | None:
@@ -69,21 +73,35 @@ def kendall_tau(a: list[float], b: list[float]) -> float | None:
     return None if math.isnan(tau) else float(tau)
 
 
+def kendall_null_sd(n: int) -> float:
+    """Standard deviation of Kendall's tau of ``n`` pairs under independence (no ties)."""
+    return math.sqrt(2 * (2 * n + 5) / (9 * n * (n - 1)))
+
+
 def rung_agreement(
     history: History, levels: list[float], top: float, k: int = AGREE_TOP_K, least: int = AGREE_MIN
-) -> dict[float, float | None]:
-    """Per level in ``levels``: Kendall's tau between the values at that level and at ``top`` of
-    the ``k`` trials with the best (lowest) top scores among those with a score at both; None
-    with fewer than ``least`` such trials or an undefined tau."""
+) -> dict[float, tuple[float, int] | None]:
+    """Per level in ``levels``: (Kendall's tau, n) between the values at that level and at ``top``
+    of the ``n <= k`` trials with the best (lowest) top scores among those with a score at both;
+    None with fewer than ``least`` such trials or an undefined tau."""
     at_top = history.scores_at(top)
-    out: dict[float, float | None] = {}
+    out: dict[float, tuple[float, int] | None] = {}
     for r in levels:
         at_r = history.scores_at(r)
         best = heapq.nsmallest(k, ((s, at_r[t]) for t, s in at_top.items() if t in at_r))
-        out[r] = (
+        tau = (
             kendall_tau([s for s, _ in best], [v for _, v in best]) if len(best) >= least else None
         )
+        out[r] = None if tau is None else (tau, len(best))
     return out
+
+
+def reverses(agreement: tuple[float, int] | None) -> bool:
+    """Whether a level's (tau, n) is significantly negative (see the module docstring)."""
+    if agreement is None:
+        return False
+    tau, n = agreement
+    return tau < -AGREE_Z * kendall_null_sd(n)
 
 
 class ASHA(Scheduler):
@@ -194,11 +212,12 @@ class ASHA(Scheduler):
         return int(rng.choice(len(self.rungs), p=self._bracket_p))
 
     def agreeing_bracket(self, history: History) -> int:
-        """The lowest bracket whose rungs below the top all agree with it (module docstring)."""
+        """The lowest bracket none of whose rungs below the top reverses its ranking (module
+        docstring)."""
         lower = sorted({r for levels in self.rungs for r in levels if r < self.r_max})
-        tau = rung_agreement(history, lower, self.r_max)
+        agreement = rung_agreement(history, lower, self.r_max)
         for b, levels in enumerate(self.rungs):
-            if all(tau[r] is None or tau[r] > 0 for r in levels if r < self.r_max):
+            if not any(reverses(agreement[r]) for r in levels if r < self.r_max):
                 return b
         return len(self.rungs) - 1
 

@@ -1,15 +1,17 @@
-"""``brackets: adaptive``: a new trial starts in the lowest bracket whose rungs below the top all
-rank the best top-fidelity results as the top does (Kendall's tau > 0), checked against
-hand-computed taus and through the real Coordinator.
+"""``brackets: adaptive``: a new trial starts in the lowest bracket none of whose rungs below the
+top ranks the best top-fidelity results significantly in reverse (Kendall's tau below -1.2816
+null standard deviations), checked against hand-computed taus and through the real Coordinator.
 
-Kendall's tau-b without ties: (concordant - discordant) / (n (n - 1) / 2).
+Kendall's tau-b without ties: (concordant - discordant) / (n (n - 1) / 2); against a ranking
+1..n, the discordant pairs of a sequence are its inversions. Its standard deviation under
+independence: sqrt(2 (2n + 5) / (9 n (n - 1))), 0.2887 for n = 8.
 """
 
 from __future__ import annotations
 
 import pytest
 from hpo.schedulers import ASHA, make_scheduler
-from hpo.schedulers.asha import AGREE_TOP_K, rung_agreement
+from hpo.schedulers.asha import AGREE_TOP_K, kendall_null_sd, reverses, rung_agreement
 
 from hpo.errors import InvalidStudy
 from hpo.history import History
@@ -49,12 +51,12 @@ def ranked(top: list[float], low: list[float], low_level: float = 1.0) -> list[d
 def test_one_swapped_pair_among_six_gives_tau_13_over_15() -> None:
     # 15 pairs, only (5, 6) discordant: (14 - 1) / 15
     h = history(study(), ranked([1, 2, 3, 4, 5, 6], [1, 2, 3, 4, 6, 5]))
-    assert rung_agreement(h, [1.0], 9.0)[1.0] == pytest.approx(13 / 15)
+    assert rung_agreement(h, [1.0], 9.0)[1.0] == pytest.approx((13 / 15, 6))
 
 
 def test_a_reversed_ranking_gives_tau_minus_one() -> None:
     h = history(study(), ranked([1, 2, 3, 4, 5], [5, 4, 3, 2, 1]))
-    assert rung_agreement(h, [1.0], 9.0)[1.0] == pytest.approx(-1.0)
+    assert rung_agreement(h, [1.0], 9.0)[1.0] == pytest.approx((-1.0, 5))
 
 
 def test_only_the_best_top_results_are_compared() -> None:
@@ -64,7 +66,7 @@ def test_only_the_best_top_results_are_compared() -> None:
     low = [9.0 - i for i in range(1, 9)] + [float(i) for i in range(9, 29)]
     h = history(study(), ranked(top, low))
     assert AGREE_TOP_K == 8
-    assert rung_agreement(h, [1.0], 9.0)[1.0] == pytest.approx(-1.0)
+    assert rung_agreement(h, [1.0], 9.0)[1.0] == pytest.approx((-1.0, 8))
 
 
 def test_trials_without_a_value_at_the_level_are_skipped_and_too_few_give_none() -> None:
@@ -115,13 +117,36 @@ def test_the_lowest_bracket_whose_every_rung_agrees_is_chosen(
     assert adaptive().agreeing_bracket(h) == bracket
 
 
-def test_a_tau_of_zero_does_not_agree() -> None:
+def test_the_null_standard_deviation_of_tau_matches_kendalls_formula_by_hand() -> None:
+    assert kendall_null_sd(8) == pytest.approx((42 / 504) ** 0.5)  # 2 * 21 / (9 * 8 * 7)
+    assert kendall_null_sd(5) == pytest.approx((30 / 180) ** 0.5)
+
+
+@pytest.mark.parametrize(
+    ("low", "tau", "reversed_"),
+    [
+        # 19 inversions of 28: (9 - 19) / 28 = -0.357, above -1.2816 * 0.2887 = -0.370
+        ([6, 7, 8, 5, 1, 2, 3, 4], -10 / 28, False),
+        # 20 inversions: (8 - 20) / 28 = -0.429, below it
+        ([6, 7, 8, 5, 1, 2, 4, 3], -12 / 28, True),
+    ],
+)
+def test_a_level_reverses_the_ranking_only_when_tau_is_significantly_negative(
+    low: list[float], tau: float, reversed_: bool
+) -> None:
+    h = history(study(), ranked([1, 2, 3, 4, 5, 6, 7, 8], low))
+    agreement = rung_agreement(h, [1.0], 9.0)[1.0]
+    assert agreement == pytest.approx((tau, 8))
+    assert reverses(agreement) is reversed_
+    assert adaptive().agreeing_bracket(h) == (1 if reversed_ else 0)
+
+
+def test_a_tau_of_zero_is_no_evidence_and_keeps_the_lowest_bracket() -> None:
     # top 1..5, level 1 [2, 4, 5, 1, 3]: of the 10 pairs, (2,4) (2,5) (2,3) (4,5) (1,3) are
-    # concordant and the other 5 discordant, so tau = 0; level 3 has no values (no evidence)
+    # concordant and the other 5 discordant, so tau = 0
     h = history(study(), ranked(UP, [2.0, 4.0, 5.0, 1.0, 3.0]))
-    tau = rung_agreement(h, [1.0], 9.0)[1.0]
-    assert tau == pytest.approx(0.0)
-    assert adaptive().agreeing_bracket(h) == 1
+    assert rung_agreement(h, [1.0], 9.0)[1.0] == pytest.approx((0.0, 5))
+    assert adaptive().agreeing_bracket(h) == 0
 
 
 def test_adaptive_is_accepted_by_mobster_and_rejected_by_hypertune() -> None:
