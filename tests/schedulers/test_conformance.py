@@ -40,6 +40,7 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("asha", {"eta": 3}),
     ("asha", {"eta": 3, "variant": "stopping"}),
     ("asha", {"eta": 2, "brackets": 3}),
+    ("asha", {"eta": 3, "brackets": "adaptive"}),
     # model-based: random until 18 of the 24 trials have results, so that the GP's proposals
     # (and their replay, which refits from the stored history) stay a few seconds
     ("bo", {"n_initial": 18}),
