@@ -19,13 +19,13 @@ from hpo.model import Fidelity, Objective, Report, SchedulerSpec, Study, Trial, 
 from hpo.space import SearchSpace
 
 
-def study(hi: float = 9, scheduler: str = "asha") -> Study:
+def study(hi: float = 9, scheduler: str = "asha", params: dict | None = None) -> Study:
     return Study(
         name="s",
         space=SearchSpace.from_dict({"x": {"type": "float", "low": 0.0, "high": 1.0}}),
         objectives=(Objective("loss"),),
         fidelity=Fidelity("epoch", 1, hi),
-        scheduler=SchedulerSpec(scheduler, {}),
+        scheduler=SchedulerSpec(scheduler, params or {}),
         id=1,
     )
 
@@ -150,27 +150,10 @@ def test_a_tau_of_zero_is_no_evidence_and_keeps_the_lowest_bracket() -> None:
 
 
 def test_adaptive_is_accepted_by_mobster_and_rejected_by_hypertune() -> None:
-    st = study()
-    m = make_scheduler(
-        Study(
-            name="m",
-            space=st.space,
-            objectives=st.objectives,
-            fidelity=st.fidelity,
-            scheduler=SchedulerSpec("mobster", {"brackets": "adaptive"}),
-        )
-    )
+    m = make_scheduler(study(9, "mobster", {"brackets": "adaptive"}))
     assert m.adaptive and len(m.rungs) == 3
     with pytest.raises(InvalidStudy, match="hypertune learns its own bracket distribution"):
-        make_scheduler(
-            Study(
-                name="h",
-                space=st.space,
-                objectives=st.objectives,
-                fidelity=st.fidelity,
-                scheduler=SchedulerSpec("hypertune", {"brackets": "adaptive"}),
-            )
-        )
+        make_scheduler(study(9, "hypertune", {"brackets": "adaptive"}))
 
 
 # ---- through the Coordinator --------------------------------------------------------------------
