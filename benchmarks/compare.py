@@ -481,6 +481,12 @@ def main(argv: list[str] | None = None) -> int:
         help="with --runs-dir: run nothing, tabulate the runs found (methods with missing seeds "
         "are listed and left out)",
     )
+    ap.add_argument(
+        "--reference",
+        default=None,
+        help="one of --methods: the speed-ups are to its final mean regret (default: the peer "
+        "with the lowest, where any peer runs)",
+    )
     args = ap.parse_args(argv)
     if args.saved_only and not args.runs_dir:
         ap.error("--saved-only needs --runs-dir")
@@ -494,6 +500,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [m for m in methods if m not in known]
     if unknown:
         ap.error(f"unknown methods: {unknown}")
+    if args.reference is not None and args.reference not in methods:
+        ap.error(f"--reference {args.reference!r} is not one of --methods")
     bb = make_benchmark(args.benchmark, args.noise)
     rng = random.Random(12345)
     scale = statistics.median(bb.true_value(bb.sample(rng)) for _ in range(2000)) - bb.optimum
@@ -550,6 +558,8 @@ def main(argv: list[str] | None = None) -> int:
     grid = [limit * i / 400 for i in range(1, 401)]
     curves = {m: mean_curve(runs[m], grid, bb, scale) for m in methods}
     peers = [m for m in methods if not m.startswith("hpo-")]
+    if args.reference is not None:
+        peers = [args.reference] if args.reference in runs else []
     best_peer, speed = speedups(curves, grid, peers) if peers else (None, {})
     head = " | ".join(f"regret @ {int(f * 100)}%" for f in FRACTIONS)
     extra = f" h to {best_peer}'s final | speed-up |" if best_peer else ""

@@ -98,6 +98,18 @@ def test_saved_runs_are_reused_and_missing_seeds_leave_a_method_out(tmp_path, ca
     assert regrets in capsys.readouterr().out
 
 
+def test_reference_sets_whose_final_the_speed_ups_are_measured_to(tmp_path, capsys):
+    args = ["--benchmark", "branin-mf", "--seeds", "2", "--hours", "1", "--runs-dir", str(tmp_path)]
+    assert main([*args, "--methods", "hpo-random,hpo-asha", "--reference", "hpo-random"]) == 0
+    out = capsys.readouterr().out
+    assert "h to hpo-random's final | speed-up |" in out
+    row = next(line for line in out.splitlines() if line.startswith("| hpo-random"))
+    assert row.endswith(" 1.00x |")  # the reference reaches its own final at its own time
+    with pytest.raises(SystemExit):
+        main([*args, "--methods", "hpo-random", "--reference", "optuna-gp"])
+    assert "--reference 'optuna-gp' is not one of --methods" in capsys.readouterr().err
+
+
 class _Killed(Exception):
     pass
 
