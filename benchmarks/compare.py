@@ -63,28 +63,38 @@ HPO_METHODS = {
 # variants with non-default parameters: run when named in --methods, never by default
 HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     # mobster warps its outputs by default (output_warping); the variants below that were measured
-    # before that (docs/benchmarks.md) keep it off, so their stored runs stay reproducible
+    # before that (docs/benchmarks.md) keep it off, so their stored runs stay reproducible; for the
+    # same reason those measured before brackets became "adaptive" by default keep one bracket
     # BOHB's random fraction (Falkner et al. 2018): a third of proposals uniformly at random
-    "hpo-mobster-rf": ("mobster", {"random_fraction": 1 / 3, "output_warping": False}),
-    "hpo-mobster-rf20": ("mobster", {"random_fraction": 0.2, "output_warping": False}),
+    "hpo-mobster-rf": (
+        "mobster",
+        {"random_fraction": 1 / 3, "output_warping": False, "brackets": 1},
+    ),
+    "hpo-mobster-rf20": (
+        "mobster",
+        {"random_fraction": 0.2, "output_warping": False, "brackets": 1},
+    ),
     "hpo-hypertune-rf": ("hypertune", {"random_fraction": 1 / 3}),
     # mobster's random fraction is "auto" by default: this is the model alone
-    "hpo-mobster-rf0": ("mobster", {"random_fraction": 0, "output_warping": False}),
+    "hpo-mobster-rf0": ("mobster", {"random_fraction": 0, "output_warping": False, "brackets": 1}),
     # a GP noise floor of 1e-6 (standardized variance; BoTorch's default is 1e-4)
-    "hpo-mobster-nf6": ("mobster", {"noise_floor": 1e-6, "output_warping": False}),
+    "hpo-mobster-nf6": ("mobster", {"noise_floor": 1e-6, "output_warping": False, "brackets": 1}),
     # the scores straight to the GP (mobster's default before output warping)
-    "hpo-mobster-nowarp": ("mobster", {"output_warping": False}),
+    "hpo-mobster-nowarp": ("mobster", {"output_warping": False, "brackets": 1}),
     # EI per unit of predicted cost (Snoek et al. 2012)
-    "hpo-mobster-ca": ("mobster", {"cost_aware": True, "output_warping": False}),
+    "hpo-mobster-ca": ("mobster", {"cost_aware": True, "output_warping": False, "brackets": 1}),
     # hpo-bo and hpo-hypertune with their outputs warped as mobster's are
     "hpo-bo-warp": ("bo", {"output_warping": True}),
     "hpo-hypertune-warp": ("hypertune", {"output_warping": True}),
     # mobster on asynchronous Hyperband's brackets (some trials start at higher rungs)
     "hpo-mobster-hb": ("mobster", {"brackets": "all"}),
     "hpo-mobster-hb-nf6": ("mobster", {"brackets": "all", "noise_floor": 1e-6}),
-    "hpo-mobster-nf6w": ("mobster", {"noise_floor": 1e-6}),
-    # new trials start in the lowest bracket whose rungs rank the best top results as the top does
+    "hpo-mobster-nf6w": ("mobster", {"noise_floor": 1e-6, "brackets": 1}),
+    # new trials start in the lowest bracket none of whose rungs ranks the best top results
+    # significantly in reverse: mobster's default since 2026-11-26 (sixth session); -1b: the
+    # default before, one bracket
     "hpo-mobster-adapt": ("mobster", {"brackets": "adaptive"}),
+    "hpo-mobster-1b": ("mobster", {"brackets": 1}),
     "hpo-mobster-adapt-nf6": ("mobster", {"brackets": "adaptive", "noise_floor": 1e-6}),
     # Hyper-Tune's learned brackets and delayed promotions, MOBSTER's joint GP, warped outputs
     "hpo-hypertune-joint": ("hypertune", {"model": "joint", "output_warping": True}),
@@ -347,6 +357,17 @@ def mean_curve(runs: list[list[tuple[float, float]]], grid, bb, scale: float) ->
     ]
 
 
+def tied_ranks(values: dict[str, float]) -> dict[str, float]:
+    """Rank of each key by its value, lowest first; tied keys share the mean of their ranks (so
+    a method equal to another is not ranked ahead of it for being listed first)."""
+    out = {}
+    for k, v in values.items():
+        below = sum(1 for x in values.values() if x < v)
+        tied = sum(1 for x in values.values() if x == v)
+        out[k] = below + (tied + 1) / 2
+    return out
+
+
 def time_to_reach(curve: list[float], grid, target: float) -> float | None:
     """The first time of ``grid`` where ``curve`` is at or below ``target`` (None: never)."""
     for t, v in zip(grid, curve, strict=True):
@@ -568,9 +589,8 @@ def main(argv: list[str] | None = None) -> int:
     finals = {m: [regret_at(tr, limit, bb, scale) for tr in runs[m]] for m in methods}
     ranks: dict[str, list[float]] = {m: [] for m in methods}
     for seed in range(args.seeds):
-        order = sorted(methods, key=lambda m: finals[m][seed])
-        for i, m in enumerate(order):
-            ranks[m].append(i + 1)
+        for m, r in tied_ranks({x: finals[x][seed] for x in methods}).items():
+            ranks[m].append(r)
     for m in methods:
         cells = []
         for f in FRACTIONS:

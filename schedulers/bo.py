@@ -837,7 +837,9 @@ class FeasibleFirstRungIndex(RungIndex):
 class MOBSTER(ASHA):
     """MOBSTER (``"mobster"``): ASHA whose new configurations come from a multi-fidelity GP.
 
-    Params: ASHA's (``eta``, ``min_fidelity``, ``max_fidelity``, ``variant``, ``brackets``) and
+    Params: ASHA's (``eta``, ``min_fidelity``, ``max_fidelity``, ``variant``, ``brackets``, but
+    ``"adaptive"`` by default: one bracket until the low rungs rank the best top-fidelity results
+    significantly in reverse, then new trials start above those rungs; docs/bo.md) and
     ``n_initial``, ``max_points``, ``cost_aware``, ``constraints``, ``ref_point``,
     ``random_fraction`` as for ``"bo"`` but ``"auto"`` by default (0 until results repeat
     exactly; on the tabular benchmarks it lowers the final regret, docs/benchmarks.md),
@@ -852,7 +854,7 @@ class MOBSTER(ASHA):
     """
 
     name = "mobster"
-    pinned = ("random_fraction", "output_warping")
+    pinned = ("random_fraction", "output_warping", "brackets")
 
     def __init__(
         self,
@@ -862,7 +864,7 @@ class MOBSTER(ASHA):
         min_fidelity: float | None = None,
         max_fidelity: float | None = None,
         variant: str = "promotion",
-        brackets: int | str = 1,
+        brackets: int | str = "adaptive",
         n_initial: int | None = None,
         max_points: int = 500,
         cost_aware: bool = False,

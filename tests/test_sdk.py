@@ -103,7 +103,8 @@ def test_a_new_study_stores_the_defaults_that_may_change(tmp_path: Path, monkeyp
     c = hpo.Client(url)
     fid = {"name": "epoch", "min": 1, "max": 9}
     s = c.create_study("m", {"x": hpo.Float(0, 1)}, "loss", fidelity=fid, scheduler="mobster")
-    assert s.scheduler.params == {"random_fraction": "auto", "output_warping": True}
+    pinned = {"random_fraction": "auto", "output_warping": True, "brackets": "adaptive"}
+    assert s.scheduler.params == pinned
     mine = c.create_study(
         "m2",
         {"x": hpo.Float(0, 1)},
@@ -112,7 +113,7 @@ def test_a_new_study_stores_the_defaults_that_may_change(tmp_path: Path, monkeyp
         scheduler="mobster",
         scheduler_params={"output_warping": False},
     )
-    assert mine.scheduler.params == {"output_warping": False, "random_fraction": "auto"}
+    assert mine.scheduler.params == {**pinned, "output_warping": False}
     asha = c.create_study("a", {"x": hpo.Float(0, 1)}, "loss", fidelity=fid, scheduler="asha")
     assert asha.scheduler.params == {}
     # a later release turns the default off: the stored study still warps, a new one does not
@@ -128,4 +129,8 @@ def test_a_new_study_stores_the_defaults_that_may_change(tmp_path: Path, monkeyp
         "scheduler: {name: mobster, random_fraction: 0.2}\nbudget: {max_trials: 5}\n"
     )
     _, spec = load_sweep(sweep)
-    assert spec.scheduler.params == {"random_fraction": 0.2, "output_warping": False}
+    assert spec.scheduler.params == {
+        "random_fraction": 0.2,
+        "output_warping": False,
+        "brackets": "adaptive",
+    }

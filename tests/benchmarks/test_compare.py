@@ -79,6 +79,18 @@ def test_speedup_is_the_best_peers_time_over_the_methods_time_to_its_final_regre
     assert out["hpo-y"] == (None, None) and out["peer-b"] == (None, None)
 
 
+def test_tied_finals_share_the_mean_of_their_ranks():
+    from benchmarks.compare import tied_ranks
+
+    assert tied_ranks({"a": 0.2, "b": 0.1, "c": 0.2, "d": 0.5}) == {
+        "b": 1.0,
+        "a": 2.5,
+        "c": 2.5,
+        "d": 4.0,
+    }
+    assert tied_ranks({"x": 0.0, "y": 0.0, "z": 0.0}) == {"x": 2.0, "y": 2.0, "z": 2.0}
+
+
 def test_saved_runs_are_reused_and_missing_seeds_leave_a_method_out(tmp_path, capsys):
     args = ["--benchmark", "branin-mf", "--seeds", "2", "--hours", "1"]
     args += ["--runs-dir", str(tmp_path)]
