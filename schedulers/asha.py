@@ -43,6 +43,8 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from hpo.schedulers.base import (
@@ -79,18 +81,28 @@ def kendall_null_sd(n: int) -> float:
 
 
 def rung_agreement(
-    history: History, levels: list[float], top: float, k: int = AGREE_TOP_K, least: int = AGREE_MIN
+    history: History,
+    levels: list[float],
+    top: float,
+    k: int = AGREE_TOP_K,
+    least: int = AGREE_MIN,
+    rank: Callable[[int, float], Any] | None = None,
 ) -> dict[float, tuple[float, int] | None]:
     """Per level in ``levels``: (Kendall's tau, n) between the values at that level and at ``top``
-    of the ``n <= k`` trials with the best (lowest) top scores among those with a score at both;
-    None with fewer than ``least`` such trials or an undefined tau."""
+    of the ``n <= k`` trials with the best top results among those with a score at both; None
+    with fewer than ``least`` such trials or an undefined tau. "Best": the lowest top scores, or
+    the lowest ``rank(trial_id, top_score)`` (MOBSTER with constraints: feasible ones first)."""
     at_top = history.scores_at(top)
+    order = (lambda c: c[1]) if rank is None else (lambda c: rank(c[0], c[1]))
     out: dict[float, tuple[float, int] | None] = {}
     for r in levels:
         at_r = history.scores_at(r)
-        best = heapq.nsmallest(k, ((s, at_r[t]) for t, s in at_top.items() if t in at_r))
+        both = ((t, s, at_r[t]) for t, s in at_top.items() if t in at_r)
+        best = heapq.nsmallest(k, both, key=order)
         tau = (
-            kendall_tau([s for s, _ in best], [v for _, v in best]) if len(best) >= least else None
+            kendall_tau([s for _, s, _ in best], [v for _, _, v in best])
+            if len(best) >= least
+            else None
         )
         out[r] = None if tau is None else (tau, len(best))
     return out
@@ -215,11 +227,15 @@ class ASHA(Scheduler):
         """The lowest bracket none of whose rungs below the top reverses its ranking (module
         docstring)."""
         lower = sorted({r for levels in self.rungs for r in levels if r < self.r_max})
-        agreement = rung_agreement(history, lower, self.r_max)
+        agreement = rung_agreement(history, lower, self.r_max, rank=self._top_rank(history))
         for b, levels in enumerate(self.rungs):
             if not any(reverses(agreement[r]) for r in levels if r < self.r_max):
                 return b
         return len(self.rungs) - 1
+
+    def _top_rank(self, history: History) -> Callable[[int, float], Any] | None:
+        """How ``agreeing_bracket`` orders top-fidelity results (None: by score)."""
+        return None
 
     # ---- Scheduler -------------------------------------------------------------------------
     def suggest(self, history: History) -> Suggestion | None:

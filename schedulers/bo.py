@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -918,6 +918,17 @@ class MOBSTER(ASHA):
                 level, self.constraints, key
             )
         return idx.update(history)
+
+    def _top_rank(self, history: History) -> Callable[[int, float], Any] | None:
+        """With constraints, adaptive brackets compare the best feasible top results first."""
+        if not self.constraints:
+            return None
+
+        def rank(trial_id: int, score: float) -> tuple[int, float]:
+            r = history.report_at(trial_id, self.r_max)
+            return (violated(r.metrics if r else {}, self.constraints), score)
+
+        return rank
 
     def on_report(self, history: History, trial: Trial, report: Report) -> Decision:
         levels = self.rungs[self._bracket_of(trial)]

@@ -250,6 +250,25 @@ def test_mobster_stops_an_infeasible_result_that_has_the_best_score() -> None:
     assert plain.on_report(h, t2, h.report_at(t2.id, 1.0)) is Decision.CONTINUE
 
 
+def test_adaptive_brackets_judge_the_rungs_on_the_best_feasible_top_results() -> None:
+    # 8 feasible trials (mem 8) whose low rungs rank as the top; 5 infeasible ones (mem 99) with
+    # the best top scores and their low-rung ranking reversed. The 8 best by score alone are the
+    # 5 infeasible and 3 feasible: tau = (3 - 25) / 28, reversed; feasible first: tau = 1.
+    st = study_of(UNIT, fidelity=(1, 9), scheduler="mobster", params={"constraints": ["mem<=16"]})
+    h = History(st)
+    rows = [(0.5 + 0.05 * i, 0.5 + 0.05 * i, 8.0) for i in range(8)]
+    rows += [(0.01 * (i + 1), 0.95 - 0.01 * i, 99.0) for i in range(5)]
+    for n, (top, low, mem) in enumerate(rows):
+        h.apply_trial(Trial(n + 1, 1, n, {"x": 0.1, "y": 0.1}, TrialState.COMPLETED, 9.0))
+        for step, loss in ((1.0, low), (3.0, low), (9.0, top)):
+            h.apply_report(Report(n + 1, step, {"loss": loss, "mem": mem}, None, float(n)))
+    constrained = make_scheduler(st)
+    assert isinstance(constrained, MOBSTER) and constrained.adaptive
+    assert constrained.agreeing_bracket(h) == 0
+    plain = make_scheduler(study_of(UNIT, fidelity=(1, 9), scheduler="mobster"))
+    assert plain.agreeing_bracket(h) == 2
+
+
 @pytest.mark.slow
 def test_constrained_bo_finds_the_constrained_optimum_and_random_search_does_not() -> None:
     st = study_of()
