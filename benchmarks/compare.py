@@ -63,8 +63,8 @@ HPO_METHODS = {
 # variants with non-default parameters: run when named in --methods, never by default
 HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     # mobster warps its outputs by default (output_warping); the variants below that were measured
-    # before that (docs/benchmarks.md) keep it off, so their stored runs stay reproducible; for the
-    # same reason those measured before brackets became "adaptive" by default keep one bracket
+    # before that (docs/benchmarks.md) keep it off, so their stored runs stay reproducible; they
+    # name one bracket too, mobster's default, which was briefly "adaptive"
     # BOHB's random fraction (Falkner et al. 2018): a third of proposals uniformly at random
     "hpo-mobster-rf": (
         "mobster",
@@ -91,8 +91,7 @@ HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "hpo-mobster-hb-nf6": ("mobster", {"brackets": "all", "noise_floor": 1e-6}),
     "hpo-mobster-nf6w": ("mobster", {"noise_floor": 1e-6, "brackets": 1}),
     # new trials start in the lowest bracket none of whose rungs ranks the best top results
-    # significantly in reverse: mobster's default since 2026-11-26 (sixth session); -1b: the
-    # default before, one bracket
+    # significantly in reverse; -1b: one bracket, mobster's default, named so for the A/B runs
     "hpo-mobster-adapt": ("mobster", {"brackets": "adaptive"}),
     "hpo-mobster-1b": ("mobster", {"brackets": 1}),
     "hpo-mobster-adapt-nf6": ("mobster", {"brackets": "adaptive", "noise_floor": 1e-6}),

@@ -837,8 +837,8 @@ class FeasibleFirstRungIndex(RungIndex):
 class MOBSTER(ASHA):
     """MOBSTER (``"mobster"``): ASHA whose new configurations come from a multi-fidelity GP.
 
-    Params: ASHA's (``eta``, ``min_fidelity``, ``max_fidelity``, ``variant``, ``brackets``, but
-    ``"adaptive"`` by default: one bracket until the low rungs rank the best top-fidelity results
+    Params: ASHA's (``eta``, ``min_fidelity``, ``max_fidelity``, ``variant``, ``brackets``; with
+    ``"adaptive"``, one bracket until the low rungs rank the best top-fidelity results
     significantly in reverse, then new trials start above those rungs; docs/bo.md) and
     ``n_initial``, ``max_points``, ``cost_aware``, ``constraints``, ``ref_point``,
     ``random_fraction`` as for ``"bo"`` but ``"auto"`` by default (0 until results repeat
@@ -864,7 +864,7 @@ class MOBSTER(ASHA):
         min_fidelity: float | None = None,
         max_fidelity: float | None = None,
         variant: str = "promotion",
-        brackets: int | str = "adaptive",
+        brackets: int | str = 1,
         n_initial: int | None = None,
         max_points: int = 500,
         cost_aware: bool = False,
