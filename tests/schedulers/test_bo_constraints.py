@@ -254,7 +254,10 @@ def test_adaptive_brackets_judge_the_rungs_on_the_best_feasible_top_results() ->
     # 8 feasible trials (mem 8) whose low rungs rank as the top; 5 infeasible ones (mem 99) with
     # the best top scores and their low-rung ranking reversed. The 8 best by score alone are the
     # 5 infeasible and 3 feasible: tau = (3 - 25) / 28, reversed; feasible first: tau = 1.
-    st = study_of(UNIT, fidelity=(1, 9), scheduler="mobster", params={"constraints": ["mem<=16"]})
+    adaptive = {"brackets": "adaptive"}
+    st = study_of(
+        UNIT, fidelity=(1, 9), scheduler="mobster", params={**adaptive, "constraints": ["mem<=16"]}
+    )
     h = History(st)
     rows = [(0.5 + 0.05 * i, 0.5 + 0.05 * i, 8.0) for i in range(8)]
     rows += [(0.01 * (i + 1), 0.95 - 0.01 * i, 99.0) for i in range(5)]
@@ -265,7 +268,7 @@ def test_adaptive_brackets_judge_the_rungs_on_the_best_feasible_top_results() ->
     constrained = make_scheduler(st)
     assert isinstance(constrained, MOBSTER) and constrained.adaptive
     assert constrained.agreeing_bracket(h) == 0
-    plain = make_scheduler(study_of(UNIT, fidelity=(1, 9), scheduler="mobster"))
+    plain = make_scheduler(study_of(UNIT, fidelity=(1, 9), scheduler="mobster", params=adaptive))
     assert plain.agreeing_bracket(h) == 2
 
 
