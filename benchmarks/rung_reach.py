@@ -18,7 +18,6 @@ fidelity, so the incumbent stops improving (docs/benchmarks.md, "Brackets").
 from __future__ import annotations
 
 import argparse
-import math
 import random
 import statistics
 import sys
@@ -26,8 +25,11 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-TOP_K = 8  # the best results at the top level whose ranking the lower levels are compared with
-MIN_PAIRS = 5
+# as adaptive brackets compare them (hpo.schedulers.asha): the best results at the top level whose
+# ranking the lower levels are compared with, and the fewest that give a tau
+from hpo.schedulers.asha import AGREE_MIN as MIN_PAIRS
+from hpo.schedulers.asha import AGREE_TOP_K as TOP_K
+from hpo.schedulers.asha import kendall_tau
 
 
 def top_agreement(
@@ -37,8 +39,6 @@ def top_agreement(
     the ``TOP_K`` trials with the lowest top-level values reported by ``until`` (among those with a
     value at both; None below ``MIN_PAIRS``). Where the low levels rank the best configurations
     as the top one does, tau is near 1; on branin-mf late in a run it is negative."""
-    from scipy.stats import kendalltau
-
     top = max(levels)
     vals: dict[int, dict[int, float]] = {}
     for t, trial, epoch, v in trace:
@@ -49,12 +49,8 @@ def top_agreement(
         if r == top:
             continue
         both = sorted((d[top], d[r]) for d in vals.values() if top in d and r in d)[:TOP_K]
-        tau = (
-            kendalltau([a for a, _ in both], [b for _, b in both]).statistic
-            if len(both) >= MIN_PAIRS
-            else math.nan
-        )
-        out[r] = None if math.isnan(tau) else float(tau)
+        enough = len(both) >= MIN_PAIRS
+        out[r] = kendall_tau([a for a, _ in both], [b for _, b in both]) if enough else None
     return out
 
 

@@ -43,6 +43,7 @@ configurations. torch and BoTorch are imported on the first model-based proposal
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -923,12 +924,9 @@ class MOBSTER(ASHA):
         """With constraints, adaptive brackets compare the best feasible top results first."""
         if not self.constraints:
             return None
-
-        def rank(trial_id: int, score: float) -> tuple[int, float]:
-            r = history.report_at(trial_id, self.r_max)
-            return (violated(r.metrics if r else {}, self.constraints), score)
-
-        return rank
+        return functools.partial(
+            FeasibleFirstRungIndex(self.r_max, self.constraints).rank_key, history
+        )
 
     def on_report(self, history: History, trial: Trial, report: Report) -> Decision:
         levels = self.rungs[self._bracket_of(trial)]
