@@ -349,11 +349,16 @@ def regret_at(
     return missing if value is None else max(value - bb.optimum, 0.0) / scale
 
 
-def mean_curve(runs: list[list[tuple[float, float]]], grid, bb, scale: float) -> list[float]:
-    """Mean normalized regret over seeds at each time of ``grid``."""
-    return [
-        statistics.mean(regret_at(tr, t, bb, scale, missing=math.inf) for tr in runs) for t in grid
-    ]
+def regret_curves(
+    runs: list[list[tuple[float, float]]], grid, bb, scale: float
+) -> list[list[float]]:
+    """Each run's normalized regret at each time of ``grid`` (inf before its first result)."""
+    return [[regret_at(tr, t, bb, scale, missing=math.inf) for t in grid] for tr in runs]
+
+
+def mean_curve(per_run: list[list[float]]) -> list[float]:
+    """The mean over runs of ``regret_curves`` at each time."""
+    return [statistics.mean(col) for col in zip(*per_run, strict=True)]
 
 
 def tied_ranks(values: dict[str, float]) -> dict[str, float]:
@@ -365,6 +370,13 @@ def tied_ranks(values: dict[str, float]) -> dict[str, float]:
         tied = sum(1 for x in values.values() if x == v)
         out[k] = below + (tied + 1) / 2
     return out
+
+
+def _percentile(xs: list[float], q: float) -> float:
+    """The ``q`` quantile of ``xs`` (linear between order statistics, numpy's default)."""
+    import numpy as np
+
+    return float(np.quantile(np.asarray(xs, dtype=float), q))
 
 
 def time_to_reach(curve: list[float], grid, target: float) -> float | None:
@@ -386,6 +398,32 @@ def speedups(curves: dict[str, list[float]], grid, peers: list[str]) -> tuple[st
         t = time_to_reach(c, grid, target)
         out[m] = (t, None if t is None or t_peer is None else t_peer / t)
     return best, out
+
+
+def bootstrap_speedups(
+    per_run: dict[str, list[list[float]]],
+    grid,
+    peers: list[str],
+    reps: int,
+    seed: int = 0,
+) -> dict[str, list[float]]:
+    """The speed-ups of ``speedups`` over ``reps`` seed resamples: each method's runs (its regret
+    curves on ``grid``) drawn with replacement, independently per method, the mean curves, the
+    best peer and its final taken again from each resample (Efron and Tibshirani 1993, "An
+    Introduction to the Bootstrap", ch. 6, the percentile interval). A resample where a method
+    never reaches the target counts as speed-up 0. Returns, per method, the ``reps`` speed-ups.
+    Percentiles of them say how much of a table's speed-up a different draw of 5 seeds keeps."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    mats = {m: np.asarray(c, dtype=float) for m, c in per_run.items()}
+    out: dict[str, list[float]] = {m: [] for m in mats}
+    for _ in range(reps):
+        curves = {m: list(a[rng.integers(0, len(a), len(a))].mean(axis=0)) for m, a in mats.items()}
+        _, sp = speedups(curves, grid, peers)
+        for m, (_, ratio) in sp.items():
+            out[m].append(0.0 if ratio is None else ratio)
+    return out
 
 
 def _run_one(
@@ -507,7 +545,17 @@ def main(argv: list[str] | None = None) -> int:
         help="one of --methods: the speed-ups are to its final mean regret (default: the peer "
         "with the lowest, where any peer runs)",
     )
+    ap.add_argument(
+        "--bootstrap",
+        type=int,
+        default=0,
+        metavar="N",
+        help="add the 10th-90th percentile of each speed-up over N seed resamples and the share "
+        "of resamples at 2x or more (default 0: none)",
+    )
     args = ap.parse_args(argv)
+    if args.bootstrap < 0:
+        ap.error("--bootstrap must be 0 or more")
     if args.saved_only and not args.runs_dir:
         ap.error("--saved-only needs --runs-dir")
     if args.html:
@@ -576,15 +624,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unavailable: {m}: {why}")
     methods = [m for m in methods if m in runs]
     grid = [limit * i / 400 for i in range(1, 401)]
-    curves = {m: mean_curve(runs[m], grid, bb, scale) for m in methods}
+    per_run = {m: regret_curves(runs[m], grid, bb, scale) for m in methods}
+    curves = {m: mean_curve(per_run[m]) for m in methods}
     peers = [m for m in methods if not m.startswith("hpo-")]
     if args.reference is not None:
         peers = [args.reference] if args.reference in runs else []
     best_peer, speed = speedups(curves, grid, peers) if peers else (None, {})
     head = " | ".join(f"regret @ {int(f * 100)}%" for f in FRACTIONS)
     extra = f" h to {best_peer}'s final | speed-up |" if best_peer else ""
+    boot = bootstrap_speedups(per_run, grid, peers, args.bootstrap) if best_peer else {}
+    boot = {m: v for m, v in boot.items() if v}
+    if boot:
+        extra += f" speed-up 10-90% ({args.bootstrap} resamples) | share >= 2x |"
     print(f"\n| method | {head} | mean rank at end | real s (sum over seeds) |{extra}")
-    print("|---|" + "---:|" * (len(FRACTIONS) + 2 + (2 if best_peer else 0)))
+    ncol = len(FRACTIONS) + 2 + (2 if best_peer else 0) + (2 if boot else 0)
+    print("|---|" + "---:|" * ncol)
     finals = {m: [regret_at(tr, limit, bb, scale) for tr in runs[m]] for m in methods}
     ranks: dict[str, list[float]] = {m: [] for m in methods}
     for seed in range(args.seeds):
@@ -600,6 +654,12 @@ def main(argv: list[str] | None = None) -> int:
         if best_peer:
             t, ratio = speed[m]
             row += " not reached | — |" if t is None else f" {t / 3600:.2f} | {ratio:.2f}x |"
+        if boot:
+            lo, hi = (_percentile(boot[m], q) for q in (0.1, 0.9))
+            share = sum(r >= 2.0 for r in boot[m]) / len(boot[m])
+            lo_s, hi_s = ("not reached" if r == 0 else f"{r:.2f}x" for r in (lo, hi))
+            span = "not reached" if hi == 0 else f"{lo_s} to {hi_s}"
+            row += f" {span} | {share:.0%} |"
         print(row)
     if args.json:
         Path(args.json).write_text(json.dumps({"scale": scale, "runs": runs, "curves": curves}))

@@ -79,6 +79,32 @@ def test_speedup_is_the_best_peers_time_over_the_methods_time_to_its_final_regre
     assert out["hpo-y"] == (None, None) and out["peer-b"] == (None, None)
 
 
+def test_bootstrap_speedups_resample_each_methods_seeds():
+    from benchmarks.compare import bootstrap_speedups
+
+    grid = [1.0, 2.0, 3.0, 4.0]
+    peer = [0.9, 0.5, 0.4, 0.3]  # the best peer's final 0.3, reached at t=4
+    fast = [0.6, 0.3, 0.1, 0.1]  # 0.3 at t=2: 2x
+    never = [1.0, 1.0, 1.0, 1.0]
+    # identical seeds: every resample gives the table's own speed-up
+    same = bootstrap_speedups({"p": [peer, peer], "x": [fast, fast]}, grid, ["p"], 200)
+    assert set(same["x"]) == {2.0} and set(same["p"]) == {1.0}
+    # one seed of two never gets there: a resample reaches 0.3 only when it draws the fast seed
+    # twice (the mean of fast and never is 0.55 at the end), probability 1/4; else speed-up 0
+    out = bootstrap_speedups({"p": [peer, peer], "x": [fast, never]}, grid, ["p"], 4000, seed=1)
+    assert set(out["x"]) == {0.0, 2.0}
+    assert abs(out["x"].count(2.0) / 4000 - 0.25) < 0.03
+
+
+def test_bootstrap_column_in_the_table(tmp_path, capsys):
+    args = ["--benchmark", "branin-mf", "--seeds", "2", "--hours", "1", "--runs-dir", str(tmp_path)]
+    assert main([*args, "--methods", "hpo-random,optuna-random", "--bootstrap", "50"]) == 0
+    out = capsys.readouterr().out
+    assert "speed-up 10-90% (50 resamples) | share >= 2x |" in out
+    row = next(line for line in out.splitlines() if line.startswith("| optuna-random"))
+    assert row.endswith("| 1.00x to 1.00x | 0% |")  # the best peer against itself
+
+
 def test_tied_finals_share_the_mean_of_their_ranks():
     from benchmarks.compare import tied_ranks
 
