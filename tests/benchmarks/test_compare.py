@@ -79,30 +79,39 @@ def test_speedup_is_the_best_peers_time_over_the_methods_time_to_its_final_regre
     assert out["hpo-y"] == (None, None) and out["peer-b"] == (None, None)
 
 
-def test_bootstrap_speedups_resample_each_methods_seeds():
-    from benchmarks.compare import bootstrap_speedups
+def test_bootstrap_target_resamples_each_methods_seeds():
+    from benchmarks.compare import bootstrap_target
 
     grid = [1.0, 2.0, 3.0, 4.0]
     peer = [0.9, 0.5, 0.4, 0.3]  # the best peer's final 0.3, reached at t=4
     fast = [0.6, 0.3, 0.1, 0.1]  # 0.3 at t=2: 2x
     never = [1.0, 1.0, 1.0, 1.0]
     # identical seeds: every resample gives the table's own speed-up
-    same = bootstrap_speedups({"p": [peer, peer], "x": [fast, fast]}, grid, ["p"], 200)
-    assert set(same["x"]) == {2.0} and set(same["p"]) == {1.0}
+    same = bootstrap_target({"p": [peer, peer], "x": [fast, fast]}, grid, ["p"], 200)
+    assert set(same["x"]["speedup"]) == {2.0} and set(same["p"]["speedup"]) == {1.0}
+    assert set(same["x"]["best"]) == {1.0}  # 0.1 at the end, below the peer's 0.3
     # one seed of two never gets there: a resample reaches 0.3 only when it draws the fast seed
     # twice (the mean of fast and never is 0.55 at the end), probability 1/4; else speed-up 0
-    out = bootstrap_speedups({"p": [peer, peer], "x": [fast, never]}, grid, ["p"], 4000, seed=1)
-    assert set(out["x"]) == {0.0, 2.0}
-    assert abs(out["x"].count(2.0) / 4000 - 0.25) < 0.03
+    out = bootstrap_target({"p": [peer, peer], "x": [fast, never]}, grid, ["p"], 4000, seed=1)
+    assert set(out["x"]["speedup"]) == {0.0, 2.0}
+    assert abs(out["x"]["speedup"].count(2.0) / 4000 - 0.25) < 0.03
+    assert out["x"]["best"] == [float(r == 2.0) for r in out["x"]["speedup"]]
+    # two peers: the better one is best in every resample, against the other peer only
+    two = bootstrap_target({"p": [peer], "q": [never], "x": [never]}, grid, ["p", "q"], 50)
+    assert set(two["p"]["best"]) == {1.0} and set(two["q"]["best"]) == {0.0}
+    assert set(two["x"]["best"]) == {0.0}
 
 
-def test_bootstrap_column_in_the_table(tmp_path, capsys):
+def test_bootstrap_columns_in_the_table(tmp_path, capsys):
     args = ["--benchmark", "branin-mf", "--seeds", "2", "--hours", "1", "--runs-dir", str(tmp_path)]
     assert main([*args, "--methods", "hpo-random,optuna-random", "--bootstrap", "50"]) == 0
     out = capsys.readouterr().out
-    assert "speed-up 10-90% (50 resamples) | share >= 2x |" in out
+    assert "speed-up 10-90% (50 resamples) | share >= 2x | share best |" in out
     row = next(line for line in out.splitlines() if line.startswith("| optuna-random"))
-    assert row.endswith("| 1.00x to 1.00x | 0% |")  # the best peer against itself
+    assert row.endswith("| 1.00x to 1.00x | 0% | 100% |")  # the only peer, against itself
+    with pytest.raises(SystemExit):
+        main([*args, "--methods", "hpo-random", "--bootstrap", "-1"])
+    assert "--bootstrap must be 0 or more" in capsys.readouterr().err
 
 
 def test_tied_finals_share_the_mean_of_their_ranks():
