@@ -102,12 +102,21 @@ def test_bootstrap_target_resamples_each_methods_seeds():
     assert set(two["x"]["best"]) == {0.0}
 
 
-def test_bootstrap_columns_in_the_table(tmp_path, capsys):
+def _two_seed_table(tmp_path, capsys, methods: str, *extra: str) -> tuple[list[str], str, str]:
+    """The arguments of a 2-seed, 1-hour branin-mf table in ``tmp_path``, its output, and the row
+    of the first of ``methods``."""
     args = ["--benchmark", "branin-mf", "--seeds", "2", "--hours", "1", "--runs-dir", str(tmp_path)]
-    assert main([*args, "--methods", "hpo-random,optuna-random", "--bootstrap", "50"]) == 0
+    assert main([*args, "--methods", methods, *extra]) == 0
     out = capsys.readouterr().out
+    first = methods.split(",")[0]
+    return args, out, next(line for line in out.splitlines() if line.startswith(f"| {first} "))
+
+
+def test_bootstrap_columns_in_the_table(tmp_path, capsys):
+    args, out, row = _two_seed_table(
+        tmp_path, capsys, "optuna-random,hpo-random", "--bootstrap", "50"
+    )
     assert "speed-up 10-90% (50 resamples) | share >= 2x | share best |" in out
-    row = next(line for line in out.splitlines() if line.startswith("| optuna-random"))
     assert row.endswith("| 1.00x to 1.00x | 0% | 100% |")  # the only peer, against itself
     with pytest.raises(SystemExit):
         main([*args, "--methods", "hpo-random", "--bootstrap", "-1"])
@@ -146,11 +155,10 @@ def test_saved_runs_are_reused_and_missing_seeds_leave_a_method_out(tmp_path, ca
 
 
 def test_reference_sets_whose_final_the_speed_ups_are_measured_to(tmp_path, capsys):
-    args = ["--benchmark", "branin-mf", "--seeds", "2", "--hours", "1", "--runs-dir", str(tmp_path)]
-    assert main([*args, "--methods", "hpo-random,hpo-asha", "--reference", "hpo-random"]) == 0
-    out = capsys.readouterr().out
+    args, out, row = _two_seed_table(
+        tmp_path, capsys, "hpo-random,hpo-asha", "--reference", "hpo-random"
+    )
     assert "h to hpo-random's final | speed-up |" in out
-    row = next(line for line in out.splitlines() if line.startswith("| hpo-random"))
     assert row.endswith(" 1.00x |")  # the reference reaches its own final at its own time
     with pytest.raises(SystemExit):
         main([*args, "--methods", "hpo-random", "--reference", "optuna-gp"])
