@@ -101,6 +101,9 @@ HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
         "hypertune",
         {"model": "joint", "output_warping": True, "noise_floor": 1e-6},
     ),
+    # the GP's earlier, shorter Gamma(3, 6) lengthscale prior instead of the dimension-scaled one
+    "hpo-mobster-gamma": ("mobster", {"lengthscale_prior": "gamma", "brackets": 1}),
+    "hpo-hypertune-gamma": ("hypertune", {"lengthscale_prior": "gamma"}),
 }
 
 

@@ -314,6 +314,7 @@ class GPSearcher:
         random_fraction: float | str = 0.0,
         noise_floor: float | None = None,
         output_warping: bool = False,
+        lengthscale_prior: str = "dim_scaled",
     ):
         check_objectives(study)
         self.constraints = parse_constraints(constraints, study)
@@ -345,6 +346,14 @@ class GPSearcher:
             lambda v: 1e-10 <= v <= 0.1,
             "a number in [1e-10, 0.1]",
         )
+        from hpo.surrogates.gp import LENGTHSCALE_PRIORS
+
+        if lengthscale_prior not in LENGTHSCALE_PRIORS:
+            raise InvalidStudy(
+                f"scheduler parameter lengthscale_prior must be one of "
+                f"{list(LENGTHSCALE_PRIORS)}, got {lengthscale_prior!r}"
+            )
+        self.lengthscale_prior = lengthscale_prior
         for name, flag in (("cost_aware", cost_aware), ("output_warping", output_warping)):
             if not isinstance(flag, bool):
                 raise InvalidStudy(
@@ -468,7 +477,11 @@ class GPSearcher:
         cat = sorted(features.cat_dims)
 
         def factory() -> gp.GPSurrogate:
-            return gp.GPSurrogate(cat_dims=cat, noise_floor=self.noise_floor)
+            return gp.GPSurrogate(
+                cat_dims=cat,
+                noise_floor=self.noise_floor,
+                lengthscale_prior=self.lengthscale_prior,
+            )
 
         if self._schedule is None:
             self._schedule = gp.HyperparameterSchedule(
@@ -748,11 +761,13 @@ def _searcher_params(
     random_fraction: Any = 0.0,
     noise_floor: Any = None,
     output_warping: Any = False,
+    lengthscale_prior: Any = "dim_scaled",
 ) -> dict[str, Any]:  # validated by GPSearcher
     return {
         "random_fraction": random_fraction,
         "noise_floor": noise_floor,
         "output_warping": output_warping,
+        "lengthscale_prior": lengthscale_prior,
         "n_initial": n_initial,
         "max_points": max_points,
         "cost_aware": cost_aware,
@@ -773,11 +788,13 @@ class BayesianOptimization(RandomSearch):
     whose first result repeated another's exactly, see ``plateau_share``), ``noise_floor`` (the
     least GP noise variance, standardized, default 1e-4), ``output_warping`` (the scores through
     ``hpo.surrogates.gp.power_warp`` before the GP, one objective without constraints; default
-    false), ``seed``. With several objectives the acquisition is qLogNEHVI.
+    false), ``lengthscale_prior`` (``"dim_scaled"``, the default, or ``"gamma"``; see
+    ``hpo.surrogates.gp.LENGTHSCALE_PRIORS``), ``seed``. With several objectives the acquisition
+    is qLogNEHVI.
     """
 
     name = "bo"
-    pinned = ("random_fraction", "output_warping")
+    pinned = ("random_fraction", "output_warping", "lengthscale_prior")
 
     def __init__(
         self,
@@ -791,6 +808,7 @@ class BayesianOptimization(RandomSearch):
         random_fraction: float | str = 0.0,
         noise_floor: float | None = None,
         output_warping: bool = False,
+        lengthscale_prior: str = "dim_scaled",
         seed: int = 0,
         searcher: Searcher | None = None,
     ):
@@ -807,6 +825,7 @@ class BayesianOptimization(RandomSearch):
                 random_fraction,
                 noise_floor,
                 output_warping,
+                lengthscale_prior,
             ),
         )
         if searcher is None:
@@ -845,8 +864,8 @@ class MOBSTER(ASHA):
     ``random_fraction`` as for ``"bo"`` but ``"auto"`` by default (0 until results repeat
     exactly; on the tabular benchmarks it lowers the final regret, docs/benchmarks.md),
     ``noise_floor`` and ``output_warping`` as for ``"bo"`` but true by default (the scores go
-    through a fitted power transform before the GP, ``power_warp``: docs/benchmarks.md), and
-    ``seed``.
+    through a fitted power transform before the GP, ``power_warp``: docs/benchmarks.md),
+    ``lengthscale_prior`` as for ``"bo"``, and ``seed``.
 
     Rung decisions (promotion or stopping) rank results by the first objective, as ASHA does,
     also when the study has several objectives; with constraints, infeasible results rank after
@@ -855,7 +874,7 @@ class MOBSTER(ASHA):
     """
 
     name = "mobster"
-    pinned = ("random_fraction", "output_warping", "brackets")
+    pinned = ("random_fraction", "output_warping", "brackets", "lengthscale_prior")
 
     def __init__(
         self,
@@ -874,6 +893,7 @@ class MOBSTER(ASHA):
         random_fraction: float | str = "auto",
         noise_floor: float | None = None,
         output_warping: bool = True,
+        lengthscale_prior: str = "dim_scaled",
         seed: int = 0,
         searcher: Searcher | None = None,
     ):
@@ -903,6 +923,7 @@ class MOBSTER(ASHA):
                 random_fraction,
                 noise_floor,
                 output_warping,
+                lengthscale_prior,
             ),
         )
         self.constraints = gp_searcher.constraints

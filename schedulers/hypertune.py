@@ -139,7 +139,11 @@ class HyperTuneSearcher(GPSearcher):
         cat = sorted(features.cat_dims)
 
         def factory() -> Any:
-            return gp.GPSurrogate(cat_dims=cat, noise_floor=self.noise_floor)
+            return gp.GPSurrogate(
+                cat_dims=cat,
+                noise_floor=self.noise_floor,
+                lengthscale_prior=self.lengthscale_prior,
+            )
 
         by_level: dict[float, list[Observation]] = {r: [] for r in self.level_list}
         for o in obs:
@@ -308,8 +312,9 @@ class HyperTune(ASHA):
     Params: ``eta``, ``min_fidelity``, ``max_fidelity`` as for ``asha``; ``brackets`` (default:
     all that ``eta`` allows between the fidelities); ``delayed`` (D-ASHA promotions, default
     true); ``n_initial``, ``max_points``, ``cost_aware`` as for ``mobster``;
-    ``random_fraction``, ``output_warping`` and ``noise_floor`` as for ``bo`` (default 0, false and
-    1e-4); ``num_samples`` (posterior samples per level for the ranking losses, default 50);
+    ``random_fraction``, ``output_warping``, ``noise_floor`` and ``lengthscale_prior`` as for
+    ``bo`` (default 0, false, 1e-4 and ``"dim_scaled"``); ``num_samples`` (posterior samples
+    per level for the ranking losses, default 50);
     ``model`` (``"ensemble"``, the default: proposals from the weighted ensemble of per-level GPs,
     as the paper; ``"joint"``: from MOBSTER's one GP over (configuration, fidelity), while the
     ensemble still learns the bracket distribution); ``seed``. Trials pause at their rungs and
@@ -317,7 +322,7 @@ class HyperTune(ASHA):
     """
 
     name = "hypertune"
-    pinned = ("random_fraction", "output_warping")
+    pinned = ("random_fraction", "output_warping", "lengthscale_prior")
 
     def __init__(
         self,
@@ -335,6 +340,7 @@ class HyperTune(ASHA):
         random_fraction: float | str = 0.0,
         output_warping: bool = False,
         noise_floor: float | None = None,
+        lengthscale_prior: str = "dim_scaled",
         model: str = "ensemble",
         seed: int = 0,
         searcher: Searcher | None = None,
@@ -374,6 +380,7 @@ class HyperTune(ASHA):
             "random_fraction": random_fraction,
             "output_warping": output_warping,
             "noise_floor": noise_floor,
+            "lengthscale_prior": lengthscale_prior,
         }
         self.ensemble_searcher = HyperTuneSearcher(study, num_samples=num_samples, **common)
         # what proposes new configurations unless a searcher is given; while it does, brackets

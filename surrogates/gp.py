@@ -164,6 +164,12 @@ class FeatureMap:
 
 Hyperparameters = dict[str, Any]  # parameter name -> tensor (raw, unconstrained values)
 NOISE_FLOOR = 1e-4  # least GP noise variance (standardized outputs): BoTorch's default
+# the Matérn lengthscale priors a GPSurrogate takes: "dim_scaled", BoTorch's default since 0.12,
+# LogNormal(sqrt(2) + log(d) / 2, sqrt(3)) (Hvarfner et al. 2024, "Vanilla Bayesian optimization
+# performs great in high dimensions", eq. 7), whose median lengthscale grows with the dimension
+# d; "gamma", BoTorch's earlier Gamma(3, 6) lengthscale prior (mode 1/3 of the unit cube) with a
+# Gamma(2, 0.15) output scale, shorter and the same in every dimension
+LENGTHSCALE_PRIORS = ("dim_scaled", "gamma")
 
 
 class GPSurrogate:
@@ -176,12 +182,52 @@ class GPSurrogate:
     """
 
     def __init__(
-        self, cat_dims: Sequence[int] = (), max_iter: int = 100, noise_floor: float = NOISE_FLOOR
+        self,
+        cat_dims: Sequence[int] = (),
+        max_iter: int = 100,
+        noise_floor: float = NOISE_FLOOR,
+        lengthscale_prior: str = "dim_scaled",
     ):
+        if lengthscale_prior not in LENGTHSCALE_PRIORS:
+            raise ValueError(
+                f"lengthscale_prior must be one of {list(LENGTHSCALE_PRIORS)}, "
+                f"got {lengthscale_prior!r}"
+            )
         self.cat_dims = sorted(cat_dims)
         self.max_iter = max_iter
         self.noise_floor = noise_floor
+        self.lengthscale_prior = lengthscale_prior
         self.model: Any = None
+
+    def _matern(self, ard_num_dims: int, batch_shape: Any = None, active_dims: Any = None) -> Any:
+        """The scaled Matérn-5/2 ARD kernel with ``lengthscale_prior``."""
+        from botorch.models.utils.gpytorch_modules import (
+            get_covar_module_with_dim_scaled_prior,
+        )
+
+        if self.lengthscale_prior == "dim_scaled":
+            return get_covar_module_with_dim_scaled_prior(
+                ard_num_dims=ard_num_dims,
+                batch_shape=batch_shape,
+                active_dims=active_dims,
+                use_rbf_kernel=False,
+            )
+        import torch
+        from gpytorch.kernels import MaternKernel, ScaleKernel
+        from gpytorch.priors import GammaPrior
+
+        shape = torch.Size() if batch_shape is None else batch_shape
+        return ScaleKernel(
+            MaternKernel(
+                nu=2.5,
+                ard_num_dims=ard_num_dims,
+                batch_shape=shape,
+                active_dims=active_dims,
+                lengthscale_prior=GammaPrior(3.0, 6.0),
+            ),
+            batch_shape=shape,
+            outputscale_prior=GammaPrior(2.0, 0.15),
+        )
 
     def _likelihood(self) -> Any:
         """BoTorch's default likelihood (LogNormal(-4, 1) noise prior, Hvarfner et al. 2024) with
@@ -200,20 +246,12 @@ class GPSurrogate:
 
     def _build(self, X: Any, Y: Any) -> Any:
         from botorch.models import MixedSingleTaskGP, SingleTaskGP
-        from botorch.models.utils.gpytorch_modules import (
-            get_covar_module_with_dim_scaled_prior,
-        )
 
         d = X.shape[-1]
         if self.cat_dims:
 
             def matern(batch_shape, ard_num_dims, active_dims):
-                return get_covar_module_with_dim_scaled_prior(
-                    ard_num_dims=ard_num_dims,
-                    batch_shape=batch_shape,
-                    active_dims=active_dims,
-                    use_rbf_kernel=False,
-                )
+                return self._matern(ard_num_dims, batch_shape, active_dims)
 
             return MixedSingleTaskGP(
                 X,
@@ -222,7 +260,7 @@ class GPSurrogate:
                 cont_kernel_factory=matern,
                 likelihood=self._likelihood(),
             )
-        covar = get_covar_module_with_dim_scaled_prior(ard_num_dims=d, use_rbf_kernel=False)
+        covar = self._matern(d)
         return SingleTaskGP(X, Y, covar_module=covar, likelihood=self._likelihood())
 
     def fit(
@@ -275,9 +313,8 @@ class GPSurrogate:
         For tests against a closed-form GP; only for the continuous model (no categoricals).
         """
         torch = _torch()
-        self.model.covar_module.lengthscale = torch.as_tensor(
-            [list(lengthscale)], dtype=torch.float64
-        )
+        kernel = getattr(self.model.covar_module, "base_kernel", self.model.covar_module)
+        kernel.lengthscale = torch.as_tensor([list(lengthscale)], dtype=torch.float64)
         self.model.likelihood.noise = torch.as_tensor([noise], dtype=torch.float64)
         self.model.eval()
 

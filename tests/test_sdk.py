@@ -103,7 +103,12 @@ def test_a_new_study_stores_the_defaults_that_may_change(tmp_path: Path, monkeyp
     c = hpo.Client(url)
     fid = {"name": "epoch", "min": 1, "max": 9}
     s = c.create_study("m", {"x": hpo.Float(0, 1)}, "loss", fidelity=fid, scheduler="mobster")
-    pinned = {"random_fraction": "auto", "output_warping": True, "brackets": 1}
+    pinned = {
+        "random_fraction": "auto",
+        "output_warping": True,
+        "brackets": 1,
+        "lengthscale_prior": "dim_scaled",
+    }
     assert s.scheduler.params == pinned
     mine = c.create_study(
         "m2",
@@ -133,4 +138,5 @@ def test_a_new_study_stores_the_defaults_that_may_change(tmp_path: Path, monkeyp
         "random_fraction": 0.2,
         "output_warping": False,
         "brackets": 1,
+        "lengthscale_prior": "dim_scaled",
     }

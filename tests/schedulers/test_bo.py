@@ -184,6 +184,22 @@ def test_multi_fidelity_training_keeps_rung_levels_and_latest_results() -> None:
     assert len(kept) == 2 * 3 + 4 * 3
 
 
+def test_the_searchers_gp_fits_take_the_lengthscale_prior() -> None:
+    """The hyperparameters the searcher fits name the kernel the prior builds: a scaled Matérn
+    (outputscale, base kernel lengthscale) for ``gamma``, a bare Matérn for ``dim_scaled``."""
+    st = study_of()
+    cfgs = random_configs(st.space, 12, seed=2)
+    h = history_of(st, cfgs, [bowl(c) for c in cfgs])
+    names = {}
+    for prior in ("dim_scaled", "gamma"):
+        s = GPSearcher(st, seed=0, lengthscale_prior=prior)
+        s.propose(h, [], 1)
+        names[prior] = {k for hp in s._schedule._cache.values() for k in hp}
+    assert "covar_module.base_kernel.raw_lengthscale" in names["gamma"]
+    assert "covar_module.raw_lengthscale" in names["dim_scaled"]
+    assert "covar_module.raw_outputscale" not in names["dim_scaled"]
+
+
 def test_cost_aware_proposals_avoid_the_expensive_half() -> None:
     st = study_of()
     cfgs = random_configs(st.space, 16, seed=4)
@@ -280,6 +296,10 @@ def test_mobster_defaults_to_the_auto_fraction_and_hypertune_takes_it() -> None:
     nf = study_of(fidelity=(1, 27), scheduler="mobster", params={"noise_floor": 1e-6})
     assert make_scheduler(nf).searcher.noise_floor == 1e-6
     assert make_scheduler(st).searcher.noise_floor == 1e-4  # BoTorch's
+    assert make_scheduler(st).searcher.lengthscale_prior == "dim_scaled"
+    for name in ("bo", "mobster", "hypertune"):
+        g = study_of(fidelity=(1, 27), scheduler=name, params={"lengthscale_prior": "gamma"})
+        assert make_scheduler(g).searcher.lengthscale_prior == "gamma"
     ht = study_of(fidelity=(1, 27), scheduler="hypertune", params={"random_fraction": "auto"})
     assert make_scheduler(ht).searcher.random_fraction == "auto"
     # output warping: on for mobster, off for bo and hypertune unless asked
@@ -347,6 +367,8 @@ def test_schedulers_validate_their_parameters() -> None:
         {"random_fraction": True},
         {"output_warping": "yes"},
         {"output_warping": 1},
+        {"lengthscale_prior": "wide"},
+        {"lengthscale_prior": 1},
     ):
         with pytest.raises(InvalidStudy):
             make_scheduler(study_of(scheduler="bo", params=bad))

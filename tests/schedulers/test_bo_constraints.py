@@ -179,6 +179,7 @@ def test_a_sweep_file_with_a_bad_constraint_fails_with_one_line(tmp_path) -> Non
         "constraints": ["mem_gb <= 16", "acc >= 0.5"],
         "random_fraction": 0.0,  # bo's defaults that a new study stores
         "output_warping": False,
+        "lengthscale_prior": "dim_scaled",
     }
 
 

@@ -265,6 +265,47 @@ def test_a_lower_noise_floor_lets_a_noise_free_fit_resolve_the_optimum() -> None
     assert regret[1e-8] < regret[1e-4] / 10
 
 
+def test_the_gamma_lengthscale_prior_is_botorchs_earlier_and_fits_shorter_lengthscales() -> None:
+    """With 10 points in 6 inputs the fit stays near its prior: the dimension-scaled prior's
+    median lengthscale is exp(sqrt(2) + log(6) / 2), about 10 unit cubes (Hvarfner et al. 2024),
+    Gamma(3, 6)'s mode is 1/3; the fitted lengthscales follow them."""
+    import torch
+    from gpytorch.priors import GammaPrior, LogNormalPrior
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0, 1, (10, 6))
+    y = np.sin(3 * X[:, 0]) + X[:, 1] ** 2
+    fitted = {}
+    for prior in ("dim_scaled", "gamma"):
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            s = GPSurrogate(lengthscale_prior=prior).fit(X, y)
+        kernel = getattr(s.model.covar_module, "base_kernel", s.model.covar_module)
+        fitted[prior] = float(np.median(kernel.lengthscale.detach().numpy()))
+        kind = LogNormalPrior if prior == "dim_scaled" else GammaPrior
+        assert isinstance(kernel.lengthscale_prior, kind)
+    gamma = GPSurrogate(lengthscale_prior="gamma").fit(X, y)
+    assert isinstance(gamma.model.covar_module.outputscale_prior, GammaPrior)
+    assert fitted["gamma"] < 1.0 < fitted["dim_scaled"]
+    with pytest.raises(ValueError, match="lengthscale_prior must be one of"):
+        GPSurrogate(lengthscale_prior="wide")
+
+
+def test_the_gamma_prior_with_categoricals_builds_the_mixed_model() -> None:
+    from gpytorch.priors import GammaPrior, LogNormalPrior
+
+    rng = np.random.default_rng(1)
+    X = np.column_stack([rng.uniform(0, 1, 12), rng.integers(0, 3, 12)])
+    y = X[:, 0] + (X[:, 1] == 2)
+    for prior, kind in (("gamma", GammaPrior), ("dim_scaled", LogNormalPrior)):
+        s = GPSurrogate(cat_dims=[1], lengthscale_prior=prior).fit(X, y)
+        lengthscale = [p for n, _, p, _, _ in s.model.named_priors() if "lengthscale" in n]
+        assert len(lengthscale) == 2  # the continuous kernel in the sum and in the product
+        assert all(isinstance(p, kind) for p in lengthscale)
+        mean, var = s.posterior(X[:3])
+        assert np.all(np.isfinite(mean)) and np.all(var > 0)
+
+
 # ---- output warping ----------------------------------------------------------------------------
 
 
