@@ -16,8 +16,6 @@ every parameter at one (corners), and the parameter most often at a bound.
 from __future__ import annotations
 
 import argparse
-import random
-import statistics
 import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -59,35 +57,21 @@ def summary(
 def main(argv: list[str] | None = None) -> int:
     import logging
 
-    from benchmarks.compare import (
-        SYNTHETIC,
-        TABULAR,
-        hpo_methods_and_seeds,
-        hpo_scheduler,
-        make_benchmark,
-        run_hpo,
-    )
+    from benchmarks import compare
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--benchmark", default="hartmann6-mf", choices=sorted([*SYNTHETIC, *TABULAR]))
-    ap.add_argument("--hours", type=float, default=8.0)
+    compare.add_hpo_run_args(ap, benchmark="hartmann6-mf")
     ap.add_argument("--noise", type=float, default=0.0)
-    ap.add_argument("--workers", type=int, default=4)
-    ap.add_argument("--seeds", default="0", help="comma-separated seeds")
-    ap.add_argument("--methods", default="hpo-mobster")
     ap.add_argument("--skip", type=int, default=10, help="initial trials left out of the counts")
     args = ap.parse_args(argv)
-    methods, seeds = hpo_methods_and_seeds(ap, args.methods, args.seeds)
+    methods, seeds = compare.hpo_methods_and_seeds(ap, args.methods, args.seeds)
     if args.hours <= 0 or args.skip < 0 or args.noise < 0:
         ap.error("--hours must be positive, --skip and --noise not negative")
     logging.disable(logging.WARNING)
     warnings.simplefilter("ignore")  # BoTorch's and linear_operator's numerical warnings
-    bb = make_benchmark(args.benchmark, args.noise)
-    synthetic = args.benchmark in SYNTHETIC
-    scale = 1.0
-    if synthetic:
-        rng = random.Random(12345)  # the normalization of benchmarks.compare
-        scale = statistics.median(bb.true_value(bb.sample(rng)) for _ in range(2000)) - bb.optimum
+    bb = compare.make_benchmark(args.benchmark, args.noise)
+    synthetic = args.benchmark in compare.SYNTHETIC
+    scale = compare.regret_scale(bb) if synthetic else 1.0
     head = "| method | seed | final true regret | trials | at a bound | at a corner | most on one |"
     print(
         f"{args.benchmark}, noise {args.noise:g}, {args.workers} workers, {args.hours:g} h; "
@@ -96,8 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     for m in methods:
         for seed in seeds:
             trials: list[tuple[int, dict[str, Any], float]] = []
-            traj = run_hpo(
-                bb, hpo_scheduler(m), seed, args.workers, args.hours * 3600, trials_out=trials
+            traj = compare.run_hpo(
+                bb,
+                compare.hpo_scheduler(m),
+                seed,
+                args.workers,
+                args.hours * 3600,
+                trials_out=trials,
             )
             later = [c for _, c, _ in sorted(trials, key=lambda t: t[0])[args.skip :]]
             s = summary(later, bb.space)

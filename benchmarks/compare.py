@@ -107,6 +107,34 @@ HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
+def add_hpo_run_args(
+    ap: argparse.ArgumentParser,
+    *,
+    benchmark: str,
+    methods: str = "hpo-mobster",
+    hours: float = 8.0,
+    choices: Any = None,
+) -> None:
+    """``--benchmark``, ``--methods``, ``--seeds``, ``--workers`` and ``--hours`` of the scripts
+    that run hpo's schedulers alone (benchmarks.rung_reach, benchmarks.boundary,
+    benchmarks.tabular.coverage), with their defaults; ``choices``: the benchmarks allowed (every
+    synthetic and tabular one by default). ``hpo_methods_and_seeds`` checks the values."""
+    ap.add_argument(
+        "--benchmark", default=benchmark, choices=sorted(choices or [*SYNTHETIC, *TABULAR])
+    )
+    ap.add_argument("--methods", default=methods)
+    ap.add_argument("--seeds", default="0", help="comma-separated seeds")
+    ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--hours", type=float, default=hours, help="simulated time budget")
+
+
+def regret_scale(bb: Any) -> float:
+    """What regret is normalized by: the median regret of 2,000 uniformly random configurations
+    (drawn with a fixed seed, so every script and table divides by the same number)."""
+    rng = random.Random(12345)
+    return statistics.median(bb.true_value(bb.sample(rng)) for _ in range(2000)) - bb.optimum
+
+
 def hpo_methods_and_seeds(
     ap: argparse.ArgumentParser, methods: str, seeds: str
 ) -> tuple[list[str], list[int]]:
@@ -579,8 +607,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.reference is not None and args.reference not in methods:
         ap.error(f"--reference {args.reference!r} is not one of --methods")
     bb = make_benchmark(args.benchmark, args.noise)
-    rng = random.Random(12345)
-    scale = statistics.median(bb.true_value(bb.sample(rng)) for _ in range(2000)) - bb.optimum
+    scale = regret_scale(bb)
     limit = args.hours * 3600
     runs: dict[str, list[list[tuple[float, float]]]] = {}
     unavailable: dict[str, str] = {}

@@ -18,8 +18,6 @@ fidelity, so the incumbent stops improving (docs/benchmarks.md, "Brackets").
 from __future__ import annotations
 
 import argparse
-import random
-import statistics
 import sys
 import warnings
 from collections.abc import Sequence
@@ -107,20 +105,17 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks.compare import (
         SYNTHETIC,
-        TABULAR,
+        add_hpo_run_args,
         hpo_methods_and_seeds,
         hpo_scheduler,
         make_benchmark,
+        regret_scale,
         run_hpo,
     )
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--benchmark", default="branin-mf", choices=sorted([*SYNTHETIC, *TABULAR]))
-    ap.add_argument("--hours", type=float, default=8.0)
-    ap.add_argument("--workers", type=int, default=4)
-    ap.add_argument("--seeds", default="0", help="comma-separated seeds")
+    add_hpo_run_args(ap, benchmark="branin-mf")
     ap.add_argument("--windows", type=int, default=8)
-    ap.add_argument("--methods", default="hpo-mobster")
     args = ap.parse_args(argv)
     methods, seeds = hpo_methods_and_seeds(ap, args.methods, args.seeds)
     if args.hours <= 0 or args.windows < 1:
@@ -131,8 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     levels = [int(x) for x in rung_levels(1, bb.max_epochs, 3, True)]
     regret = None
     if args.benchmark in SYNTHETIC:
-        rng = random.Random(12345)  # the normalization of benchmarks.compare
-        scale = statistics.median(bb.true_value(bb.sample(rng)) for _ in range(2000)) - bb.optimum
+        scale = regret_scale(bb)
 
         def regret(config: dict[str, Any]) -> float:
             return max(bb.true_value(config) - bb.optimum, 0.0) / scale

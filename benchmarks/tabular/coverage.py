@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks.compare import (
         TABULAR,
+        add_hpo_run_args,
         hpo_methods_and_seeds,
         hpo_scheduler,
         make_benchmark,
@@ -62,11 +63,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("hpo").setLevel(logging.ERROR)  # trials cut by the time limit are expected
 
     ap = argparse.ArgumentParser(prog="python -m benchmarks.tabular.coverage", description=__doc__)
-    ap.add_argument("--benchmark", default="breast_cancer-mlp", choices=sorted(TABULAR))
-    ap.add_argument("--methods", default="hpo-asha,hpo-mobster")
-    ap.add_argument("--seeds", default="0", help="comma-separated seeds")
-    ap.add_argument("--workers", type=int, default=4)
-    ap.add_argument("--hours", type=float, default=0.01, help="simulated time budget")
+    add_hpo_run_args(
+        ap,
+        benchmark="breast_cancer-mlp",
+        methods="hpo-asha,hpo-mobster",
+        hours=0.01,
+        choices=TABULAR,
+    )
     args = ap.parse_args(argv)
     methods, seeds = hpo_methods_and_seeds(ap, args.methods, args.seeds)
     bb = make_benchmark(args.benchmark)
