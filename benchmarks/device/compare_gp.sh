@@ -9,7 +9,8 @@
 #   bash benchmarks/device/compare_gp.sh RUNS [LIMIT]           # the model-based and fast methods
 #   RAY=1 bash benchmarks/device/compare_gp.sh RUNS [LIMIT]     # Ray Tune's BOHB (real-time replay)
 # BENCHES="digits-mlp charlm-gpt" limits the benchmarks (the -best tables run only when named),
-# JOBS the processes per benchmark, METHODS the methods.
+# JOBS the processes per benchmark, METHODS the methods, SEEDS the seeds (default 5; with more,
+# the seeds already in RUNS are reused and only the missing ones run).
 # Tables, from the runs (anywhere): python -m benchmarks.compare <same args> --runs-dir RUNS
 #   --saved-only
 set -uo pipefail
@@ -44,11 +45,11 @@ for spec in "branin-mf 8 0 0.0021" "hartmann6-mf 8 0.05 0.0021" "digits-mlp 0.03
   if [ "${RAY:-0}" = 1 ]; then
     # one Ray instance of 4 CPUs per benchmark at a time: the replay runs in real time
     HPO_RAYTUNE_TIME_SCALE=$4 timeout "$limit" python3 -m benchmarks.compare --benchmark "$1" \
-      --seeds 5 --workers 4 --hours "$2" --noise "$3" --jobs 1 --methods raytune-bohb \
+      --seeds "${SEEDS:-5}" --workers 4 --hours "$2" --noise "$3" --jobs 1 --methods raytune-bohb \
       --runs-dir "$runs" > "$runs/$1-ray.log" 2>&1 &
   else
-    timeout "$limit" python3 -m benchmarks.compare --benchmark "$1" --seeds 5 --workers 4 \
-      --hours "$2" --noise "$3" --jobs "$jobs" --methods "$methods" --runs-dir "$runs" \
+    timeout "$limit" python3 -m benchmarks.compare --benchmark "$1" --seeds "${SEEDS:-5}" \
+      --workers 4 --hours "$2" --noise "$3" --jobs "$jobs" --methods "$methods" --runs-dir "$runs" \
       > "$runs/$1.log" 2>&1 &
   fi
 done
