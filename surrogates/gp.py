@@ -3,7 +3,8 @@
 What comes from BoTorch (not rewritten here):
 
 * the models: ``SingleTaskGP`` with a Matérn-5/2 ARD kernel and BoTorch's dimension-scaled
-  log-normal lengthscale prior (Hvarfner et al. 2024, ``get_covar_module_with_dim_scaled_prior``),
+  log-normal lengthscale prior (Hvarfner et al. 2024, ``get_covar_module_with_dim_scaled_prior``;
+  or, with ``lengthscale_prior="gamma"``, BoTorch's earlier Gamma priors),
   or ``MixedSingleTaskGP`` (the same continuous kernel plus a categorical Hamming kernel) when the
   space has categorical parameters; ``Standardize`` on the outcome and BoTorch's default Gaussian
   likelihood with its noise prior;
@@ -199,8 +200,10 @@ class GPSurrogate:
         self.lengthscale_prior = lengthscale_prior
         self.model: Any = None
 
-    def _matern(self, ard_num_dims: int, batch_shape: Any = None, active_dims: Any = None) -> Any:
-        """The scaled Matérn-5/2 ARD kernel with ``lengthscale_prior``."""
+    def _matern(self, batch_shape: Any, ard_num_dims: int, active_dims: Any = None) -> Any:
+        """The Matérn-5/2 ARD kernel with ``lengthscale_prior`` (scaled for ``gamma``; the
+        dimension-scaled prior comes without an output scale). Its signature is the one
+        ``MixedSingleTaskGP`` calls its ``cont_kernel_factory`` with."""
         from botorch.models.utils.gpytorch_modules import (
             get_covar_module_with_dim_scaled_prior,
         )
@@ -247,20 +250,15 @@ class GPSurrogate:
     def _build(self, X: Any, Y: Any) -> Any:
         from botorch.models import MixedSingleTaskGP, SingleTaskGP
 
-        d = X.shape[-1]
         if self.cat_dims:
-
-            def matern(batch_shape, ard_num_dims, active_dims):
-                return self._matern(ard_num_dims, batch_shape, active_dims)
-
             return MixedSingleTaskGP(
                 X,
                 Y,
                 cat_dims=self.cat_dims,
-                cont_kernel_factory=matern,
+                cont_kernel_factory=self._matern,
                 likelihood=self._likelihood(),
             )
-        covar = self._matern(d)
+        covar = self._matern(None, X.shape[-1])
         return SingleTaskGP(X, Y, covar_module=covar, likelihood=self._likelihood())
 
     def fit(
