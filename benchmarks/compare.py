@@ -667,8 +667,8 @@ def main(argv: list[str] | None = None) -> int:
     best_peer, speed = speedups(curves, grid, peers) if peers else (None, {})
     head = " | ".join(f"regret @ {int(f * 100)}%" for f in FRACTIONS)
     extra = f" h to {best_peer}'s final | speed-up |" if best_peer else ""
-    boot = bootstrap_target(per_run, grid, peers, args.bootstrap) if best_peer else {}
-    boot = {m: v for m, v in boot.items() if v["speedup"]}
+    use_boot = bool(best_peer) and args.bootstrap > 0
+    boot = bootstrap_target(per_run, grid, peers, args.bootstrap) if use_boot else {}
     if boot:
         extra += f" speed-up 10-90% ({args.bootstrap} resamples) | share >= 2x | share best |"
     print(f"\n| method | {head} | mean rank at end | real s (sum over seeds) |{extra}")

@@ -4,7 +4,8 @@ For each of ``--histories`` seeds, ``--trials`` random configurations of a bench
 ASHA's rungs (eta 3 from epoch 1 to the last, the top third of each rung promoted), as MOBSTER's
 first trials would; the reports carry the benchmark's per-epoch costs. Then MOBSTER's searcher
 (random fraction 0, so every proposal comes from the model) proposes 4 configurations at once
-(pending ones fantasized), once per variant: output warping off or on, cost-aware EI off or on.
+(pending ones fantasized), once per variant: output warping off or on, cost-aware EI off or on,
+the lengthscale prior (``--variants`` picks some).
 
 Printed per variant: the proposals' mean normalized regret (the true value of the row or point
 they land on; a median random configuration is 1.0, the optimum 0) and their cost per epoch
@@ -12,6 +13,7 @@ relative to the median random configuration's. A model that learned nothing prop
 1.0 regret. No simulated clock: this isolates the model from the scheduler.
 
     python -m benchmarks.proposal_probe --benchmark digits-mlp --histories 10 --trials 40
+    python -m benchmarks.proposal_probe --benchmark digits-mlp --variants warped,warped+gamma
 """
 
 from __future__ import annotations
@@ -27,7 +29,10 @@ VARIANTS = {
     "plain": {"output_warping": False},
     "warped": {"output_warping": True},
     "cost-aware": {"output_warping": False, "cost_aware": True},
-    "warped, cost-aware": {"output_warping": True, "cost_aware": True},
+    "warped+cost-aware": {"output_warping": True, "cost_aware": True},
+    # the Gamma(3, 6) lengthscale prior (surrogates/gp.py LENGTHSCALE_PRIORS) instead of the
+    # dimension-scaled default, with mobster's default output warping
+    "warped+gamma": {"output_warping": True, "lengthscale_prior": "gamma"},
 }
 
 
@@ -58,7 +63,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--histories", type=int, default=10)
     ap.add_argument("--trials", type=int, default=40)
     ap.add_argument("--noise", type=float, default=0.0)
+    ap.add_argument(
+        "--variants",
+        default=",".join(VARIANTS),
+        help=f"comma-separated, of: {', '.join(VARIANTS)}",
+    )
     args = ap.parse_args(argv)
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown or not variants:
+        ap.error(f"unknown variant(s) {unknown}; choose from {', '.join(VARIANTS)}")
 
     from hpo.schedulers.base import rung_levels
     from hpo.schedulers.bo import MOBSTER
@@ -83,13 +97,14 @@ def main(argv: list[str] | None = None) -> int:
         scheduler=SchedulerSpec("mobster", {}),
         id=1,
     )
-    regret: dict[str, list[float]] = {v: [] for v in VARIANTS}
-    cost: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    regret: dict[str, list[float]] = {v: [] for v in variants}
+    cost: dict[str, list[float]] = {v: [] for v in variants}
     for seed in range(args.histories):
         rng = np.random.default_rng(seed)
         configs = [space.sample(rng) for _ in range(args.trials)]
         h = rung_history(bb, study, configs, levels)
-        for name, params in VARIANTS.items():
+        for name in variants:
+            params = VARIANTS[name]
             searcher = MOBSTER(study, seed=seed, random_fraction=0, **params).searcher
             proposals = searcher.propose(h, [], n=4)
             regret[name].append(
@@ -97,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             cost[name].append(statistics.mean(bb.cost(c, 1) / epoch_cost for c in proposals))
         print(
-            f"history {seed}: " + ", ".join(f"{v} {regret[v][-1]:.3f}" for v in VARIANTS),
+            f"history {seed}: " + ", ".join(f"{v} {regret[v][-1]:.3f}" for v in variants),
             file=sys.stderr,
             flush=True,
         )
@@ -107,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("| variant | mean regret | median | worst | cost per epoch / random's |")
     print("|---|---:|---:|---:|---:|")
-    for v in VARIANTS:
+    for v in variants:
         r = regret[v]
         print(
             f"| {v} | {statistics.mean(r):.3f} | {statistics.median(r):.3f} | {max(r):.3f} "
