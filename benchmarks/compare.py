@@ -101,10 +101,20 @@ HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
         "hypertune",
         {"model": "joint", "output_warping": True, "noise_floor": 1e-6},
     ),
-    # the GP's earlier, shorter Gamma(3, 6) lengthscale prior instead of the dimension-scaled one
+    # the GP's shorter Gamma(3, 6) lengthscale prior: mobster's default since the eleventh session
+    # (hpo-mobster runs the same), named so for the runs made before that
     "hpo-mobster-gamma": ("mobster", {"lengthscale_prior": "gamma", "brackets": 1}),
     "hpo-hypertune-gamma": ("hypertune", {"lengthscale_prior": "gamma"}),
+    # the dimension-scaled prior, mobster's default until the eleventh session
+    "hpo-mobster-dimscaled": ("mobster", {"lengthscale_prior": "dim_scaled", "brackets": 1}),
+    # each result seen as its trial's best value so far (a kept best checkpoint)
+    "hpo-mobster-best": ("mobster", {"best_so_far": True, "lengthscale_prior": "gamma"}),
 }
+# the mobster variants above were measured with the dimension-scaled prior and keep it, so their
+# stored runs stay reproducible
+for _sched, _params in HPO_VARIANTS.values():
+    if _sched == "mobster":
+        _params.setdefault("lengthscale_prior", "dim_scaled")
 
 
 def add_hpo_run_args(

@@ -30,10 +30,20 @@ VARIANTS = {
     "warped": {"output_warping": True},
     "cost-aware": {"output_warping": False, "cost_aware": True},
     "warped+cost-aware": {"output_warping": True, "cost_aware": True},
-    # the Gamma(3, 6) lengthscale prior (surrogates/gp.py LENGTHSCALE_PRIORS) instead of the
-    # dimension-scaled default, with mobster's default output warping
+    # the Gamma(3, 6) lengthscale prior (surrogates/gp.py LENGTHSCALE_PRIORS), mobster's default
+    # since the eleventh session, with its default output warping
     "warped+gamma": {"output_warping": True, "lengthscale_prior": "gamma"},
+    # each result as the best value its trial reported so far (best_so_far)
+    "warped+gamma+best": {
+        "output_warping": True,
+        "lengthscale_prior": "gamma",
+        "best_so_far": True,
+    },
+    "warped+best": {"output_warping": True, "best_so_far": True},
 }
+# the others with the dimension-scaled prior, mobster's default when they were measured
+for _params in VARIANTS.values():
+    _params.setdefault("lengthscale_prior", "dim_scaled")
 
 
 def rung_history(bb: Any, study: Any, configs: list[dict], levels: list[int]) -> Any:

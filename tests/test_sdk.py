@@ -107,7 +107,7 @@ def test_a_new_study_stores_the_defaults_that_may_change(tmp_path: Path, monkeyp
         "random_fraction": "auto",
         "output_warping": True,
         "brackets": 1,
-        "lengthscale_prior": "dim_scaled",
+        "lengthscale_prior": "gamma",
     }
     assert s.scheduler.params == pinned
     mine = c.create_study(
@@ -138,5 +138,5 @@ def test_a_new_study_stores_the_defaults_that_may_change(tmp_path: Path, monkeyp
         "random_fraction": 0.2,
         "output_warping": False,
         "brackets": 1,
-        "lengthscale_prior": "dim_scaled",
+        "lengthscale_prior": "gamma",
     }

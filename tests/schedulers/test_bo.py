@@ -296,10 +296,14 @@ def test_mobster_defaults_to_the_auto_fraction_and_hypertune_takes_it() -> None:
     nf = study_of(fidelity=(1, 27), scheduler="mobster", params={"noise_floor": 1e-6})
     assert make_scheduler(nf).searcher.noise_floor == 1e-6
     assert make_scheduler(st).searcher.noise_floor == 1e-4  # BoTorch's
-    assert make_scheduler(st).searcher.lengthscale_prior == "dim_scaled"
-    for name in ("bo", "mobster", "hypertune"):
-        g = study_of(fidelity=(1, 27), scheduler=name, params={"lengthscale_prior": "gamma"})
-        assert make_scheduler(g).searcher.lengthscale_prior == "gamma"
+    # the lengthscale prior: gamma for mobster, dim_scaled for bo and hypertune unless asked
+    assert make_scheduler(st).searcher.lengthscale_prior == "gamma"
+    assert bo.searcher.lengthscale_prior == "dim_scaled"
+    for name, other in (("bo", "gamma"), ("mobster", "dim_scaled"), ("hypertune", "gamma")):
+        g = study_of(fidelity=(1, 27), scheduler=name, params={"lengthscale_prior": other})
+        assert make_scheduler(g).searcher.lengthscale_prior == other
+    ht0 = study_of(fidelity=(1, 27), scheduler="hypertune")
+    assert make_scheduler(ht0).searcher.lengthscale_prior == "dim_scaled"
     ht = study_of(fidelity=(1, 27), scheduler="hypertune", params={"random_fraction": "auto"})
     assert make_scheduler(ht).searcher.random_fraction == "auto"
     # output warping: on for mobster, off for bo and hypertune unless asked
@@ -390,3 +394,58 @@ def test_mobster_beats_random_search_on_branin_in_simulated_time() -> None:
         ]
     print({m: [round(r, 4) for r in rs] for m, rs in regrets.items()})
     assert np.mean(regrets["mobster"]) < np.mean(regrets["random"])
+
+
+def test_best_so_far_gives_the_model_each_trials_best_value_up_to_the_step() -> None:
+    """By hand: a trial reporting 3, 1, 2 at epochs 1, 2, 3 is seen as 3, 1, 1 (as when the best
+    checkpoint is kept), and as 3, 1, 2 without; a maximized metric keeps its running maximum."""
+    from hpo.model import Mode
+
+    def curve_history(study: Study) -> History:
+        h = History(study)
+        h.apply_trial(Trial(1, 1, 0, {"x": 0.5, "y": 0.5}, TrialState.COMPLETED, 3, last_step=3))
+        for step, loss in ((1, 3.0), (2, 1.0), (3, 2.0)):
+            h.apply_report(Report(1, step, {"loss": loss}, None, float(step)))
+        return h
+
+    st = study_of(fidelity=(1, 3), scheduler="mobster")
+    for best, want in ((False, [3.0, 1.0, 2.0]), (True, [3.0, 1.0, 1.0])):
+        s = GPSearcher(st, multi_fidelity=True, best_so_far=best)
+        obs = s.observations(curve_history(st))
+        assert [o.fidelity for o in obs] == [1.0, 2.0, 3.0]
+        assert [o.score for o in obs] == want and [o.values for o in obs] == [(v,) for v in want]
+    # single fidelity: the one observation at the maximum carries the best of the whole curve
+    bo = GPSearcher(study_of(fidelity=(1, 3)), best_so_far=True)
+    assert [o.score for o in bo.observations(curve_history(st))] == [1.0]
+    mx = Study(
+        name="t",
+        space=SearchSpace.from_dict(BOX),
+        objectives=(Objective("loss", Mode.MAX),),
+        fidelity=Fidelity("epoch", 1, 3),
+        scheduler=SchedulerSpec("mobster", {}),
+        id=1,
+    )
+    s = GPSearcher(mx, multi_fidelity=True, best_so_far=True)
+    assert [o.score for o in s.observations(curve_history(mx))] == [-3.0, -3.0, -3.0]
+
+
+def test_best_so_far_is_a_flag_for_one_objective_without_constraints() -> None:
+    for name in ("bo", "mobster", "hypertune"):
+        st = study_of(fidelity=(1, 27), scheduler=name, params={"best_so_far": True})
+        assert make_scheduler(st).searcher.best_so_far is True
+        assert (
+            make_scheduler(study_of(fidelity=(1, 27), scheduler=name)).searcher.best_so_far is False
+        )
+    with pytest.raises(InvalidStudy, match="best_so_far must be true or false"):
+        make_scheduler(study_of(params={"best_so_far": "yes"}))
+    with pytest.raises(InvalidStudy, match="best_so_far takes one objective and no constraints"):
+        make_scheduler(study_of(params={"best_so_far": True, "constraints": ["mem <= 1"]}))
+    two = Study(
+        name="t",
+        space=SearchSpace.from_dict(BOX),
+        objectives=(Objective("loss"), Objective("mem")),
+        scheduler=SchedulerSpec("bo", {"best_so_far": True}),
+        id=1,
+    )
+    with pytest.raises(InvalidStudy, match="best_so_far takes one objective"):
+        make_scheduler(two)

@@ -220,7 +220,8 @@ def test_hypertune_is_selected_by_name_and_validates_its_parameters() -> None:
 def test_joint_model_proposes_as_mobster_and_draws_brackets_from_the_ensemble() -> None:
     from hpo.schedulers.bo import MOBSTER
 
-    params = {"output_warping": True, "n_initial": 3}
+    # the same GP settings for both (mobster and hypertune default to different priors)
+    params = {"output_warping": True, "n_initial": 3, "lengthscale_prior": "gamma"}
     st = study_of(fidelity=(1, 9), scheduler="hypertune", params={**params, "model": "joint"})
     cfgs = random_configs(st.space, 12, seed=3)
     # level 1 ranks the configurations the opposite way from the top: its brackets lose mass
