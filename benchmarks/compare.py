@@ -105,6 +105,7 @@ HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     # (hpo-mobster runs the same), named so for the runs made before that
     "hpo-mobster-gamma": ("mobster", {"lengthscale_prior": "gamma", "brackets": 1}),
     "hpo-hypertune-gamma": ("hypertune", {"lengthscale_prior": "gamma"}),
+    "hpo-bo-gamma": ("bo", {"lengthscale_prior": "gamma"}),
     # the dimension-scaled prior, mobster's default until the eleventh session
     "hpo-mobster-dimscaled": ("mobster", {"lengthscale_prior": "dim_scaled", "brackets": 1}),
     # each result seen as its trial's best value so far (a kept best checkpoint)
