@@ -368,7 +368,7 @@ class GPSearcher:
                 raise InvalidStudy(
                     f"scheduler parameter {name} must be true or false, got {flag!r}"
                 )
-        if best_so_far and (len(study.objectives) > 1 or self.constraints):
+        if best_so_far and self.generalized:  # several objectives or a constraint
             raise InvalidStudy(
                 "scheduler parameter best_so_far takes one objective and no constraints (the "
                 "best epoch of one metric is not the best of another)"

@@ -314,8 +314,7 @@ class HyperTune(ASHA):
     true); ``n_initial``, ``max_points``, ``cost_aware`` as for ``mobster``;
     ``random_fraction``, ``output_warping``, ``noise_floor``, ``lengthscale_prior`` and
     ``best_so_far`` as for ``bo`` (default 0, false, 1e-4, ``"dim_scaled"`` and false);
-    ``num_samples`` (posterior samples
-    per level for the ranking losses, default 50);
+    ``num_samples`` (posterior samples per level for the ranking losses, default 50);
     ``model`` (``"ensemble"``, the default: proposals from the weighted ensemble of per-level GPs,
     as the paper; ``"joint"``: from MOBSTER's one GP over (configuration, fidelity), while the
     ensemble still learns the bracket distribution); ``seed``. Trials pause at their rungs and
