@@ -110,6 +110,13 @@ HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "hpo-mobster-dimscaled": ("mobster", {"lengthscale_prior": "dim_scaled", "brackets": 1}),
     # each result seen as its trial's best value so far (a kept best checkpoint)
     "hpo-mobster-best": ("mobster", {"best_so_far": True, "lengthscale_prior": "gamma"}),
+    # the initial design from a scrambled Sobol' sequence instead of uniform draws, with the
+    # default number of initial trials or 20 of them (cheap: most stop at the lowest rung)
+    "hpo-mobster-sobol": ("mobster", {"initial_design": "sobol", "lengthscale_prior": "gamma"}),
+    "hpo-mobster-sobol20": (
+        "mobster",
+        {"initial_design": "sobol", "n_initial": 20, "lengthscale_prior": "gamma"},
+    ),
 }
 # the mobster variants above were measured with the dimension-scaled prior and keep it, so their
 # stored runs stay reproducible

@@ -7,7 +7,8 @@
   little expected improvement and is not proposed (asynchronous BO as in Snoek et al. 2012 and
   Klein et al. 2020). Until ``n_initial`` trials have results it proposes uniformly at random,
   exactly as ``RandomSearcher`` (default ``n_initial = clip(2 d + 1, 3, 10)`` for ``d``
-  parameters: enough points that a d-dimensional ARD GP has something to fit).
+  parameters: enough points that a d-dimensional ARD GP has something to fit), or with
+  ``initial_design="sobol"`` the points of a scrambled Sobol' sequence (``SobolSearcher``).
 
   Single fidelity: one observation per trial, its result at the study's maximum fidelity.
   Multi-fidelity (MOBSTER, Klein et al. 2020, "Model-based Asynchronous Hyperparameter and
@@ -56,7 +57,7 @@ from typing import Any
 
 import numpy as np
 from hpo.schedulers.asha import ASHA
-from hpo.schedulers.base import RandomSearcher, RungIndex, Searcher
+from hpo.schedulers.base import INITIAL_DESIGNS, RungIndex, Searcher
 from hpo.schedulers.random_search import RandomSearch
 
 from hpo.errors import InvalidStudy
@@ -320,6 +321,7 @@ class GPSearcher:
         output_warping: bool = False,
         lengthscale_prior: str = "dim_scaled",
         best_so_far: bool = False,
+        initial_design: str = "random",
     ):
         check_objectives(study)
         self.constraints = parse_constraints(constraints, study)
@@ -390,7 +392,14 @@ class GPSearcher:
             self.fidelity_range = None
             self.target = study.max_fidelity
         self.refit_growth = refit_growth
-        self._random = RandomSearcher(study, seed=self.seed)
+        if not isinstance(initial_design, str) or initial_design not in INITIAL_DESIGNS:
+            raise InvalidStudy(
+                f"scheduler parameter initial_design must be one of {list(INITIAL_DESIGNS)}, "
+                f"got {initial_design!r}"
+            )
+        self.initial_design = initial_design
+        # the proposals before the model (and when the acquisition is flat)
+        self._random = INITIAL_DESIGNS[initial_design](study, seed=self.seed)
         self._schedule: Any = None  # hpo.surrogates.gp.HyperparameterSchedule, made on first use
         # one more schedule per extra output (objectives 2.., then constraints), made on first use
         self._schedules: dict[int, Any] = {}
@@ -784,8 +793,10 @@ def _searcher_params(
     output_warping: Any = False,
     lengthscale_prior: Any = "dim_scaled",
     best_so_far: Any = False,
+    initial_design: Any = "random",
 ) -> dict[str, Any]:  # validated by GPSearcher
     return {
+        "initial_design": initial_design,
         "best_so_far": best_so_far,
         "random_fraction": random_fraction,
         "noise_floor": noise_floor,
@@ -814,8 +825,10 @@ class BayesianOptimization(RandomSearch):
     false), ``lengthscale_prior`` (``"dim_scaled"``, the default, or ``"gamma"``; see
     ``hpo.surrogates.gp.LENGTHSCALE_PRIORS``), ``best_so_far`` (the model sees each result as
     the best value its trial reported up to that step, as when the best checkpoint is kept; one
-    objective, no constraints; default false), ``seed``. With several objectives the acquisition
-    is qLogNEHVI.
+    objective, no constraints; default false), ``initial_design`` (how the ``n_initial``
+    proposals before the model are drawn: ``"random"``, uniform as random search, the default;
+    ``"sobol"``, successive points of a scrambled Sobol' sequence, ``SobolSearcher``), ``seed``.
+    With several objectives the acquisition is qLogNEHVI.
     """
 
     name = "bo"
@@ -835,6 +848,7 @@ class BayesianOptimization(RandomSearch):
         output_warping: bool = False,
         lengthscale_prior: str = "dim_scaled",
         best_so_far: bool = False,
+        initial_design: str = "random",
         seed: int = 0,
         searcher: Searcher | None = None,
     ):
@@ -853,6 +867,7 @@ class BayesianOptimization(RandomSearch):
                 output_warping,
                 lengthscale_prior,
                 best_so_far,
+                initial_design,
             ),
         )
         if searcher is None:
@@ -894,8 +909,8 @@ class MOBSTER(ASHA):
     through a fitted power transform before the GP, ``power_warp``: docs/benchmarks.md),
     ``lengthscale_prior`` as for ``"bo"`` but ``"gamma"`` by default (the shorter Gamma(3, 6)
     prior: it does not lock the search onto a face of the box, and had the best final regret
-    on six of the seven benchmarks, docs/benchmarks.md), ``best_so_far`` as for ``"bo"``, and
-    ``seed``.
+    on six of the seven benchmarks, docs/benchmarks.md), ``best_so_far`` and ``initial_design``
+    as for ``"bo"``, and ``seed``.
 
     Rung decisions (promotion or stopping) rank results by the first objective, as ASHA does,
     also when the study has several objectives; with constraints, infeasible results rank after
@@ -925,6 +940,7 @@ class MOBSTER(ASHA):
         output_warping: bool = True,
         lengthscale_prior: str = "gamma",
         best_so_far: bool = False,
+        initial_design: str = "random",
         seed: int = 0,
         searcher: Searcher | None = None,
     ):
@@ -956,6 +972,7 @@ class MOBSTER(ASHA):
                 output_warping,
                 lengthscale_prior,
                 best_so_far,
+                initial_design,
             ),
         )
         self.constraints = gp_searcher.constraints

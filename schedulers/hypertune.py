@@ -312,8 +312,9 @@ class HyperTune(ASHA):
     Params: ``eta``, ``min_fidelity``, ``max_fidelity`` as for ``asha``; ``brackets`` (default:
     all that ``eta`` allows between the fidelities); ``delayed`` (D-ASHA promotions, default
     true); ``n_initial``, ``max_points``, ``cost_aware`` as for ``mobster``;
-    ``random_fraction``, ``output_warping``, ``noise_floor``, ``lengthscale_prior`` and
-    ``best_so_far`` as for ``bo`` (default 0, false, 1e-4, ``"dim_scaled"`` and false);
+    ``random_fraction``, ``output_warping``, ``noise_floor``, ``lengthscale_prior``,
+    ``best_so_far`` and ``initial_design`` as for ``bo`` (default 0, false, 1e-4,
+    ``"dim_scaled"``, false and ``"random"``);
     ``num_samples`` (posterior samples per level for the ranking losses, default 50);
     ``model`` (``"ensemble"``, the default: proposals from the weighted ensemble of per-level GPs,
     as the paper; ``"joint"``: from MOBSTER's one GP over (configuration, fidelity), while the
@@ -342,6 +343,7 @@ class HyperTune(ASHA):
         noise_floor: float | None = None,
         lengthscale_prior: str = "dim_scaled",
         best_so_far: bool = False,
+        initial_design: str = "random",
         model: str = "ensemble",
         seed: int = 0,
         searcher: Searcher | None = None,
@@ -383,6 +385,7 @@ class HyperTune(ASHA):
             "noise_floor": noise_floor,
             "lengthscale_prior": lengthscale_prior,
             "best_so_far": best_so_far,
+            "initial_design": initial_design,
         }
         self.ensemble_searcher = HyperTuneSearcher(study, num_samples=num_samples, **common)
         # what proposes new configurations unless a searcher is given; while it does, brackets

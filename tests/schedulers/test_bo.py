@@ -373,6 +373,8 @@ def test_schedulers_validate_their_parameters() -> None:
         {"output_warping": 1},
         {"lengthscale_prior": "wide"},
         {"lengthscale_prior": 1},
+        {"initial_design": "lhs"},
+        {"initial_design": ["sobol"]},
     ):
         with pytest.raises(InvalidStudy):
             make_scheduler(study_of(scheduler="bo", params=bad))
@@ -449,3 +451,47 @@ def test_best_so_far_is_a_flag_for_one_objective_without_constraints() -> None:
     )
     with pytest.raises(InvalidStudy, match="best_so_far takes one objective"):
         make_scheduler(two)
+
+
+def test_sobol_initial_design_is_stratified_and_replays_from_the_history() -> None:
+    """The first 2^m points of a scrambled Sobol' sequence form a (0, m, 2)-net in base 2 for
+    d = 2 (Sobol' 1967; Owen scrambling keeps the net property): each of the 16 equal strips of
+    either axis, and each of the 4 x 4 cells, holds exactly one of 16 points. Trial k gets point
+    k whatever the batching (a history of k trials, then one proposal)."""
+    from hpo.schedulers.base import SobolSearcher
+
+    space = {
+        "lr": {"type": "float", "low": 1e-4, "high": 1.0, "log": True},
+        "y": {"type": "float", "low": -2.0, "high": 2.0},
+    }
+    st = study_of(space=space, scheduler="bo", params={"initial_design": "sobol"})
+    s = SobolSearcher(st, seed=7)
+    batch = s.propose(History(st), [], n=16)
+    U = st.space.encode_many(batch)  # back to the unit cube (log scale for lr)
+    for axis in (0, 1):
+        assert sorted(np.floor(U[:, axis] * 16).astype(int)) == list(range(16))
+    cells = {(int(a * 4), int(b * 4)) for a, b in U}
+    assert len(cells) == 16
+    # uniform draws almost never do that: 16!/16^16 ~ 1e-6 per axis
+    R = st.space.encode_many(RandomSearcher(st, seed=7).propose(History(st), [], n=16))
+    assert len(set(np.floor(R[:, 0] * 16).astype(int))) < 16
+    # point k for trial k: five trials in the history, then the sixth proposal
+    h = history_of(st, batch[:5], [1.0] * 5)
+    assert s.propose(h, [], n=1) == [batch[5]]
+    assert SobolSearcher(st, seed=8).propose(History(st), [], n=1) != batch[:1]  # seeded
+
+
+def test_the_searcher_draws_its_initial_design_from_sobol_when_asked() -> None:
+    from hpo.schedulers.base import SobolSearcher
+
+    st = study_of(scheduler="bo", params={"initial_design": "sobol", "n_initial": 6})
+    bo = make_scheduler(st)
+    assert bo.searcher.initial_design == "sobol"
+    configs = SobolSearcher(st, seed=0).propose(History(st), [], n=6)
+    h = history_of(st, configs[:4], [1.0, 2.0, 3.0, 4.0])
+    # 4 results < n_initial: proposals 5 and 6 are Sobol' points 4 and 5
+    assert bo.searcher.propose(h, [], n=2) == configs[4:6]
+    assert make_scheduler(study_of(scheduler="bo")).searcher.initial_design == "random"
+    for name in ("mobster", "hypertune"):
+        g = study_of(fidelity=(1, 27), scheduler=name, params={"initial_design": "sobol"})
+        assert make_scheduler(g).searcher.initial_design == "sobol"
