@@ -294,6 +294,14 @@ def _check_number(name: str, v: Any, ok: Any, expected: str) -> float:
     return float(v)
 
 
+def _check_choice(name: str, v: Any, choices: Any) -> str:
+    """``v`` when it is one of the names in ``choices`` (a string, so a list or a number is
+    refused with the same message rather than failing the lookup)."""
+    if not isinstance(v, str) or v not in choices:
+        raise InvalidStudy(f"scheduler parameter {name} must be one of {list(choices)}, got {v!r}")
+    return v
+
+
 class GPSearcher:
     """GP-BO proposals with log EI and fantasized pending trials (see the module docstring).
 
@@ -355,12 +363,9 @@ class GPSearcher:
         )
         from hpo.surrogates.gp import LENGTHSCALE_PRIORS
 
-        if lengthscale_prior not in LENGTHSCALE_PRIORS:
-            raise InvalidStudy(
-                f"scheduler parameter lengthscale_prior must be one of "
-                f"{list(LENGTHSCALE_PRIORS)}, got {lengthscale_prior!r}"
-            )
-        self.lengthscale_prior = lengthscale_prior
+        self.lengthscale_prior = _check_choice(
+            "lengthscale_prior", lengthscale_prior, LENGTHSCALE_PRIORS
+        )
         for name, flag in (
             ("cost_aware", cost_aware),
             ("output_warping", output_warping),
@@ -392,13 +397,8 @@ class GPSearcher:
             self.fidelity_range = None
             self.target = study.max_fidelity
         self.refit_growth = refit_growth
-        if not isinstance(initial_design, str) or initial_design not in INITIAL_DESIGNS:
-            raise InvalidStudy(
-                f"scheduler parameter initial_design must be one of {list(INITIAL_DESIGNS)}, "
-                f"got {initial_design!r}"
-            )
-        self.initial_design = initial_design
-        # the proposals before the model (and when the acquisition is flat)
+        self.initial_design = _check_choice("initial_design", initial_design, INITIAL_DESIGNS)
+        # the proposals before the model has n_initial trials with results
         self._random = INITIAL_DESIGNS[initial_design](study, seed=self.seed)
         self._schedule: Any = None  # hpo.surrogates.gp.HyperparameterSchedule, made on first use
         # one more schedule per extra output (objectives 2.., then constraints), made on first use

@@ -373,6 +373,7 @@ def test_schedulers_validate_their_parameters() -> None:
         {"output_warping": 1},
         {"lengthscale_prior": "wide"},
         {"lengthscale_prior": 1},
+        {"lengthscale_prior": ["gamma"]},
         {"initial_design": "lhs"},
         {"initial_design": ["sobol"]},
     ):
