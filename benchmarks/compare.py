@@ -9,6 +9,7 @@ workers, the same per-epoch costs and the same simulated time budget:
   with the same workers and costs: each worker holds one Optuna trial, reports every epoch
   (``trial.report``), asks ``should_prune`` and starts a new trial when its trial ends. Optuna
   sees pending trials exactly as it does in a parallel run (its default: they are not used).
+* synetune-* and raytune-*: the peers' own schedulers through the adapters in benchmarks/peers/.
 
 The speed-up column: the best peer is the non-hpo method with the lowest mean regret at the
 end; each method's entry is the simulated time at which its mean regret (over seeds, on a grid
@@ -19,7 +20,11 @@ Regret on synthetic functions is measured on the true objective (fidelity 1, no 
 incumbent, the configuration with the best value reported so far at any fidelity; on tables
 (benchmarks/tabular) on the best value observed so far. It is normalized by the median value of
 random configurations minus the optimum (so a random guess is about 1).
-* synetune-* and raytune-*: the peers' own schedulers through the adapters in benchmarks/peers/.
+
+With ``--runs-dir`` every finished run's file records where it ran (``"from"``: the host, the
+commit of the code and the date; a run resumed from a checkpoint lists every place it ran). The
+host and the code are read from the machine and ``git``, or from ``HPO_RUNS_HOST`` and
+``HPO_RUNS_CODE`` where set (the device host's copy of the tree has no git history).
 
     python -m benchmarks.compare --benchmark branin-mf --seeds 5 --workers 4 --hours 8
 """
@@ -27,11 +32,15 @@ random configurations minus the optimum (so a random guess is about 1).
 from __future__ import annotations
 
 import argparse
+import gzip
 import heapq
 import json
 import math
+import os
+import pickle
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -210,6 +219,40 @@ def _trajectory(bb: SyntheticBenchmark, events: list[tuple[float, dict, float]])
     return out
 
 
+def run_origin() -> str:
+    """Where and from what code a run is made: "<host>, code of <commit>, <date>". The host is
+    ``HPO_RUNS_HOST`` or "<hostname> (<n> CPU cores)"; the commit is ``HPO_RUNS_CODE`` or git's
+    short HEAD of this checkout, marked "+ uncommitted changes" when the code that runs
+    (hpo/, schedulers/, surrogates/, benchmarks/) differs from it; the date is UTC."""
+    import platform
+
+    host = os.environ.get("HPO_RUNS_HOST") or f"{platform.node()} ({os.cpu_count()} CPU cores)"
+    code = os.environ.get("HPO_RUNS_CODE") or _git_code()
+    return f"{host}, code of {code}, {time.strftime('%Y-%m-%d', time.gmtime())}"
+
+
+def _git_code() -> str:
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        out = subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, timeout=30, check=True
+        )
+        return out.stdout.strip()
+
+    try:
+        head = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--", "hpo", "schedulers", "surrogates", "benchmarks")
+    except (OSError, subprocess.SubprocessError):
+        return "an unknown commit (no git here; set HPO_RUNS_CODE)"
+    return head + (" + uncommitted changes" if dirty else "")
+
+
+def _with_origin(origins: list[str], origin: str) -> list[str]:
+    """``origins`` with ``origin`` appended unless it is already the last one."""
+    return origins if origins and origins[-1] == origin else [*origins, origin]
+
+
 class Checkpoint:
     """An hpo run's resumable state in one gzipped pickle: the study's SQLite database (a consistent
     copy through SQLite's backup API), the simulated executor's ``snapshot()`` and the real seconds
@@ -225,15 +268,15 @@ class Checkpoint:
         self.prior_s = 0.0  # real seconds spent before this process (from the checkpoint)
         self._t0 = time.perf_counter()
         self._last = time.perf_counter()
+        self.origins: list[str] = []  # where the run ran before this process (run_origin)
+        self._origin = run_origin()
 
     def load(self) -> tuple[bytes, dict[str, Any]] | None:
         if not self.path.exists():
             return None
-        import gzip
-        import pickle
-
         data = pickle.loads(gzip.decompress(self.path.read_bytes()))
         self.prior_s = data["seconds"]
+        self.origins = list(data.get("from", []))
         return data["db"], data["executor"]
 
     def seconds(self) -> float:
@@ -242,8 +285,6 @@ class Checkpoint:
     def save(self, db: Path, executor: Any) -> None:
         if time.perf_counter() - self._last < self.every_s:
             return
-        import gzip
-        import pickle
         import sqlite3
 
         src, mem = sqlite3.connect(db), sqlite3.connect(":memory:")
@@ -253,7 +294,12 @@ class Checkpoint:
         finally:
             src.close()
             mem.close()
-        data = {"db": image, "executor": executor.snapshot(), "seconds": self.seconds()}
+        data = {
+            "db": image,
+            "executor": executor.snapshot(),
+            "seconds": self.seconds(),
+            "from": _with_origin(self.origins, self._origin),
+        }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")  # not SavedRuns' <run>.tmp
         tmp.write_bytes(gzip.compress(pickle.dumps(data), compresslevel=1))
@@ -520,7 +566,8 @@ class SavedRuns:
     trajectory and the real seconds (or why the method was unavailable); files are written
     whole (a temporary file renamed). An hpo run killed mid-way leaves its last ``Checkpoint``
     in ``<method>-seed<seed>.partial`` (at most 30 real seconds old), from which the next
-    invocation goes on; peers' runs start again.
+    invocation goes on; peers' runs start again. Each file's ``"from"`` says where the run ran
+    (``run_origin``; every place in turn for a run resumed from its checkpoint).
     """
 
     def __init__(self, root: str | None, benchmark: str, workers: int, hours: float, noise: float):
@@ -549,6 +596,16 @@ class SavedRuns:
     def _partial(self, method: str, seed: int) -> Path:
         return self._path(method, seed).with_suffix(".partial")
 
+    def _origins(self, method: str, seed: int) -> list[str]:
+        """Where the run's checkpoint says it ran before (none without a checkpoint)."""
+        part = self._partial(method, seed)
+        if not part.exists():
+            return []
+        try:
+            return list(pickle.loads(gzip.decompress(part.read_bytes())).get("from", []))
+        except (OSError, EOFError, pickle.UnpicklingError):
+            return []
+
     def save(self, method: str, seed: int, result: Any) -> Any:
         if self.dir is not None:
             self.dir.mkdir(parents=True, exist_ok=True)
@@ -556,6 +613,7 @@ class SavedRuns:
                 data: dict[str, Any] = {"unavailable": result}
             else:
                 data = {"trajectory": result[0], "seconds": result[1]}
+            data["from"] = "; then ".join(_with_origin(self._origins(method, seed), run_origin()))
             tmp = self._path(method, seed).with_suffix(".tmp")
             tmp.write_text(json.dumps(data))
             tmp.replace(self._path(method, seed))

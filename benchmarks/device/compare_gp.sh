@@ -11,6 +11,10 @@
 # BENCHES="digits-mlp charlm-gpt" limits the benchmarks (the -best tables run only when named),
 # JOBS the processes per benchmark, METHODS the methods, SEEDS the seeds (default 5; with more,
 # the seeds already in RUNS are reused and only the missing ones run).
+# Each run's file records where it ran ("from"): pass the commit the tree was copied from, e.g.
+#   HPO_RUNS_CODE=baf4a37 bash benchmarks/device/compare_gp.sh RUNS 530
+# (the copy on the device host has no git history; the host defaults to "device host (N CPU
+# cores)", or set HPO_RUNS_HOST).
 # Tables, from the runs (anywhere): python -m benchmarks.compare <same args> --runs-dir RUNS
 #   --saved-only
 set -uo pipefail
@@ -18,6 +22,7 @@ runs=$1
 limit=${2:-540}
 mkdir -p "$runs"
 export PYTHONSAFEPATH=1 PYTHONPATH=/tmp/site:$PWD PATH=/tmp/site/bin:$PATH RAY_AUTH_MODE=disabled
+export HPO_RUNS_HOST=${HPO_RUNS_HOST:-device host ($(nproc) CPU cores)}
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 PYTHONUNBUFFERED=1
 # Syne Tune's MOBSTER is only in syne-tune<0.15: its pure-Python 0.13.0 wheel (and autograd's) in
 # .legacywheels/, run by the same python with them ahead on the path (benchmarks.peers.synetune

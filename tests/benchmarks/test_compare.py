@@ -199,3 +199,50 @@ def test_a_run_killed_mid_way_resumes_from_its_checkpoint_to_the_same_result(tmp
     resumed = Checkpoint(path, every_s=0.0)
     assert run_hpo(bb, scheduler, 3, 2, 3600.0, resumed) == whole
     assert resumed.prior_s > 0
+
+
+def test_a_saved_run_records_where_it_ran_and_every_host_of_a_resumed_run(
+    tmp_path, monkeypatch, capsys
+):
+    import json
+
+    from benchmarks.compare import Checkpoint, SavedRuns, run_origin
+
+    monkeypatch.setenv("HPO_RUNS_CODE", "abc1234")
+    monkeypatch.setenv("HPO_RUNS_HOST", "host A (16 CPU cores)")
+    first = run_origin()
+    assert first.startswith("host A (16 CPU cores), code of abc1234, 20")
+    # a whole run through the CLI: its file says where it ran
+    args = ["--benchmark", "branin-mf", "--seeds", "1", "--hours", "1"]
+    assert main([*args, "--methods", "hpo-random", "--runs-dir", str(tmp_path / "cli")]) == 0
+    (saved,) = (tmp_path / "cli").glob("*/hpo-random-seed0.json")
+    assert json.loads(saved.read_text())["from"] == first
+
+    class KilledAfter(Checkpoint):
+        def __init__(self, path, n):
+            super().__init__(path, every_s=0.0)
+            self.n = n
+
+        def save(self, db, executor):
+            super().save(db, executor)
+            self.n -= 1
+            if self.n == 0:
+                raise _Killed
+
+    runs = SavedRuns(str(tmp_path / "runs"), "branin-mf", 2, 1.0, 0.0)
+    bb = mf_branin(max_epochs=9)
+    with pytest.raises(_Killed):  # killed on host A ...
+        run_hpo(bb, "asha", 3, 2, 3600.0, KilledAfter(runs.checkpoint("hpo-asha", 3), 10))
+    monkeypatch.setenv("HPO_RUNS_HOST", "host B")
+    resumed = Checkpoint(runs.checkpoint("hpo-asha", 3), every_s=0.0)
+    traj = run_hpo(bb, "asha", 3, 2, 3600.0, resumed)  # ... and finished on host B
+    assert resumed.origins == [first]
+    runs.save("hpo-asha", 3, (traj, resumed.seconds()))
+    data = json.loads((runs.dir / "hpo-asha-seed3.json").read_text())
+    assert data["from"] == f"{first}; then {run_origin()}"
+    assert "host B, code of abc1234" in data["from"]
+    assert not (runs.dir / "hpo-asha-seed3.partial").exists()
+    # without the environment, the code is git's commit of this checkout (or says it is unknown)
+    monkeypatch.delenv("HPO_RUNS_CODE")
+    code = run_origin().split(", code of ")[1]
+    assert code.startswith("an unknown commit") or len(code.split()[0].rstrip(",")) >= 7
