@@ -55,7 +55,7 @@ from hpo.schedulers.base import (
     fidelity_range,
     rung_levels,
 )
-from hpo.schedulers.bo import GPSearcher, Observation, _check_int
+from hpo.schedulers.bo import GPSearcher, Observation, _check_choice, _check_int
 
 from hpo.errors import InvalidStudy
 from hpo.history import History
@@ -348,8 +348,7 @@ class HyperTune(ASHA):
         seed: int = 0,
         searcher: Searcher | None = None,
     ):
-        if model not in MODELS:
-            raise InvalidStudy(f"hypertune model must be one of {list(MODELS)}, got {model!r}")
+        _check_choice("model", model, MODELS)
         if brackets == "adaptive":
             raise InvalidStudy(
                 "hypertune learns its own bracket distribution; brackets 'adaptive' is for asha "

@@ -198,6 +198,7 @@ def test_hypertune_is_selected_by_name_and_validates_its_parameters() -> None:
         ({"constraints": ["m<=1"]}, "constraints"),
         ({"brackets": 9}, "brackets"),
         ({"model": "product"}, "model must be one of"),
+        ({"model": ["joint"]}, "model must be one of"),  # not a TypeError from the lookup
         ({"noise_floor": 0.5}, "noise_floor"),
     ):
         with pytest.raises(InvalidStudy, match=match):
