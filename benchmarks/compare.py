@@ -111,7 +111,7 @@ HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
         {"model": "joint", "output_warping": True, "noise_floor": 1e-6},
     ),
     # the GP's shorter Gamma(3, 6) lengthscale prior: mobster's default since the eleventh session
-    # (hpo-mobster runs the same), named so for the runs made before that
+    # (hpo-mobster-random runs the same), named so for the runs made before that
     "hpo-mobster-gamma": ("mobster", {"lengthscale_prior": "gamma", "brackets": 1}),
     "hpo-hypertune-gamma": ("hypertune", {"lengthscale_prior": "gamma"}),
     "hpo-bo-gamma": ("bo", {"lengthscale_prior": "gamma"}),
@@ -126,12 +126,16 @@ HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
         "mobster",
         {"initial_design": "sobol", "n_initial": 20, "lengthscale_prior": "gamma"},
     ),
+    # uniform random initial trials: mobster's default until the sixteenth session
+    "hpo-mobster-random": ("mobster", {"initial_design": "random"}),
 }
-# the mobster variants above were measured with the dimension-scaled prior and keep it, so their
-# stored runs stay reproducible
+# the mobster variants above were measured with the dimension-scaled prior and uniform random
+# initial trials and keep them, so their stored runs stay reproducible (hpo-mobster-sobol runs
+# what hpo-mobster runs now)
 for _sched, _params in HPO_VARIANTS.values():
     if _sched == "mobster":
         _params.setdefault("lengthscale_prior", "dim_scaled")
+        _params.setdefault("initial_design", "random")
 
 
 def add_hpo_run_args(

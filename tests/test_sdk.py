@@ -108,6 +108,7 @@ def test_a_new_study_stores_the_defaults_that_may_change(tmp_path: Path, monkeyp
         "output_warping": True,
         "brackets": 1,
         "lengthscale_prior": "gamma",
+        "initial_design": "sobol",
     }
     assert s.scheduler.params == pinned
     mine = c.create_study(

@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("botorch")
 
 from hpo.schedulers import make_scheduler  # noqa: E402
-from hpo.schedulers.base import RandomSearcher  # noqa: E402
+from hpo.schedulers.base import INITIAL_DESIGNS, RandomSearcher  # noqa: E402
 from hpo.schedulers.bo import (  # noqa: E402
     MOBSTER,
     PLATEAU_CAP,
@@ -493,6 +493,9 @@ def test_the_searcher_draws_its_initial_design_from_sobol_when_asked() -> None:
     # 4 results < n_initial: proposals 5 and 6 are Sobol' points 4 and 5
     assert bo.searcher.propose(h, [], n=2) == configs[4:6]
     assert make_scheduler(study_of(scheduler="bo")).searcher.initial_design == "random"
-    for name in ("mobster", "hypertune"):
-        g = study_of(fidelity=(1, 27), scheduler=name, params={"initial_design": "sobol"})
-        assert make_scheduler(g).searcher.initial_design == "sobol"
+    for name, default in (("mobster", "sobol"), ("hypertune", "random")):
+        plain = study_of(fidelity=(1, 27), scheduler=name)
+        assert make_scheduler(plain).searcher.initial_design == default
+        for design in INITIAL_DESIGNS:
+            g = study_of(fidelity=(1, 27), scheduler=name, params={"initial_design": design})
+            assert make_scheduler(g).searcher.initial_design == design
