@@ -140,4 +140,5 @@ def test_a_new_study_stores_the_defaults_that_may_change(tmp_path: Path, monkeyp
         "output_warping": False,
         "brackets": 1,
         "lengthscale_prior": "gamma",
+        "initial_design": "sobol",
     }
