@@ -169,6 +169,23 @@ class _Killed(Exception):
     pass
 
 
+def _killed_after(path, n):
+    """A checkpoint that saves at every change, then dies (like a process killed) after ``n``
+    saves."""
+    from benchmarks.compare import Checkpoint
+
+    class KilledAfter(Checkpoint):
+        def save(self, db, executor):
+            super().save(db, executor)
+            self.n -= 1
+            if self.n == 0:
+                raise _Killed
+
+    ck = KilledAfter(path, every_s=0.0)
+    ck.n = n
+    return ck
+
+
 @pytest.mark.parametrize("scheduler", ["asha", "hyperband"])
 def test_a_run_killed_mid_way_resumes_from_its_checkpoint_to_the_same_result(tmp_path, scheduler):
     import gzip
@@ -176,24 +193,11 @@ def test_a_run_killed_mid_way_resumes_from_its_checkpoint_to_the_same_result(tmp
 
     from benchmarks.compare import Checkpoint
 
-    class KilledAfter(Checkpoint):
-        """Saves at every change, then dies (like a process killed) after ``n`` saves."""
-
-        def __init__(self, path, n):
-            super().__init__(path, every_s=0.0)
-            self.n = n
-
-        def save(self, db, executor):
-            super().save(db, executor)
-            self.n -= 1
-            if self.n == 0:
-                raise _Killed
-
     bb = mf_branin(max_epochs=9)
     whole = run_hpo(bb, scheduler, 3, 2, 3600.0)
     path = tmp_path / "run.partial"
     with pytest.raises(_Killed):
-        run_hpo(bb, scheduler, 3, 2, 3600.0, KilledAfter(path, 25))
+        run_hpo(bb, scheduler, 3, 2, 3600.0, _killed_after(path, 25))
     state = pickle.loads(gzip.decompress(path.read_bytes()))["executor"]
     assert len(state["trace"]) > 0 and state["now"] < 3600.0  # it stopped mid-way
     resumed = Checkpoint(path, every_s=0.0)
@@ -218,21 +222,10 @@ def test_a_saved_run_records_where_it_ran_and_every_host_of_a_resumed_run(
     (saved,) = (tmp_path / "cli").glob("*/hpo-random-seed0.json")
     assert json.loads(saved.read_text())["from"] == first
 
-    class KilledAfter(Checkpoint):
-        def __init__(self, path, n):
-            super().__init__(path, every_s=0.0)
-            self.n = n
-
-        def save(self, db, executor):
-            super().save(db, executor)
-            self.n -= 1
-            if self.n == 0:
-                raise _Killed
-
     runs = SavedRuns(str(tmp_path / "runs"), "branin-mf", 2, 1.0, 0.0)
     bb = mf_branin(max_epochs=9)
     with pytest.raises(_Killed):  # killed on host A ...
-        run_hpo(bb, "asha", 3, 2, 3600.0, KilledAfter(runs.checkpoint("hpo-asha", 3), 10))
+        run_hpo(bb, "asha", 3, 2, 3600.0, _killed_after(runs.checkpoint("hpo-asha", 3), 10))
     monkeypatch.setenv("HPO_RUNS_HOST", "host B")
     resumed = Checkpoint(runs.checkpoint("hpo-asha", 3), every_s=0.0)
     traj = run_hpo(bb, "asha", 3, 2, 3600.0, resumed)  # ... and finished on host B
