@@ -273,12 +273,17 @@ class Checkpoint:
         self._t0 = time.perf_counter()
         self._last = time.perf_counter()
         self.origins: list[str] = []  # where the run ran before this process (run_origin)
-        self._origin = run_origin()
+        self._origin: str | None = None  # this process's, found at the first save
+
+    @staticmethod
+    def read(path: Path) -> dict[str, Any]:
+        """The checkpoint stored at ``path``, as ``save`` wrote it."""
+        return pickle.loads(gzip.decompress(Path(path).read_bytes()))
 
     def load(self) -> tuple[bytes, dict[str, Any]] | None:
         if not self.path.exists():
             return None
-        data = pickle.loads(gzip.decompress(self.path.read_bytes()))
+        data = self.read(self.path)
         self.prior_s = data["seconds"]
         self.origins = list(data.get("from", []))
         return data["db"], data["executor"]
@@ -298,6 +303,8 @@ class Checkpoint:
         finally:
             src.close()
             mem.close()
+        if self._origin is None:
+            self._origin = run_origin()
         data = {
             "db": image,
             "executor": executor.snapshot(),
@@ -606,7 +613,7 @@ class SavedRuns:
         if not part.exists():
             return []
         try:
-            return list(pickle.loads(gzip.decompress(part.read_bytes())).get("from", []))
+            return list(Checkpoint.read(part).get("from", []))
         except (OSError, EOFError, pickle.UnpicklingError):
             return []
 
