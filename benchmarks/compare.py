@@ -128,6 +128,8 @@ HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     # uniform random initial trials: mobster's default until the sixteenth session
     "hpo-mobster-random": ("mobster", {"initial_design": "random"}),
+    # bo with mobster's Sobol' initial design (bo's default is uniform draws)
+    "hpo-bo-sobol": ("bo", {"initial_design": "sobol"}),
 }
 # the mobster variants above were measured with the dimension-scaled prior and uniform random
 # initial trials and keep them, so their stored runs stay reproducible (hpo-mobster-sobol runs
