@@ -268,14 +268,15 @@ class Checkpoint:
     the coordinator and scheduler rebuilt from the stored history.
     """
 
-    def __init__(self, path: Path, every_s: float = 30.0):
+    def __init__(self, path: Path, every_s: float = 30.0, origin: str | None = None):
         self.path = Path(path)
         self.every_s = every_s
         self.prior_s = 0.0  # real seconds spent before this process (from the checkpoint)
         self._t0 = time.perf_counter()
         self._last = time.perf_counter()
         self.origins: list[str] = []  # where the run ran before this process (run_origin)
-        self._origin: str | None = None  # this process's, found at the first save
+        # this invocation's (SavedRuns.origin, found when it started), else found at the first save
+        self._origin = origin
 
     @staticmethod
     def read(path: Path) -> dict[str, Any]:
@@ -547,11 +548,12 @@ def _run_one(
     seed: int,
     bb: Any = None,
     checkpoint: str | None = None,
+    origin: str | None = None,
 ) -> tuple[list[tuple[float, float]], float] | str:
     """One seed of one method: (trajectory, real seconds), or why the method is unavailable.
     A top-level function, so that ``--jobs`` can run it in other processes. hpo's methods
     resume from and save to the file ``checkpoint`` when given (the real seconds then sum over
-    the processes that ran it)."""
+    the processes that ran it), which records ``origin`` as where this part ran."""
     import logging
 
     logging.getLogger("hpo").setLevel(logging.ERROR)  # runs cut by the time limit are expected
@@ -559,7 +561,7 @@ def _run_one(
     t0 = time.perf_counter()
     try:
         if method in HPO_METHODS or method in HPO_VARIANTS:
-            ck = Checkpoint(Path(checkpoint)) if checkpoint else None
+            ck = Checkpoint(Path(checkpoint), origin=origin) if checkpoint else None
             traj = run_hpo(bb, hpo_scheduler(method), seed, workers, limit, ck)
             if ck is not None:
                 return traj, ck.seconds()
@@ -580,13 +582,16 @@ class SavedRuns:
     whole (a temporary file renamed). An hpo run killed mid-way leaves its last ``Checkpoint``
     in ``<method>-seed<seed>.partial`` (at most 30 real seconds old), from which the next
     invocation goes on; peers' runs start again. Each file's ``"from"`` says where the run ran
-    (``run_origin``; every place in turn for a run resumed from its checkpoint).
+    (``run_origin``; every place in turn for a run resumed from its checkpoint). The origin is
+    found once, when the invocation starts (``origin``), since that is the code its processes
+    import: a commit made while the runs go on does not change it.
     """
 
     def __init__(self, root: str | None, benchmark: str, workers: int, hours: float, noise: float):
         self.dir = (
             None if root is None else Path(root) / f"{benchmark}-w{workers}-h{hours:g}-n{noise:g}"
         )
+        self.origin = run_origin() if self.dir is not None else None
 
     def _path(self, method: str, seed: int) -> Path:
         assert self.dir is not None
@@ -626,7 +631,8 @@ class SavedRuns:
                 data: dict[str, Any] = {"unavailable": result}
             else:
                 data = {"trajectory": result[0], "seconds": result[1]}
-            data["from"] = "; then ".join(_with_origin(self._origins(method, seed), run_origin()))
+            assert self.origin is not None
+            data["from"] = "; then ".join(_with_origin(self._origins(method, seed), self.origin))
             tmp = self._path(method, seed).with_suffix(".tmp")
             tmp.write_text(json.dumps(data))
             tmp.replace(self._path(method, seed))
@@ -712,7 +718,9 @@ def main(argv: list[str] | None = None) -> int:
 
         with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
             futures = {
-                pool.submit(_run_one, *spec, *job, checkpoint=saved.checkpoint(*job)): job
+                pool.submit(
+                    _run_one, *spec, *job, checkpoint=saved.checkpoint(*job), origin=saved.origin
+                ): job
                 for job in todo
             }
             for fut in as_completed(futures):
@@ -720,7 +728,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         for job in todo:
             results[job] = saved.save(
-                *job, _run_one(*spec, *job, bb=bb, checkpoint=saved.checkpoint(*job))
+                *job,
+                _run_one(
+                    *spec, *job, bb=bb, checkpoint=saved.checkpoint(*job), origin=saved.origin
+                ),
             )
     missing = sorted({m for (m, _), r in results.items() if r is None})
     for m in missing:

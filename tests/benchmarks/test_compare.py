@@ -227,13 +227,18 @@ def test_a_saved_run_records_where_it_ran_and_every_host_of_a_resumed_run(
     with pytest.raises(_Killed):  # killed on host A ...
         run_hpo(bb, "asha", 3, 2, 3600.0, _killed_after(runs.checkpoint("hpo-asha", 3), 10))
     monkeypatch.setenv("HPO_RUNS_HOST", "host B")
-    resumed = Checkpoint(runs.checkpoint("hpo-asha", 3), every_s=0.0)
+    runs = SavedRuns(str(tmp_path / "runs"), "branin-mf", 2, 1.0, 0.0)  # an invocation on B
+    second = run_origin()
+    resumed = Checkpoint(runs.checkpoint("hpo-asha", 3), every_s=0.0, origin=runs.origin)
+    # a commit made while it runs is not the code that runs: the origin is the start's
+    monkeypatch.setenv("HPO_RUNS_CODE", "def5678")
     traj = run_hpo(bb, "asha", 3, 2, 3600.0, resumed)  # ... and finished on host B
     assert resumed.origins == [first]
+    assert Checkpoint.read(runs.checkpoint("hpo-asha", 3))["from"] == [first, second]
     runs.save("hpo-asha", 3, (traj, resumed.seconds()))
     data = json.loads((runs.dir / "hpo-asha-seed3.json").read_text())
-    assert data["from"] == f"{first}; then {run_origin()}"
-    assert "host B, code of abc1234" in data["from"]
+    assert data["from"] == f"{first}; then {second}"
+    assert "host B, code of abc1234" in data["from"] and "def5678" not in data["from"]
     assert not (runs.dir / "hpo-asha-seed3.partial").exists()
     # without the environment, the code is git's commit of this checkout (or says it is unknown)
     monkeypatch.delenv("HPO_RUNS_CODE")
