@@ -128,15 +128,18 @@ HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     # uniform random initial trials: mobster's default until the sixteenth session
     "hpo-mobster-random": ("mobster", {"initial_design": "random"}),
-    # bo with mobster's Sobol' initial design (bo's default is uniform draws)
+    # bo with the Sobol' initial design, its default since the seventeenth session (hpo-bo-sobol
+    # runs what hpo-bo runs now), and with uniform draws, its default before
     "hpo-bo-sobol": ("bo", {"initial_design": "sobol"}),
+    "hpo-bo-random": ("bo", {"initial_design": "random"}),
 }
 # the mobster variants above were measured with the dimension-scaled prior and uniform random
-# initial trials and keep them, so their stored runs stay reproducible (hpo-mobster-sobol runs
-# what hpo-mobster runs now)
+# initial trials, the bo variants with uniform random initial trials, and keep them, so their
+# stored runs stay reproducible (hpo-mobster-sobol runs what hpo-mobster runs now)
 for _sched, _params in HPO_VARIANTS.values():
     if _sched == "mobster":
         _params.setdefault("lengthscale_prior", "dim_scaled")
+    if _sched in ("mobster", "bo"):
         _params.setdefault("initial_design", "random")
 
 

@@ -180,6 +180,7 @@ def test_a_sweep_file_with_a_bad_constraint_fails_with_one_line(tmp_path) -> Non
         "random_fraction": 0.0,  # bo's defaults that a new study stores
         "output_warping": False,
         "lengthscale_prior": "dim_scaled",
+        "initial_design": "sobol",
     }
 
 
