@@ -132,6 +132,8 @@ HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     # runs what hpo-bo runs now), and with uniform draws, its default before
     "hpo-bo-sobol": ("bo", {"initial_design": "sobol"}),
     "hpo-bo-random": ("bo", {"initial_design": "random"}),
+    # hypertune with the Sobol' initial design (its default is uniform draws)
+    "hpo-hypertune-sobol": ("hypertune", {"initial_design": "sobol"}),
 }
 # the mobster variants above were measured with the dimension-scaled prior and uniform random
 # initial trials, the bo variants with uniform random initial trials, and keep them, so their
