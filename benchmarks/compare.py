@@ -132,16 +132,18 @@ HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     # runs what hpo-bo runs now), and with uniform draws, its default before
     "hpo-bo-sobol": ("bo", {"initial_design": "sobol"}),
     "hpo-bo-random": ("bo", {"initial_design": "random"}),
-    # hypertune with the Sobol' initial design (its default is uniform draws)
+    # hypertune with the Sobol' initial design, its default since the seventeenth session
+    # (hpo-hypertune-sobol runs what hpo-hypertune runs now), and with uniform draws
     "hpo-hypertune-sobol": ("hypertune", {"initial_design": "sobol"}),
+    "hpo-hypertune-random": ("hypertune", {"initial_design": "random"}),
 }
 # the mobster variants above were measured with the dimension-scaled prior and uniform random
-# initial trials, the bo variants with uniform random initial trials, and keep them, so their
+# initial trials, the other variants with uniform random initial trials, and keep them, so their
 # stored runs stay reproducible (hpo-mobster-sobol runs what hpo-mobster runs now)
 for _sched, _params in HPO_VARIANTS.values():
     if _sched == "mobster":
         _params.setdefault("lengthscale_prior", "dim_scaled")
-    if _sched in ("mobster", "bo"):
+    if _sched in ("mobster", "bo", "hypertune"):
         _params.setdefault("initial_design", "random")
 
 

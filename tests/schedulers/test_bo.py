@@ -492,7 +492,7 @@ def test_the_searcher_draws_its_initial_design_from_sobol_when_asked() -> None:
     h = history_of(st, configs[:4], [1.0, 2.0, 3.0, 4.0])
     # 4 results < n_initial: proposals 5 and 6 are Sobol' points 4 and 5
     assert bo.searcher.propose(h, [], n=2) == configs[4:6]
-    for name, default in (("bo", "sobol"), ("mobster", "sobol"), ("hypertune", "random")):
+    for name, default in (("bo", "sobol"), ("mobster", "sobol"), ("hypertune", "sobol")):
         plain = study_of(fidelity=(1, 27), scheduler=name)
         assert make_scheduler(plain).searcher.initial_design == default
         for design in INITIAL_DESIGNS:
