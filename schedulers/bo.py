@@ -8,8 +8,9 @@
   Klein et al. 2020). Until ``n_initial`` trials have results it proposes its initial design
   (default ``n_initial = clip(2 d + 1, 3, 10)`` for ``d`` parameters: enough points that a
   d-dimensional ARD GP has something to fit): uniformly at random, exactly as
-  ``RandomSearcher``, or with ``initial_design="sobol"`` (the ``bo`` and ``mobster``
-  schedulers' default) the points of a scrambled Sobol' sequence (``SobolSearcher``).
+  ``RandomSearcher``, or with ``initial_design="sobol"`` (the default of the ``bo``,
+  ``mobster`` and ``hypertune`` schedulers) the points of a scrambled Sobol' sequence
+  (``SobolSearcher``).
 
   Single fidelity: one observation per trial, its result at the study's maximum fidelity.
   Multi-fidelity (MOBSTER, Klein et al. 2020, "Model-based Asynchronous Hyperparameter and
@@ -912,11 +913,10 @@ class MOBSTER(ASHA):
     through a fitted power transform before the GP, ``power_warp``: docs/benchmarks.md),
     ``lengthscale_prior`` as for ``"bo"`` but ``"gamma"`` by default (the shorter Gamma(3, 6)
     prior: it does not lock the search onto a face of the box, and had the best final regret
-    on six of the seven benchmarks, docs/benchmarks.md), ``initial_design`` as for ``"bo"`` but
-    ``"sobol"`` by default (the first ``n_initial`` configurations are successive points of a
-    scrambled Sobol' sequence: a lower final regret than uniform draws on four of the six
-    benchmarks measured, and the best peer's final in under half its time on hartmann6-mf and
-    digits-mlp-best; docs/benchmarks.md), ``best_so_far`` as for ``"bo"``, and ``seed``.
+    on six of the seven benchmarks, docs/benchmarks.md), ``initial_design`` as for ``"bo"``
+    (``"sobol"`` by default here first: a lower final regret than uniform draws on four of the
+    six benchmarks measured, and the best peer's final in under half its time on hartmann6-mf
+    and digits-mlp-best; docs/benchmarks.md), ``best_so_far`` as for ``"bo"``, and ``seed``.
 
     Rung decisions (promotion or stopping) rank results by the first objective, as ASHA does,
     also when the study has several objectives; with constraints, infeasible results rank after

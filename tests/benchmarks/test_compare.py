@@ -188,9 +188,6 @@ def _killed_after(path, n):
 
 @pytest.mark.parametrize("scheduler", ["asha", "hyperband"])
 def test_a_run_killed_mid_way_resumes_from_its_checkpoint_to_the_same_result(tmp_path, scheduler):
-    import gzip
-    import pickle
-
     from benchmarks.compare import Checkpoint
 
     bb = mf_branin(max_epochs=9)
@@ -198,7 +195,7 @@ def test_a_run_killed_mid_way_resumes_from_its_checkpoint_to_the_same_result(tmp
     path = tmp_path / "run.partial"
     with pytest.raises(_Killed):
         run_hpo(bb, scheduler, 3, 2, 3600.0, _killed_after(path, 25))
-    state = pickle.loads(gzip.decompress(path.read_bytes()))["executor"]
+    state = Checkpoint.read(path)["executor"]
     assert len(state["trace"]) > 0 and state["now"] < 3600.0  # it stopped mid-way
     resumed = Checkpoint(path, every_s=0.0)
     assert run_hpo(bb, scheduler, 3, 2, 3600.0, resumed) == whole
