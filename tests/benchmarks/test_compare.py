@@ -135,6 +135,15 @@ def test_tied_finals_share_the_mean_of_their_ranks():
     assert tied_ranks({"x": 0.0, "y": 0.0, "z": 0.0}) == {"x": 2.0, "y": 2.0, "z": 2.0}
 
 
+def test_regrets_below_a_thousandth_keep_two_significant_digits():
+    from benchmarks.compare import _regret_cell
+
+    assert _regret_cell(0.12345) == "0.1235"
+    assert _regret_cell(0.001) == "0.0010"
+    assert _regret_cell(1.04e-5) == "1.0e-05"  # four decimals would print 0.0000
+    assert _regret_cell(0.0) == "0.0000"
+
+
 def test_saved_runs_are_reused_and_missing_seeds_leave_a_method_out(tmp_path, capsys):
     args = ["--benchmark", "branin-mf", "--seeds", "2", "--hours", "1"]
     args += ["--runs-dir", str(tmp_path)]
