@@ -136,6 +136,8 @@ HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     # (hpo-hypertune-sobol runs what hpo-hypertune runs now), and with uniform draws
     "hpo-hypertune-sobol": ("hypertune", {"initial_design": "sobol"}),
     "hpo-hypertune-random": ("hypertune", {"initial_design": "random"}),
+    # bo with its defaults (Sobol') but Optuna GPSampler's least noise variance, 1e-6
+    "hpo-bo-nf6": ("bo", {"noise_floor": 1e-6, "initial_design": "sobol"}),
 }
 # the mobster variants above were measured with the dimension-scaled prior and uniform random
 # initial trials, the other variants with uniform random initial trials, and keep them, so their
