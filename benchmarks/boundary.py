@@ -90,7 +90,11 @@ def main(argv: list[str] | None = None) -> int:
             )
             later = [c for _, c, _ in sorted(trials, key=lambda t: t[0])[args.skip :]]
             s = summary(later, bb.space)
-            final = "" if not synthetic or not traj else f"{(traj[-1][1] - bb.optimum) / scale:.4f}"
+            final = (
+                ""
+                if not synthetic or not traj
+                else compare.regret_cell((traj[-1][1] - bb.optimum) / scale)
+            )
             top = s["by_param"].most_common(1)
             most = f"{top[0][0]} ({top[0][1]})" if top else "none"
             print(

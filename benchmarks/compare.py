@@ -497,7 +497,7 @@ def _percentile(xs: list[float], q: float) -> float:
     return float(np.quantile(np.asarray(xs, dtype=float), q))
 
 
-def _regret_cell(x: float) -> str:
+def regret_cell(x: float) -> str:
     """A table's regret: four decimals, or two significant digits below 0.001, where four
     decimals would print 0.0000 for every method (branin-mf's finals are 1e-6 to 1e-4)."""
     return f"{x:.4f}" if x == 0 or x >= 1e-3 else f"{x:.1e}"
@@ -799,7 +799,7 @@ def main(argv: list[str] | None = None) -> int:
         for f in FRACTIONS:
             xs = [regret_at(tr, f * limit, bb, scale) for tr in runs[m]]
             se = statistics.stdev(xs) / math.sqrt(len(xs)) if len(xs) > 1 else 0.0
-            cells.append(f"{_regret_cell(statistics.mean(xs))} ± {_regret_cell(se)}")
+            cells.append(f"{regret_cell(statistics.mean(xs))} ± {regret_cell(se)}")
         row = f"| {m} | {' | '.join(cells)} | {statistics.mean(ranks[m]):.2f} | {wall[m]:.1f} |"
         if best_peer:
             t, ratio = speed[m]

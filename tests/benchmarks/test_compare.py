@@ -136,12 +136,12 @@ def test_tied_finals_share_the_mean_of_their_ranks():
 
 
 def test_regrets_below_a_thousandth_keep_two_significant_digits():
-    from benchmarks.compare import _regret_cell
+    from benchmarks.compare import regret_cell
 
-    assert _regret_cell(0.12345) == "0.1235"
-    assert _regret_cell(0.001) == "0.0010"
-    assert _regret_cell(1.04e-5) == "1.0e-05"  # four decimals would print 0.0000
-    assert _regret_cell(0.0) == "0.0000"
+    assert regret_cell(0.12345) == "0.1235"
+    assert regret_cell(0.001) == "0.0010"
+    assert regret_cell(1.04e-5) == "1.0e-05"  # four decimals would print 0.0000
+    assert regret_cell(0.0) == "0.0000"
 
 
 def test_saved_runs_are_reused_and_missing_seeds_leave_a_method_out(tmp_path, capsys):
