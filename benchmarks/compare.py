@@ -138,6 +138,24 @@ HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "hpo-hypertune-random": ("hypertune", {"initial_design": "random"}),
     # bo with its defaults (Sobol') but Optuna GPSampler's least noise variance, 1e-6
     "hpo-bo-nf6": ("bo", {"noise_floor": 1e-6, "initial_design": "sobol"}),
+    # no noise prior (noise_prior "none": the noise variance by maximum likelihood alone, instead
+    # of under BoTorch's LogNormal(-4, 1)), with the 1e-6 floor or bo's default 1e-4; the other
+    # params are each scheduler's defaults since the seventeenth session
+    "hpo-bo-np0": ("bo", {"noise_prior": "none", "noise_floor": 1e-6, "initial_design": "sobol"}),
+    "hpo-bo-np0-nf4": ("bo", {"noise_prior": "none", "initial_design": "sobol"}),
+    "hpo-mobster-np0": (
+        "mobster",
+        {
+            "noise_prior": "none",
+            "noise_floor": 1e-6,
+            "lengthscale_prior": "gamma",
+            "initial_design": "sobol",
+        },
+    ),
+    "hpo-hypertune-np0": (
+        "hypertune",
+        {"noise_prior": "none", "noise_floor": 1e-6, "initial_design": "sobol"},
+    ),
 }
 # the mobster variants above were measured with the dimension-scaled prior and uniform random
 # initial trials, the other variants with uniform random initial trials, and keep them, so their

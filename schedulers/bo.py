@@ -332,6 +332,7 @@ class GPSearcher:
         lengthscale_prior: str = "dim_scaled",
         best_so_far: bool = False,
         initial_design: str = "random",
+        noise_prior: str = "lognormal",
     ):
         check_objectives(study)
         self.constraints = parse_constraints(constraints, study)
@@ -363,11 +364,12 @@ class GPSearcher:
             lambda v: 1e-10 <= v <= 0.1,
             "a number in [1e-10, 0.1]",
         )
-        from hpo.surrogates.gp import LENGTHSCALE_PRIORS
+        from hpo.surrogates.gp import LENGTHSCALE_PRIORS, NOISE_PRIORS
 
         self.lengthscale_prior = _check_choice(
             "lengthscale_prior", lengthscale_prior, LENGTHSCALE_PRIORS
         )
+        self.noise_prior = _check_choice("noise_prior", noise_prior, NOISE_PRIORS)
         for name, flag in (
             ("cost_aware", cost_aware),
             ("output_warping", output_warping),
@@ -513,6 +515,7 @@ class GPSearcher:
                 cat_dims=cat,
                 noise_floor=self.noise_floor,
                 lengthscale_prior=self.lengthscale_prior,
+                noise_prior=self.noise_prior,
             )
 
         if self._schedule is None:
@@ -796,9 +799,11 @@ def _searcher_params(
     lengthscale_prior: Any = "dim_scaled",
     best_so_far: Any = False,
     initial_design: Any = "random",
+    noise_prior: Any = "lognormal",
 ) -> dict[str, Any]:  # validated by GPSearcher
     return {
         "initial_design": initial_design,
+        "noise_prior": noise_prior,
         "best_so_far": best_so_far,
         "random_fraction": random_fraction,
         "noise_floor": noise_floor,
@@ -831,7 +836,10 @@ class BayesianOptimization(RandomSearch):
     proposals before the model are drawn: ``"sobol"``, successive points of a scrambled Sobol'
     sequence, ``SobolSearcher``, the default since the seventeenth session (10 seeds on the seven
     benchmarks: lower final mean regret than uniform draws on four, docs/benchmarks.md);
-    ``"random"``, uniform as random search), ``seed``. With several objectives the acquisition
+    ``"random"``, uniform as random search), ``noise_prior`` (the prior on the GP's noise
+    variance: ``"lognormal"``, BoTorch's LogNormal(-4, 1), the default, or ``"none"``, the noise
+    by maximum likelihood above ``noise_floor``, for objectives without noise; see
+    ``hpo.surrogates.gp.NOISE_PRIORS``), ``seed``. With several objectives the acquisition
     is qLogNEHVI.
     """
 
@@ -853,6 +861,7 @@ class BayesianOptimization(RandomSearch):
         lengthscale_prior: str = "dim_scaled",
         best_so_far: bool = False,
         initial_design: str = "sobol",
+        noise_prior: str = "lognormal",
         seed: int = 0,
         searcher: Searcher | None = None,
     ):
@@ -872,6 +881,7 @@ class BayesianOptimization(RandomSearch):
                 lengthscale_prior,
                 best_so_far,
                 initial_design,
+                noise_prior,
             ),
         )
         if searcher is None:
@@ -916,7 +926,8 @@ class MOBSTER(ASHA):
     on six of the seven benchmarks, docs/benchmarks.md), ``initial_design`` as for ``"bo"``
     (``"sobol"`` by default here first: a lower final regret than uniform draws on four of the
     six benchmarks measured, and the best peer's final in under half its time on hartmann6-mf
-    and digits-mlp-best; docs/benchmarks.md), ``best_so_far`` as for ``"bo"``, and ``seed``.
+    and digits-mlp-best; docs/benchmarks.md), ``best_so_far`` and ``noise_prior`` as for
+    ``"bo"``, and ``seed``.
 
     Rung decisions (promotion or stopping) rank results by the first objective, as ASHA does,
     also when the study has several objectives; with constraints, infeasible results rank after
@@ -953,6 +964,7 @@ class MOBSTER(ASHA):
         lengthscale_prior: str = "gamma",
         best_so_far: bool = False,
         initial_design: str = "sobol",
+        noise_prior: str = "lognormal",
         seed: int = 0,
         searcher: Searcher | None = None,
     ):
@@ -985,6 +997,7 @@ class MOBSTER(ASHA):
                 lengthscale_prior,
                 best_so_far,
                 initial_design,
+                noise_prior,
             ),
         )
         self.constraints = gp_searcher.constraints

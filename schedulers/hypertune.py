@@ -143,6 +143,7 @@ class HyperTuneSearcher(GPSearcher):
                 cat_dims=cat,
                 noise_floor=self.noise_floor,
                 lengthscale_prior=self.lengthscale_prior,
+                noise_prior=self.noise_prior,
             )
 
         by_level: dict[float, list[Observation]] = {r: [] for r in self.level_list}
@@ -313,10 +314,10 @@ class HyperTune(ASHA):
     all that ``eta`` allows between the fidelities); ``delayed`` (D-ASHA promotions, default
     true); ``n_initial``, ``max_points``, ``cost_aware`` as for ``mobster``;
     ``random_fraction``, ``output_warping``, ``noise_floor``, ``lengthscale_prior``,
-    ``best_so_far`` and ``initial_design`` as for ``bo`` (default 0, false, 1e-4,
-    ``"dim_scaled"``, false and ``"sobol"``; Sobol' since the seventeenth session: 10 seeds on
-    charlm-gpt reached Optuna GP's final 2.37x sooner than it, against 1.40x with uniform draws,
-    docs/benchmarks.md);
+    ``best_so_far``, ``initial_design`` and ``noise_prior`` as for ``bo`` (default 0, false,
+    1e-4, ``"dim_scaled"``, false, ``"sobol"`` and ``"lognormal"``; Sobol' since the seventeenth
+    session: 10 seeds on charlm-gpt reached Optuna GP's final 2.37x sooner than it, against 1.40x
+    with uniform draws, docs/benchmarks.md);
     ``num_samples`` (posterior samples per level for the ranking losses, default 50);
     ``model`` (``"ensemble"``, the default: proposals from the weighted ensemble of per-level GPs,
     as the paper; ``"joint"``: from MOBSTER's one GP over (configuration, fidelity), while the
@@ -346,6 +347,7 @@ class HyperTune(ASHA):
         lengthscale_prior: str = "dim_scaled",
         best_so_far: bool = False,
         initial_design: str = "sobol",
+        noise_prior: str = "lognormal",
         model: str = "ensemble",
         seed: int = 0,
         searcher: Searcher | None = None,
@@ -387,6 +389,7 @@ class HyperTune(ASHA):
             "lengthscale_prior": lengthscale_prior,
             "best_so_far": best_so_far,
             "initial_design": initial_design,
+            "noise_prior": noise_prior,
         }
         self.ensemble_searcher = HyperTuneSearcher(study, num_samples=num_samples, **common)
         # what proposes new configurations unless a searcher is given; while it does, brackets

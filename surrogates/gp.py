@@ -7,7 +7,7 @@ What comes from BoTorch (not rewritten here):
   or, with ``lengthscale_prior="gamma"``, BoTorch's earlier Gamma priors),
   or ``MixedSingleTaskGP`` (the same continuous kernel plus a categorical Hamming kernel) when the
   space has categorical parameters; ``Standardize`` on the outcome and BoTorch's default Gaussian
-  likelihood with its noise prior;
+  likelihood with its noise prior (or, with ``noise_prior="none"``, without it);
 * the fit: ``fit_gpytorch_mll`` (type-II maximum likelihood with L-BFGS-B);
 * the acquisition: ``qLogNoisyExpectedImprovement`` (Ament et al. 2023, "Unexpected improvements
   to expected improvement"), whose ``X_pending`` fantasizes the outcomes of trials still running
@@ -171,6 +171,12 @@ NOISE_FLOOR = 1e-4  # least GP noise variance (standardized outputs): BoTorch's 
 # d; "gamma", BoTorch's earlier Gamma(3, 6) lengthscale prior (mode 1/3 of the unit cube) with a
 # Gamma(2, 0.15) output scale, shorter and the same in every dimension
 LENGTHSCALE_PRIORS = ("dim_scaled", "gamma")
+# the noise-variance priors a GPSurrogate takes: "lognormal", BoTorch's default LogNormal(-4, 1)
+# on the standardized scale (Hvarfner et al. 2024; its mode exp(-5) is about 0.0067, so an
+# exactly deterministic objective is fitted with more noise than it has unless its data overrule
+# the prior); "none", no prior, the noise variance a maximum-likelihood estimate bounded below
+# by the noise floor only
+NOISE_PRIORS = ("lognormal", "none")
 
 
 class GPSurrogate:
@@ -188,16 +194,19 @@ class GPSurrogate:
         max_iter: int = 100,
         noise_floor: float = NOISE_FLOOR,
         lengthscale_prior: str = "dim_scaled",
+        noise_prior: str = "lognormal",
     ):
-        if lengthscale_prior not in LENGTHSCALE_PRIORS:
-            raise ValueError(
-                f"lengthscale_prior must be one of {list(LENGTHSCALE_PRIORS)}, "
-                f"got {lengthscale_prior!r}"
-            )
+        for name, value, choices in (
+            ("lengthscale_prior", lengthscale_prior, LENGTHSCALE_PRIORS),
+            ("noise_prior", noise_prior, NOISE_PRIORS),
+        ):
+            if value not in choices:
+                raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
         self.cat_dims = sorted(cat_dims)
         self.max_iter = max_iter
         self.noise_floor = noise_floor
         self.lengthscale_prior = lengthscale_prior
+        self.noise_prior = noise_prior
         self.model: Any = None
 
     def _matern(self, batch_shape: Any, ard_num_dims: int, active_dims: Any = None) -> Any:
@@ -233,15 +242,17 @@ class GPSurrogate:
         )
 
     def _likelihood(self) -> Any:
-        """BoTorch's default likelihood (LogNormal(-4, 1) noise prior, Hvarfner et al. 2024) with
-        ``noise_floor`` as the least noise variance (standardized units) instead of its 1e-4."""
+        """BoTorch's default likelihood (LogNormal(-4, 1) noise prior, Hvarfner et al. 2024), or
+        with ``noise_prior="none"`` the same without a prior, with ``noise_floor`` as the least
+        noise variance (standardized units) instead of its 1e-4. Both start the noise at the
+        prior's mode, so the two fits differ only by the prior's term in the objective."""
         from gpytorch.constraints import GreaterThan
         from gpytorch.likelihoods import GaussianLikelihood
         from gpytorch.priors import LogNormalPrior
 
         prior = LogNormalPrior(loc=-4.0, scale=1.0)
         return GaussianLikelihood(
-            noise_prior=prior,
+            noise_prior=prior if self.noise_prior == "lognormal" else None,
             noise_constraint=GreaterThan(
                 self.noise_floor, transform=None, initial_value=prior.mode
             ),

@@ -200,6 +200,35 @@ def test_the_searchers_gp_fits_take_the_lengthscale_prior() -> None:
     assert "covar_module.raw_outputscale" not in names["dim_scaled"]
 
 
+def test_the_noise_prior_reaches_the_gps_each_gp_scheduler_fits(monkeypatch) -> None:
+    """``noise_prior`` is ``lognormal`` (BoTorch's) by default for bo, mobster and hypertune, and
+    ``none`` reaches every GP their proposals fit (bo's, mobster's joint one, Hyper-Tune's per
+    level ones), not only the searcher's attribute."""
+    from hpo.surrogates import gp as gp_module
+
+    built: list[str] = []
+    original = gp_module.GPSurrogate.__init__
+
+    def spy(self, *a, **kw):
+        original(self, *a, **kw)
+        built.append(self.noise_prior)
+
+    monkeypatch.setattr(gp_module.GPSurrogate, "__init__", spy)
+    cfgs = random_configs(study_of().space, 12, seed=6)
+    for name, fidelity in (("bo", None), ("mobster", (1, 9)), ("hypertune", (1, 9))):
+        assert make_scheduler(study_of(fidelity=fidelity, scheduler=name)).searcher.noise_prior == (
+            "lognormal"
+        )
+        for prior in ("lognormal", "none"):
+            st = study_of(fidelity=fidelity, scheduler=name, params={"noise_prior": prior})
+            sched = make_scheduler(st)
+            assert sched.searcher.noise_prior == prior
+            steps = None if fidelity is None else [1.0, 3.0, 9.0] * 4
+            built.clear()
+            sched.searcher.propose(history_of(st, cfgs, [bowl(c) for c in cfgs], steps), [], 1)
+            assert built and set(built) == {prior}, (name, prior)
+
+
 def test_cost_aware_proposals_avoid_the_expensive_half() -> None:
     st = study_of()
     cfgs = random_configs(st.space, 16, seed=4)
@@ -376,6 +405,8 @@ def test_schedulers_validate_their_parameters() -> None:
         {"lengthscale_prior": ["gamma"]},
         {"initial_design": "lhs"},
         {"initial_design": ["sobol"]},
+        {"noise_prior": "flat"},
+        {"noise_prior": None},
     ):
         with pytest.raises(InvalidStudy):
             make_scheduler(study_of(scheduler="bo", params=bad))

@@ -265,6 +265,45 @@ def test_a_lower_noise_floor_lets_a_noise_free_fit_resolve_the_optimum() -> None
     assert regret[1e-8] < regret[1e-4] / 10
 
 
+def test_without_the_noise_prior_a_noise_free_fit_interpolates_and_a_noisy_one_finds_its_noise():
+    """BoTorch's LogNormal(-4, 1) noise prior has its mode at exp(-5), about 0.0067 of the
+    standardized variance. On 8 exact values of sin(6 x) the fit with the prior keeps about that
+    much noise and misses the data by about 0.01; without it the noise drops to the floor and the
+    posterior mean passes through the data. With noise in the data (standard deviation 3 on
+    Branin, variance 9 / var(y) standardized) both fits find it: the prior's pull is only felt
+    where the data say little."""
+    import torch
+
+    from benchmarks.synthetic import branin
+
+    X = np.linspace(0, 1, 8)[:, None]
+    y = np.sin(6 * X[:, 0])
+    fits = {}
+    for prior in ("lognormal", "none"):
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            fits[prior] = GPSurrogate(noise_floor=1e-6, noise_prior=prior).fit(X, y)
+    priors = {k: [n for n, *_ in f.model.likelihood.named_priors()] for k, f in fits.items()}
+    assert priors == {"lognormal": ["noise_covar.noise_prior"], "none": []}
+    noise = {k: float(f.model.likelihood.noise.item()) for k, f in fits.items()}
+    miss = {k: float(np.abs(f.posterior(X)[0] - y).max()) for k, f in fits.items()}
+    assert noise["lognormal"] > 1e-3 and miss["lognormal"] > 1e-3
+    assert noise["none"] < 1e-5 and miss["none"] < 1e-4
+
+    rng = np.random.default_rng(0)
+    lo, hi = np.array([-5.0, 0.0]), np.array([10.0, 15.0])
+    pts = rng.uniform(lo, hi, (70, 2))
+    yn = np.array([branin(*p) for p in pts]) + rng.normal(0, 3.0, 70)
+    truth = 9.0 / np.var(yn)
+    for prior in ("lognormal", "none"):
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            f = GPSurrogate(noise_floor=1e-6, noise_prior=prior).fit((pts - lo) / (hi - lo), yn)
+        assert truth / 2 < float(f.model.likelihood.noise.item()) < truth * 2
+    with pytest.raises(ValueError, match="noise_prior must be one of"):
+        GPSurrogate(noise_prior="gamma")
+
+
 def test_the_gamma_lengthscale_prior_is_botorchs_earlier_and_fits_shorter_lengthscales() -> None:
     """With 10 points in 6 inputs the fit stays near its prior: the dimension-scaled prior's
     median lengthscale is exp(sqrt(2) + log(6) / 2), about 10 unit cubes (Hvarfner et al. 2024),
