@@ -844,7 +844,13 @@ class BayesianOptimization(RandomSearch):
     """
 
     name = "bo"
-    pinned = ("random_fraction", "output_warping", "lengthscale_prior", "initial_design")
+    pinned = (
+        "random_fraction",
+        "output_warping",
+        "lengthscale_prior",
+        "initial_design",
+        "noise_prior",
+    )
 
     def __init__(
         self,
@@ -942,6 +948,7 @@ class MOBSTER(ASHA):
         "brackets",
         "lengthscale_prior",
         "initial_design",
+        "noise_prior",
     )
 
     def __init__(

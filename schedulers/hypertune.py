@@ -326,7 +326,13 @@ class HyperTune(ASHA):
     """
 
     name = "hypertune"
-    pinned = ("random_fraction", "output_warping", "lengthscale_prior", "initial_design")
+    pinned = (
+        "random_fraction",
+        "output_warping",
+        "lengthscale_prior",
+        "initial_design",
+        "noise_prior",
+    )
 
     def __init__(
         self,

@@ -109,6 +109,7 @@ def test_a_new_study_stores_the_defaults_that_may_change(tmp_path: Path, monkeyp
         "brackets": 1,
         "lengthscale_prior": "gamma",
         "initial_design": "sobol",
+        "noise_prior": "lognormal",
     }
     assert s.scheduler.params == pinned
     mine = c.create_study(
@@ -128,6 +129,13 @@ def test_a_new_study_stores_the_defaults_that_may_change(tmp_path: Path, monkeyp
     assert Coordinator(hpo.Client(url).storage, stored).scheduler.searcher.output_warping is True
     later = c.create_study("m3", {"x": hpo.Float(0, 1)}, "loss", fidelity=fid, scheduler="mobster")
     assert later.scheduler.params["output_warping"] is False
+    # the same for the noise prior, a default being measured for a change
+    monkeypatch.setitem(MOBSTER.__init__.__kwdefaults__, "noise_prior", "none")
+    assert Coordinator(hpo.Client(url).storage, stored).scheduler.searcher.noise_prior == (
+        "lognormal"
+    )
+    newer = c.create_study("m4", {"x": hpo.Float(0, 1)}, "loss", fidelity=fid, scheduler="mobster")
+    assert newer.scheduler.params["noise_prior"] == "none"
     sweep = tmp_path / "sweep.yaml"
     sweep.write_text(
         "name: s\ncommand: python train.py {x}\nspace:\n  x: {type: float, low: 0, high: 1}\n"
@@ -141,4 +149,5 @@ def test_a_new_study_stores_the_defaults_that_may_change(tmp_path: Path, monkeyp
         "brackets": 1,
         "lengthscale_prior": "gamma",
         "initial_design": "sobol",
+        "noise_prior": "none",  # both patched defaults above
     }

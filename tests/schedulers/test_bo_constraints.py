@@ -181,6 +181,7 @@ def test_a_sweep_file_with_a_bad_constraint_fails_with_one_line(tmp_path) -> Non
         "output_warping": False,
         "lengthscale_prior": "dim_scaled",
         "initial_design": "sobol",
+        "noise_prior": "lognormal",
     }
 
 
