@@ -787,6 +787,17 @@ class GPSearcher:
             )
 
 
+# the GP schedulers' params whose defaults have changed between releases or are measured for a
+# change: a new bo, mobster or hypertune study stores their current defaults (Scheduler.pinned)
+GP_PINNED = (
+    "random_fraction",
+    "output_warping",
+    "lengthscale_prior",
+    "initial_design",
+    "noise_prior",
+)
+
+
 def _searcher_params(
     n_initial: Any,
     max_points: Any,
@@ -844,13 +855,7 @@ class BayesianOptimization(RandomSearch):
     """
 
     name = "bo"
-    pinned = (
-        "random_fraction",
-        "output_warping",
-        "lengthscale_prior",
-        "initial_design",
-        "noise_prior",
-    )
+    pinned = GP_PINNED
 
     def __init__(
         self,
@@ -942,14 +947,7 @@ class MOBSTER(ASHA):
     """
 
     name = "mobster"
-    pinned = (
-        "random_fraction",
-        "output_warping",
-        "brackets",
-        "lengthscale_prior",
-        "initial_design",
-        "noise_prior",
-    )
+    pinned = (*GP_PINNED, "brackets")
 
     def __init__(
         self,

@@ -55,7 +55,7 @@ from hpo.schedulers.base import (
     fidelity_range,
     rung_levels,
 )
-from hpo.schedulers.bo import GPSearcher, Observation, _check_choice, _check_int
+from hpo.schedulers.bo import GP_PINNED, GPSearcher, Observation, _check_choice, _check_int
 
 from hpo.errors import InvalidStudy
 from hpo.history import History
@@ -326,13 +326,7 @@ class HyperTune(ASHA):
     """
 
     name = "hypertune"
-    pinned = (
-        "random_fraction",
-        "output_warping",
-        "lengthscale_prior",
-        "initial_design",
-        "noise_prior",
-    )
+    pinned = GP_PINNED
 
     def __init__(
         self,
