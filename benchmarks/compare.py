@@ -156,6 +156,12 @@ HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
         "hypertune",
         {"noise_prior": "none", "noise_floor": 1e-6, "initial_design": "sobol"},
     ),
+    # mobster with its defaults but log EI at BOHB's rung (the highest with d + 1 results)
+    # instead of the maximum fidelity (acquisition_fidelity "bohb", Syne Tune MOBSTER's default)
+    "hpo-mobster-acqbohb": (
+        "mobster",
+        {"acquisition_fidelity": "bohb", "lengthscale_prior": "gamma", "initial_design": "sobol"},
+    ),
 }
 # the mobster variants above were measured with the dimension-scaled prior and uniform random
 # initial trials, the other variants with uniform random initial trials, and keep them, so their

@@ -72,6 +72,8 @@ log = logging.getLogger(__name__)
 MAX_BASELINE = 64  # incumbent candidates handed to qLogNEI (it prunes them further)
 MAX_COST_POINTS = 200
 MAX_OBJECTIVES = 4  # qLogNEHVI's box decompositions grow quickly with the number of objectives
+# where a multi-fidelity searcher evaluates its acquisition (GPSearcher.acquisition_level)
+ACQUISITION_FIDELITIES = ("max", "bohb")
 MAX_CONSTRAINTS = 8  # one GP each: the model's cost grows linearly with them
 
 
@@ -333,6 +335,7 @@ class GPSearcher:
         best_so_far: bool = False,
         initial_design: str = "random",
         noise_prior: str = "lognormal",
+        acquisition_fidelity: str = "max",
     ):
         check_objectives(study)
         self.constraints = parse_constraints(constraints, study)
@@ -370,6 +373,9 @@ class GPSearcher:
             "lengthscale_prior", lengthscale_prior, LENGTHSCALE_PRIORS
         )
         self.noise_prior = _check_choice("noise_prior", noise_prior, NOISE_PRIORS)
+        self.acquisition_fidelity = _check_choice(
+            "acquisition_fidelity", acquisition_fidelity, ACQUISITION_FIDELITIES
+        )
         for name, flag in (
             ("cost_aware", cost_aware),
             ("output_warping", output_warping),
@@ -409,6 +415,7 @@ class GPSearcher:
         self._schedules: dict[int, Any] = {}
         self._warned: set[str] = set()
         self.last_training_size = 0  # points the last model was conditioned on (tests, benchmarks)
+        self.last_acquisition_level: float | None = None  # where the last acquisition was (tests)
         self.last_ref_point: tuple[float, ...] | None = None  # maximize space (tests, debugging)
 
     @property
@@ -505,6 +512,10 @@ class GPSearcher:
         from hpo.surrogates import gp
 
         features = gp.FeatureMap(self.space, self.fidelity_range)
+        if self.multi_fidelity:
+            level = self.acquisition_level(obs)
+            self.last_acquisition_level = level
+            features = gp.FeatureMap(self.space, self.fidelity_range, target_z=features.z(level))
         fraction = self.fraction(history)
         if all(self._at_random(history, i, fraction) for i in range(n)):  # no model needed
             return self._propose_with(None, features, history, pending, n, fraction)
@@ -545,6 +556,25 @@ class GPSearcher:
                 )
 
         return self._propose_with(acquire, features, history, pending, n, fraction)
+
+    def acquisition_level(self, obs: Sequence[Observation]) -> float:
+        """The fidelity at which a multi-fidelity acquisition is evaluated and its incumbent taken.
+
+        ``"max"``: the maximum fidelity. ``"bohb"``: the highest rung level at which at least
+        ``d + 1`` trials have a result (``d`` parameters; BOHB's rule for the budget its model
+        is built on, ``N_min = d + 1``, Falkner et al. 2018, section 3.1, which Syne Tune's
+        MOBSTER also uses by default), else the lowest rung: early in a study the model is asked
+        about the fidelity where it has data, not extrapolated to one it has not seen.
+        """
+        if self.acquisition_fidelity == "max" or not self.levels:
+            return self.target
+        per_level: dict[float, set[int]] = {}
+        for o in obs:
+            if o.fidelity in self.levels:
+                per_level.setdefault(o.fidelity, set()).add(o.trial)
+        need = len(self.space) + 1
+        enough = [r for r, trials in per_level.items() if len(trials) >= need]
+        return min(max(enough, default=min(self.levels)), self.target)
 
     def _propose_with(
         self,
@@ -938,7 +968,9 @@ class MOBSTER(ASHA):
     (``"sobol"`` by default here first: a lower final regret than uniform draws on four of the
     six benchmarks measured, and the best peer's final in under half its time on hartmann6-mf
     and digits-mlp-best; docs/benchmarks.md), ``best_so_far`` and ``noise_prior`` as for
-    ``"bo"``, and ``seed``.
+    ``"bo"``, ``acquisition_fidelity`` (``"max"``, the default: log EI at the maximum
+    fidelity; ``"bohb"``: at the highest rung level with at least ``d + 1`` results, as BOHB
+    and Syne Tune's MOBSTER do; ``GPSearcher.acquisition_level``), and ``seed``.
 
     Rung decisions (promotion or stopping) rank results by the first objective, as ASHA does,
     also when the study has several objectives; with constraints, infeasible results rank after
@@ -947,7 +979,7 @@ class MOBSTER(ASHA):
     """
 
     name = "mobster"
-    pinned = (*GP_PINNED, "brackets")
+    pinned = (*GP_PINNED, "brackets", "acquisition_fidelity")
 
     def __init__(
         self,
@@ -970,6 +1002,7 @@ class MOBSTER(ASHA):
         best_so_far: bool = False,
         initial_design: str = "sobol",
         noise_prior: str = "lognormal",
+        acquisition_fidelity: str = "max",
         seed: int = 0,
         searcher: Searcher | None = None,
     ):
@@ -990,6 +1023,7 @@ class MOBSTER(ASHA):
             multi_fidelity=True,
             levels=levels,
             fidelity_range=(self.r_min, self.r_max),
+            acquisition_fidelity=acquisition_fidelity,
             **_searcher_params(
                 n_initial,
                 max_points,

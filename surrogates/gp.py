@@ -14,7 +14,8 @@ What comes from BoTorch (not rewritten here):
   by joint posterior sampling, so nothing close to them scores well;
 * the acquisition optimizers: ``optimize_acqf`` for continuous spaces and
   ``optimize_acqf_mixed_alternating`` when categoricals are present, both with
-  ``fixed_features`` to pin the fidelity input at its maximum.
+  ``fixed_features`` to pin the fidelity input at its maximum (or, for MOBSTER with
+  ``acquisition_fidelity="bohb"``, at a lower rung: ``FeatureMap.target_z``).
 
 What is written here, and why:
 
@@ -90,6 +91,9 @@ class FeatureMap:
 
     space: SearchSpace
     fidelity: tuple[float, float] | None = None  # (r_min, r_max) for a multi-fidelity model
+    # the fidelity feature where configurations without a fidelity are encoded and where the
+    # acquisition is optimized: 1, the maximum, unless a searcher picks a lower rung
+    target_z: float = 1.0
 
     @property
     def dim(self) -> int:
@@ -135,7 +139,7 @@ class FeatureMap:
     def encode(
         self, configs: Sequence[Mapping[str, Any]], fidelities: Sequence[float] | None = None
     ) -> np.ndarray:
-        """``n x dim`` inputs; ``fidelities`` default to the maximum (``z = 1``)."""
+        """``n x dim`` inputs; ``fidelities`` default to ``target_z`` (1: the maximum)."""
         out = np.empty((len(configs), self.dim))
         doms = list(self.space.params.items())
         for i, c in enumerate(configs):
@@ -144,7 +148,7 @@ class FeatureMap:
                     dom.index(c[name]) if isinstance(dom, Categorical) else dom.encode(c[name])
                 )
             if self.fidelity is not None:
-                out[i, -1] = 1.0 if fidelities is None else self.z(fidelities[i])
+                out[i, -1] = self.target_z if fidelities is None else self.z(fidelities[i])
         return out
 
     def decode(self, x: Sequence[float] | np.ndarray) -> Config:
@@ -620,7 +624,7 @@ def _lbfgs(
 def _optimize(
     acq: Any, features: FeatureMap, *, raw_samples: int, num_restarts: int, retry: bool = True
 ) -> np.ndarray:
-    """The row maximizing ``acq`` (q = 1) with the fidelity input fixed at its maximum.
+    """The row maximizing ``acq`` (q = 1) with the fidelity input fixed at ``target_z``.
 
     ``retry=False``: keep L-BFGS-B's best point when it stops abnormally (as it often does on
     the steep feasibility-weighted surfaces) instead of BoTorch's restart from new initial
@@ -629,7 +633,7 @@ def _optimize(
     from botorch.optim.optimize_mixed import optimize_acqf_mixed_alternating
 
     bounds = _tensor(features.bounds())
-    fixed = None if features.fidelity_dim is None else {features.fidelity_dim: 1.0}
+    fixed = None if features.fidelity_dim is None else {features.fidelity_dim: features.target_z}
     int_dims, cat_dims = features.int_dims, features.cat_dims
     if int_dims and not cat_dims:
         return _optimize_relaxed(
@@ -726,9 +730,10 @@ def propose_log_ei(
     num_restarts: int = 2,
     mc_samples: int = 32,
 ) -> np.ndarray:
-    """The input row maximizing qLogNEI (q = 1) at the maximum fidelity, shape ``dim``.
+    """The input row maximizing qLogNEI (q = 1) at ``features.target_z`` (the maximum
+    fidelity unless a searcher picks a lower rung), shape ``dim``.
 
-    ``X_baseline`` (configurations already evaluated, fidelity column at 1) defines the
+    ``X_baseline`` (configurations already evaluated, fidelity column at ``target_z``) defines the
     incumbent; ``X_pending`` are the trials in flight, whose outcomes are fantasized. With a
     ``cost_model`` (inputs: the space's columns, output: log cost), the log cost is subtracted.
     """

@@ -112,6 +112,7 @@ def test_a_new_study_stores_the_defaults_that_may_change(tmp_path: Path, monkeyp
         "lengthscale_prior": "gamma",
         "initial_design": "sobol",
         "noise_prior": "lognormal",
+        "acquisition_fidelity": "max",
     }
     assert s.scheduler.params == pinned
     mine = c.create_study(
@@ -152,4 +153,5 @@ def test_a_new_study_stores_the_defaults_that_may_change(tmp_path: Path, monkeyp
         "lengthscale_prior": "gamma",
         "initial_design": "sobol",
         "noise_prior": "none",  # both patched defaults above
+        "acquisition_fidelity": "max",
     }

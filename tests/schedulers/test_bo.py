@@ -229,6 +229,58 @@ def test_the_noise_prior_reaches_the_gps_each_gp_scheduler_fits(monkeypatch) -> 
             assert built and set(built) == {prior}, (name, prior)
 
 
+def mf_history(study: Study, reached: list[int]) -> History:
+    """Trial ``i`` reports every step from 1 to ``reached[i]`` on the bowl plus ``1 / step``."""
+    h = History(study)
+    for i, (c, last) in enumerate(zip(random_configs(study.space, len(reached), 3), reached)):
+        h.apply_trial(Trial(i + 1, 1, i, c, TrialState.PAUSED, float(last), last_step=float(last)))
+        for step in range(1, last + 1):
+            h.apply_report(Report(i + 1, float(step), {"loss": bowl(c) + 1 / step}, None, step))
+    return h
+
+
+def test_bohb_acquisition_fidelity_is_the_highest_rung_with_d_plus_one_results() -> None:
+    """Two parameters, so a rung needs 3 trials with a result there. Hand-counted: with 9
+    trials at rung 1, 3 of them to rung 3 and 2 to rung 9, the acquisition is at 3; one more at
+    9 moves it to 9; with 2 trials in all, at the lowest rung. ``max`` is always 9."""
+    st = study_of(fidelity=(1, 9), scheduler="mobster")
+    s = GPSearcher(st, multi_fidelity=True, levels=[1, 3, 9], acquisition_fidelity="bohb")
+    top = GPSearcher(st, multi_fidelity=True, levels=[1, 3, 9])
+    cases = (([9, 9, 3] + [1] * 6, 3.0), ([9, 9, 9] + [1] * 6, 9.0), ([9, 9], 1.0))
+    for reached, want in cases:
+        obs = s.observations(mf_history(st, reached))
+        assert s.acquisition_level(obs) == want, reached
+        assert top.acquisition_level(obs) == 9.0
+    # a trial paused between rungs (latest result at step 5) counts at its rungs only
+    obs = s.observations(mf_history(st, [9, 9, 5, 5] + [1] * 5))
+    assert s.acquisition_level(obs) == 3.0
+
+
+def test_bohb_acquisition_fidelity_optimizes_and_compares_at_that_rung(monkeypatch) -> None:
+    """The proposal's acquisition is taken with the fidelity column pinned at the rung's
+    ``z = log(r / r_min) / log(r_max / r_min)`` (1/2 for rung 3 of 1..9), and the incumbent's
+    candidates and the pending trial are encoded there too; with ``max`` at z = 1."""
+    from hpo.surrogates import gp as gp_module
+
+    seen: list[tuple[float, float, float]] = []
+    original = gp_module.propose_log_ei
+
+    def spy(surrogate, features, X_baseline, X_pending, **kw):
+        seen.append((features.target_z, float(X_baseline[0, -1]), float(X_pending[0, -1])))
+        return original(surrogate, features, X_baseline, X_pending, **kw)
+
+    monkeypatch.setattr(gp_module, "propose_log_ei", spy)
+    for acq, z in (("bohb", 0.5), ("max", 1.0)):
+        st = study_of(fidelity=(1, 9), scheduler="mobster", params={"acquisition_fidelity": acq})
+        sched = make_scheduler(st)
+        h = mf_history(st, [9, 9, 3, 3, 3] + [1] * 6)
+        seen.clear()
+        (cfg,) = sched.searcher.propose(h, [running(20, {"x": 0.5, "y": 0.5})], 1)
+        assert seen == [(z, z, z)], acq
+        assert sched.searcher.last_acquisition_level == (3.0 if acq == "bohb" else 9.0)
+        assert set(cfg) == {"x", "y"}
+
+
 def test_cost_aware_proposals_avoid_the_expensive_half() -> None:
     st = study_of()
     cfgs = random_configs(st.space, 16, seed=4)
@@ -410,6 +462,9 @@ def test_schedulers_validate_their_parameters() -> None:
     ):
         with pytest.raises(InvalidStudy):
             make_scheduler(study_of(scheduler="bo", params=bad))
+    for bad in ({"acquisition_fidelity": "min"}, {"acquisition_fidelity": 9}):
+        with pytest.raises(InvalidStudy, match="acquisition_fidelity"):
+            make_scheduler(study_of(fidelity=(1, 27), scheduler="mobster", params=bad))
     with pytest.raises(InvalidStudy, match="fidelity"):
         make_scheduler(study_of(scheduler="mobster"))
 
