@@ -232,7 +232,9 @@ def test_the_noise_prior_reaches_the_gps_each_gp_scheduler_fits(monkeypatch) -> 
 def mf_history(study: Study, reached: list[int]) -> History:
     """Trial ``i`` reports every step from 1 to ``reached[i]`` on the bowl plus ``1 / step``."""
     h = History(study)
-    for i, (c, last) in enumerate(zip(random_configs(study.space, len(reached), 3), reached)):
+    for i, (c, last) in enumerate(
+        zip(random_configs(study.space, len(reached), 3), reached, strict=True)
+    ):
         h.apply_trial(Trial(i + 1, 1, i, c, TrialState.PAUSED, float(last), last_step=float(last)))
         for step in range(1, last + 1):
             h.apply_report(Report(i + 1, float(step), {"loss": bowl(c) + 1 / step}, None, step))
