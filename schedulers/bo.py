@@ -745,7 +745,8 @@ class GPSearcher:
         The user's ``ref_point`` when given; otherwise BoTorch's ``infer_reference_point``
         applied to the results themselves (not only their Pareto front): the worst observed
         value of each objective, moved away by 10% of the observed range. The results are the
-        feasible ones at the target fidelity, else all feasible ones, else all. (The nadir of
+        feasible ones at or above the acquisition's fidelity (the target, or BOHB's rung with
+        ``acquisition_fidelity="bohb"``), else all feasible ones, else all. (The nadir of
         the Pareto front alone collapses to a tiny box when the front is narrow early on, and
         then nothing outside the box looks like an improvement; Optuna's GPSampler also starts
         from the worst observed values.)
@@ -758,7 +759,8 @@ class GPSearcher:
         from botorch.utils.multi_objective.hypervolume import infer_reference_point
 
         ok = [o for o in train if feasible(o, self.constraints)]
-        top = [o for o in ok if o.fidelity >= self.target - 1e-9]
+        level = self.target if self.last_acquisition_level is None else self.last_acquisition_level
+        top = [o for o in ok if o.fidelity >= level - 1e-9]
         pool = top or ok or list(train)
         Y = torch.tensor([[-v for v in o.values] for o in pool], dtype=torch.float64)
         return tuple(float(v) for v in infer_reference_point(Y, scale=0.1))

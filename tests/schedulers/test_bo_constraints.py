@@ -362,3 +362,23 @@ def test_the_sdk_runs_a_constrained_two_objective_bo_study_in_threads(tmp_path) 
             scheduler="bo",
             scheduler_params={"constraints": [{"metric": "m", "op": "=", "bound": 1}]},
         )
+
+
+def test_with_bohbs_rung_the_reference_point_comes_from_results_at_that_rung() -> None:
+    """Three trials at rung 3 and two at rung 1 (none at 9), two parameters: BOHB's rung is 3,
+    so the reference point is inferred from the three rung-3 results, (-1.1, -1.1) in the
+    maximized space (worst -1, range 1, 10% margin); at the maximum fidelity nothing has
+    reached 9 and every result counts, (-3.3, -3.3)."""
+    st = study_of(UNIT, objectives=("f1", "f2"), scheduler="mobster", fidelity=(1, 9))
+    h = History(st)
+    rows = [((0.0, 1.0), 3.0), ((1.0, 0.0), 3.0), ((0.5, 0.5), 3.0)]
+    rows += [((3.0, 2.0), 1.0), ((2.0, 3.0), 1.0)]
+    for i, ((f1, f2), step) in enumerate(rows):
+        record(h, {"x": i / 5, "y": (i * 3 % 5) / 5}, {"f1": f1, "f2": f2}, step)
+    for acq, ref in (("bohb", -1.1), ("max", -3.3)):
+        s = GPSearcher(
+            st, seed=0, n_initial=3, multi_fidelity=True, levels=[1, 3, 9], acquisition_fidelity=acq
+        )
+        s.propose(h, [], 1)
+        assert s.last_acquisition_level == (3.0 if acq == "bohb" else 9.0)
+        assert s.last_ref_point == pytest.approx((ref, ref)), acq
