@@ -17,7 +17,8 @@
   Neural Architecture Search"): one joint GP over (configuration, log-fidelity) fitted to every
   trial's results at the scheduler's rung levels plus its latest result, and log EI evaluated at
   the maximum fidelity, where the incumbent is the posterior best of the evaluated
-  configurations projected to that fidelity.
+  configurations projected to that fidelity; or, with ``acquisition_fidelity="bohb"``, both at
+  the highest rung level that has at least d + 1 results (BOHB's rule, Falkner et al. 2018).
 
   ``cost_aware=True`` divides EI by the predicted cost of a configuration (log EI minus the
   posterior mean of a GP on the log of each trial's reported seconds per unit of fidelity,
