@@ -395,6 +395,11 @@ class GPSearcher:
         self.cost_aware = cost_aware
         self.output_warping = output_warping
         self.multi_fidelity = multi_fidelity
+        if self.acquisition_fidelity != "max" and not multi_fidelity:
+            raise InvalidStudy(
+                f"scheduler parameter acquisition_fidelity {self.acquisition_fidelity!r} needs a "
+                "multi-fidelity searcher (mobster); a single-fidelity one has only the maximum"
+            )
         self.levels = None if levels is None else frozenset(float(x) for x in levels)
         if multi_fidelity:
             if fidelity_range is None:

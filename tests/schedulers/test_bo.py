@@ -467,6 +467,10 @@ def test_schedulers_validate_their_parameters() -> None:
     for bad in ({"acquisition_fidelity": "min"}, {"acquisition_fidelity": 9}):
         with pytest.raises(InvalidStudy, match="acquisition_fidelity"):
             make_scheduler(study_of(fidelity=(1, 27), scheduler="mobster", params=bad))
+    with pytest.raises(InvalidStudy, match="multi-fidelity"):
+        GPSearcher(study_of(), acquisition_fidelity="bohb")
+    with pytest.raises(InvalidStudy):  # bo has no such parameter
+        make_scheduler(study_of(scheduler="bo", params={"acquisition_fidelity": "bohb"}))
     with pytest.raises(InvalidStudy, match="fidelity"):
         make_scheduler(study_of(scheduler="mobster"))
 
