@@ -51,6 +51,7 @@ configurations. torch and BoTorch are imported on the first model-based proposal
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import math
@@ -73,9 +74,9 @@ log = logging.getLogger(__name__)
 MAX_BASELINE = 64  # incumbent candidates handed to qLogNEI (it prunes them further)
 MAX_COST_POINTS = 200
 MAX_OBJECTIVES = 4  # qLogNEHVI's box decompositions grow quickly with the number of objectives
+MAX_CONSTRAINTS = 8  # one GP each: the model's cost grows linearly with them
 # where a multi-fidelity searcher evaluates its acquisition (GPSearcher.acquisition_level)
 ACQUISITION_FIDELITIES = ("max", "bohb")
-MAX_CONSTRAINTS = 8  # one GP each: the model's cost grows linearly with them
 
 
 @dataclass(frozen=True)
@@ -517,11 +518,10 @@ class GPSearcher:
             return self._random.propose(history, pending, n)
         from hpo.surrogates import gp
 
+        level = self.last_acquisition_level = self.acquisition_level(obs)
         features = gp.FeatureMap(self.space, self.fidelity_range)
         if self.multi_fidelity:
-            level = self.acquisition_level(obs)
-            self.last_acquisition_level = level
-            features = gp.FeatureMap(self.space, self.fidelity_range, target_z=features.z(level))
+            features = dataclasses.replace(features, target_z=features.z(level))
         fraction = self.fraction(history)
         if all(self._at_random(history, i, fraction) for i in range(n)):  # no model needed
             return self._propose_with(None, features, history, pending, n, fraction)
@@ -553,7 +553,9 @@ class GPSearcher:
         baseline = self._baseline(features, train)
         cost_model = self._cost_model(features, history) if self.cost_aware else None
         if self.generalized:
-            acquire = self._list_acquisition(features, factory, obs, train, surrogate, cost_model)
+            acquire = self._list_acquisition(
+                features, factory, obs, train, surrogate, cost_model, level
+            )
         else:
 
             def acquire(X_pending: np.ndarray, seed: int) -> np.ndarray:
@@ -642,8 +644,10 @@ class GPSearcher:
         train: Sequence[Observation],
         first: Any,
         cost_model: Any,
+        level: float,
     ) -> Any:
-        """``acquire(X_pending, seed)`` for a ModelListGP: objectives, then constraints.
+        """``acquire(X_pending, seed)`` for a ModelListGP: objectives, then constraints, at
+        fidelity ``level`` (``acquisition_level``; ``features.target_z`` is its input).
 
         One GP per objective (all results report every objective, so they share the training
         set of the first) and one per constraint metric, trained on the results that report it
@@ -687,7 +691,7 @@ class GPSearcher:
             )
             surrogates.append(model)
         baseline = self._baseline(features, train)
-        ref = self._reference_point(train) if k > 1 else None
+        ref = self._reference_point(train, level) if k > 1 else None
         self.last_ref_point = ref
 
         def acquire(X_pending: np.ndarray, seed: int) -> np.ndarray:
@@ -745,17 +749,19 @@ class GPSearcher:
             torch.manual_seed(seed)
             return factory().fit(X, y, warm_start=hp, optimize=hp is None)
 
-    def _reference_point(self, train: Sequence[Observation]) -> tuple[float, ...]:
+    def _reference_point(
+        self, train: Sequence[Observation], level: float | None = None
+    ) -> tuple[float, ...]:
         """The hypervolume's reference point in the model's space (maximized: ``-values``).
 
         The user's ``ref_point`` when given; otherwise BoTorch's ``infer_reference_point``
         applied to the results themselves (not only their Pareto front): the worst observed
         value of each objective, moved away by 10% of the observed range. The results are the
-        feasible ones at or above the acquisition's fidelity (the target, or BOHB's rung with
-        ``acquisition_fidelity="bohb"``), else all feasible ones, else all. (The nadir of
-        the Pareto front alone collapses to a tiny box when the front is narrow early on, and
-        then nothing outside the box looks like an improvement; Optuna's GPSampler also starts
-        from the worst observed values.)
+        feasible ones at or above ``level``, the acquisition's fidelity (by default the target;
+        BOHB's rung with ``acquisition_fidelity="bohb"``), else all feasible ones, else all.
+        (The nadir of the Pareto front alone collapses to a tiny box when the front is narrow
+        early on, and then nothing outside the box looks like an improvement; Optuna's
+        GPSampler also starts from the worst observed values.)
         """
         if self.ref_point is not None:
             return tuple(
@@ -765,7 +771,7 @@ class GPSearcher:
         from botorch.utils.multi_objective.hypervolume import infer_reference_point
 
         ok = [o for o in train if feasible(o, self.constraints)]
-        level = self.target if self.last_acquisition_level is None else self.last_acquisition_level
+        level = self.target if level is None else level
         top = [o for o in ok if o.fidelity >= level - 1e-9]
         pool = top or ok or list(train)
         Y = torch.tensor([[-v for v in o.values] for o in pool], dtype=torch.float64)
