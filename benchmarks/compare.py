@@ -623,14 +623,24 @@ class SavedRuns:
     invocation goes on; peers' runs start again. Each file's ``"from"`` says where the run ran
     (``run_origin``; every place in turn for a run resumed from its checkpoint). The origin is
     found once, when the invocation starts (``origin``), since that is the code its processes
-    import: a commit made while the runs go on does not change it.
+    import: a commit made while the runs go on does not change it. ``read_only`` (tables from
+    stored runs, ``--saved-only``) skips it: nothing is saved, so git is not asked.
     """
 
-    def __init__(self, root: str | None, benchmark: str, workers: int, hours: float, noise: float):
+    def __init__(
+        self,
+        root: str | None,
+        benchmark: str,
+        workers: int,
+        hours: float,
+        noise: float,
+        read_only: bool = False,
+    ):
         self.dir = (
             None if root is None else Path(root) / f"{benchmark}-w{workers}-h{hours:g}-n{noise:g}"
         )
-        self.origin = run_origin() if self.dir is not None else None
+        self.read_only = read_only
+        self.origin = run_origin() if self.dir is not None and not read_only else None
 
     def _path(self, method: str, seed: int) -> Path:
         assert self.dir is not None
@@ -664,6 +674,8 @@ class SavedRuns:
             return []
 
     def save(self, method: str, seed: int, result: Any) -> Any:
+        if self.read_only:
+            raise RuntimeError("SavedRuns opened read_only (--saved-only) saves nothing")
         if self.dir is not None:
             self.dir.mkdir(parents=True, exist_ok=True)
             if isinstance(result, str):
@@ -748,7 +760,9 @@ def main(argv: list[str] | None = None) -> int:
     wall: dict[str, float] = {}
     jobs = [(m, seed) for m in methods for seed in range(args.seeds)]
     spec = (args.benchmark, args.noise, args.workers, limit)
-    saved = SavedRuns(args.runs_dir, args.benchmark, args.workers, args.hours, args.noise)
+    saved = SavedRuns(
+        args.runs_dir, args.benchmark, args.workers, args.hours, args.noise, args.saved_only
+    )
     results: dict[tuple[str, int], Any] = {job: saved.load(*job) for job in jobs}
     todo = [job for job in jobs if results[job] is None and not args.saved_only]
     if args.jobs > 1 and todo:
