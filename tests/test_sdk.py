@@ -61,6 +61,82 @@ def test_asha_pauses_and_resumes_a_function_trial_from_its_checkpoint(tmp_path: 
     assert max(t.last_step for t in h.trials()) == 9
 
 
+def test_asha_pauses_and_resumes_with_two_workers_while_the_other_runs(tmp_path: Path) -> None:
+    """Two workers, first reports forced into trial order (each waits for the previous one's,
+    and trial 2's for trial 3 to start), so the first rung goes as in the paper's Algorithm 2
+    whatever the machine's load: trials 0, 1 and 2 pause at epoch 1, and when trial 2 pauses,
+    trial 0 (the best of three) is promoted and resumed from its checkpoint on the freed worker
+    while trial 3 holds the other one."""
+    import threading
+
+    c = hpo.Client(f"sqlite:///{tmp_path / 'db'}")
+    s = c.create_study(
+        "asha2",
+        {"x": hpo.Float(0, 1)},
+        "loss",
+        fidelity={"name": "epoch", "min": 1, "max": 9},
+        scheduler="asha",
+        budget={"max_trials": 9},
+    )
+    base = [0.1, 0.5, 0.9, 0.3, 0.7, 0.2, 0.8, 0.4, 0.6]
+    first_report = [threading.Event() for _ in base]
+    three_started, zero_resumed = threading.Event(), threading.Event()
+    lock = threading.Lock()
+    running: set[int] = set()
+    # per run of a trial: (trial, first epoch, last epoch, the trials running when it started)
+    runs: list[tuple[int, int, int, frozenset[int]]] = []
+
+    def wait(event: threading.Event) -> None:
+        assert event.wait(60), "the forced order of reports did not happen"
+
+    def train(t: hpo.trial.TrialContext) -> None:
+        ck = t.checkpoint_dir / "ck.json"
+        epoch = start = json.loads(ck.read_text())["epoch"] if t.resume and ck.exists() else 0
+        with lock:
+            assert t.number not in running, "a trial ran on two workers at once"
+            others = frozenset(running)
+            running.add(t.number)
+        try:
+            if t.resume and t.number == 0:
+                zero_resumed.set()
+            if t.number == 3:
+                three_started.set()
+            while True:
+                epoch += 1
+                ck.write_text(json.dumps({"epoch": epoch}))
+                first = epoch == 1
+                if first and t.number > 0:
+                    wait(first_report[t.number - 1])
+                if first and t.number == 2:
+                    wait(three_started)  # so the worker trial 2 frees is the one to resume 0
+                if first and t.number == 3:
+                    wait(zero_resumed)  # trial 3 holds its worker while trial 0 resumes
+                d = t.report(epoch, loss=base[t.number] + 1 / epoch)
+                if first:
+                    first_report[t.number].set()
+                if d is not hpo.Decision.CONTINUE:
+                    return
+        finally:
+            with lock:
+                running.discard(t.number)
+                runs.append((t.number, start, epoch, others))
+
+    c.run(s, train, n_workers=2, progress=False, runs_dir=str(tmp_path / "runs"))
+    h = c.history(s)
+    assert len(h.trials()) == 9
+    assert all(t.state in (S.COMPLETED, S.STOPPED) for t in h.trials())
+    per_trial = {n: [r for r in runs if r[0] == n] for n in range(9)}
+    for n in (0, 1, 2):  # paused at the first rung: n results there, floor(n / 3) = 0 promoted
+        assert per_trial[n][0][1:3] == (0, 1)
+    resumed = per_trial[0][1]
+    assert resumed[1] == 1  # from its checkpoint at the rung where it paused
+    assert 3 in resumed[3], runs  # while trial 3 held the other worker
+    for n, rs in per_trial.items():  # every later run starts where the one before stopped
+        assert all(b[1] == a[2] for a, b in zip(rs, rs[1:], strict=False)), (n, rs)
+    # 9 at epoch 1, floor(9 / 3) = 3 at epoch 3, floor(3 / 3) = 1 to the end: trial 0 (lowest)
+    assert [t.number for t in h.trials() if t.last_step == 9] == [0]
+
+
 def test_a_raising_function_fails_its_trial_with_the_traceback(tmp_path: Path) -> None:
     c = hpo.Client(f"sqlite:///{tmp_path / 'db'}")
     s = c.create_study("boom", {"x": hpo.Float(0, 1)}, "loss", budget={"max_trials": 4})
