@@ -27,7 +27,8 @@ def test_run_with_a_function_finds_the_minimum_region(tmp_path: Path) -> None:
     assert best.values["loss"] == pytest.approx((best.trial.config["x"] - 1.0) ** 2)
 
 
-def test_asha_pauses_and_resumes_a_function_trial_from_its_checkpoint(tmp_path: Path) -> None:
+def _asha_study(tmp_path: Path, max_trials: int) -> tuple[hpo.Client, hpo.Study]:
+    """An ASHA study over x in [0, 1], epochs 1 to 9 (rungs 1, 3, 9 at eta 3)."""
     c = hpo.Client(f"sqlite:///{tmp_path / 'db'}")
     s = c.create_study(
         "asha",
@@ -35,8 +36,13 @@ def test_asha_pauses_and_resumes_a_function_trial_from_its_checkpoint(tmp_path: 
         "loss",
         fidelity={"name": "epoch", "min": 1, "max": 9},
         scheduler="asha",
-        budget={"max_trials": 12},
+        budget={"max_trials": max_trials},
     )
+    return c, s
+
+
+def test_asha_pauses_and_resumes_a_function_trial_from_its_checkpoint(tmp_path: Path) -> None:
+    c, s = _asha_study(tmp_path, 12)
     starts: dict[int, list[int]] = {}
 
     def train(t: hpo.trial.TrialContext) -> None:
@@ -69,15 +75,7 @@ def test_asha_pauses_and_resumes_with_two_workers_while_the_other_runs(tmp_path:
     while trial 3 holds the other one."""
     import threading
 
-    c = hpo.Client(f"sqlite:///{tmp_path / 'db'}")
-    s = c.create_study(
-        "asha2",
-        {"x": hpo.Float(0, 1)},
-        "loss",
-        fidelity={"name": "epoch", "min": 1, "max": 9},
-        scheduler="asha",
-        budget={"max_trials": 9},
-    )
+    c, s = _asha_study(tmp_path, 9)
     base = [0.1, 0.5, 0.9, 0.3, 0.7, 0.2, 0.8, 0.4, 0.6]
     first_report = [threading.Event() for _ in base]
     three_started, zero_resumed = threading.Event(), threading.Event()
