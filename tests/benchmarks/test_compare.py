@@ -258,3 +258,18 @@ def test_a_saved_run_records_where_it_ran_and_every_host_of_a_resumed_run(
     monkeypatch.delenv("HPO_RUNS_CODE")
     code = run_origin().split(", code of ")[1]
     assert code.startswith("an unknown commit") or len(code.split()[0].rstrip(",")) >= 7
+
+
+def test_propose_time_records_where_mobsters_acquisition_was():
+    """benchmarks.propose_time on a short branin-mf run (27 epochs, rungs 1, 3, 9, 27): every
+    trial came from one proposal; ``max`` acquires only at epoch 27, ``bohb`` below it while
+    no rung above has d + 1 = 3 results."""
+    from benchmarks.propose_time import profile
+
+    top = profile("branin-mf", "hpo-mobster", 0, 0.15, 0.0)
+    low = profile("branin-mf", "hpo-mobster-acqbohb", 0, 0.15, 0.0)
+    for r in (top, low):
+        assert r["proposals"] == r["trials"] > 0
+        assert 0 < r["acquisitions"] <= r["proposals"] and r["propose_s"] >= r["acquire_s"] > 0
+    assert set(top["levels"]) == {27.0}
+    assert min(low["levels"]) < 27.0 and set(low["levels"]) <= {1.0, 3.0, 9.0, 27.0}
