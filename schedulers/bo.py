@@ -749,16 +749,15 @@ class GPSearcher:
             torch.manual_seed(seed)
             return factory().fit(X, y, warm_start=hp, optimize=hp is None)
 
-    def _reference_point(
-        self, train: Sequence[Observation], level: float | None = None
-    ) -> tuple[float, ...]:
+    def _reference_point(self, train: Sequence[Observation], level: float) -> tuple[float, ...]:
         """The hypervolume's reference point in the model's space (maximized: ``-values``).
 
         The user's ``ref_point`` when given; otherwise BoTorch's ``infer_reference_point``
         applied to the results themselves (not only their Pareto front): the worst observed
         value of each objective, moved away by 10% of the observed range. The results are the
-        feasible ones at or above ``level``, the acquisition's fidelity (by default the target;
-        BOHB's rung with ``acquisition_fidelity="bohb"``), else all feasible ones, else all.
+        feasible ones at or above ``level``, the acquisition's fidelity (``acquisition_level``:
+        the target, or BOHB's rung with ``acquisition_fidelity="bohb"``), else all feasible
+        ones, else all.
         (The nadir of the Pareto front alone collapses to a tiny box when the front is narrow
         early on, and then nothing outside the box looks like an improvement; Optuna's
         GPSampler also starts from the worst observed values.)
@@ -771,7 +770,6 @@ class GPSearcher:
         from botorch.utils.multi_objective.hypervolume import infer_reference_point
 
         ok = [o for o in train if feasible(o, self.constraints)]
-        level = self.target if level is None else level
         top = [o for o in ok if o.fidelity >= level - 1e-9]
         pool = top or ok or list(train)
         Y = torch.tensor([[-v for v in o.values] for o in pool], dtype=torch.float64)

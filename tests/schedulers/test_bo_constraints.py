@@ -299,9 +299,9 @@ def test_the_reference_point_is_the_worst_observed_value_or_the_users() -> None:
     s = GPSearcher(st, seed=0, n_initial=3)
     train = s._select(s.observations(h))
     # maximized space: (-f1, acc); worst -1.0 and 0.5, ranges 1.0 and 0.4, margin 10%
-    assert s._reference_point(train) == pytest.approx((-1.1, 0.46))
+    assert s._reference_point(train, s.target) == pytest.approx((-1.1, 0.46))
     user = GPSearcher(st, seed=0, ref_point=[2.0, 0.1])
-    assert user._reference_point(train) == (-2.0, 0.1)
+    assert user._reference_point(train, user.target) == (-2.0, 0.1)
 
 
 def test_a_pending_trial_changes_the_multi_objective_proposal() -> None:
