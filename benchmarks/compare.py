@@ -162,6 +162,11 @@ HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
         "mobster",
         {"acquisition_fidelity": "bohb", "lengthscale_prior": "gamma", "initial_design": "sobol"},
     ),
+    # mobster with log EI at the maximum fidelity (acquisition_fidelity "max")
+    "hpo-mobster-acqmax": (
+        "mobster",
+        {"acquisition_fidelity": "max", "lengthscale_prior": "gamma", "initial_design": "sobol"},
+    ),
 }
 # the mobster variants above were measured with the dimension-scaled prior and uniform random
 # initial trials, the other variants with uniform random initial trials, and keep them, so their
