@@ -9,7 +9,7 @@ GP training set, and for ``mobster`` the fidelity levels its acquisition was tak
 (``acquisition_fidelity``) with the share of model proposals at each.
 
     python -m benchmarks.propose_time --benchmark charlm-gpt --seed 0 --hours 0.5 \\
-        --methods hpo-mobster,hpo-mobster-acqbohb
+        --methods hpo-mobster-acqmax,hpo-mobster
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--hours", type=float, default=0.5, help="simulated time budget")
     ap.add_argument("--noise", type=float, default=0.0)
-    ap.add_argument("--methods", default="hpo-mobster,hpo-mobster-acqbohb")
+    ap.add_argument("--methods", default="hpo-mobster-acqmax,hpo-mobster")
     args = ap.parse_args(argv)
     print(f"{args.benchmark}, seed {args.seed}, {args.hours:g} simulated hours, 4 workers")
     print(

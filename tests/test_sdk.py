@@ -186,7 +186,7 @@ def test_a_new_study_stores_the_defaults_that_may_change(tmp_path: Path, monkeyp
         "lengthscale_prior": "gamma",
         "initial_design": "sobol",
         "noise_prior": "lognormal",
-        "acquisition_fidelity": "max",
+        "acquisition_fidelity": "bohb",
     }
     assert s.scheduler.params == pinned
     mine = c.create_study(
@@ -227,5 +227,5 @@ def test_a_new_study_stores_the_defaults_that_may_change(tmp_path: Path, monkeyp
         "lengthscale_prior": "gamma",
         "initial_design": "sobol",
         "noise_prior": "none",  # both patched defaults above
-        "acquisition_fidelity": "max",
+        "acquisition_fidelity": "bohb",
     }

@@ -262,12 +262,12 @@ def test_a_saved_run_records_where_it_ran_and_every_host_of_a_resumed_run(
 
 def test_propose_time_records_where_mobsters_acquisition_was():
     """benchmarks.propose_time on a short branin-mf run (27 epochs, rungs 1, 3, 9, 27): every
-    trial came from one proposal; ``max`` acquires only at epoch 27, ``bohb`` below it while
-    no rung above has d + 1 = 3 results."""
+    trial came from one proposal; ``max`` acquires only at epoch 27, ``bohb`` (mobster's
+    default) below it while no rung above has d + 1 = 3 results."""
     from benchmarks.propose_time import profile
 
-    top = profile("branin-mf", "hpo-mobster", 0, 0.15, 0.0)
-    low = profile("branin-mf", "hpo-mobster-acqbohb", 0, 0.15, 0.0)
+    top = profile("branin-mf", "hpo-mobster-acqmax", 0, 0.15, 0.0)
+    low = profile("branin-mf", "hpo-mobster", 0, 0.15, 0.0)
     for r in (top, low):
         assert r["proposals"] == r["trials"] > 0
         assert 0 < r["acquisitions"] <= r["proposals"] and r["propose_s"] >= r["acquire_s"] > 0
