@@ -198,6 +198,19 @@ def test_a_new_study_stores_the_defaults_that_may_change(tmp_path: Path, monkeyp
         scheduler_params={"output_warping": False},
     )
     assert mine.scheduler.params == {**pinned, "output_warping": False}
+    # a study created while max was the default stored it, and keeps it under the new default
+    older = c.create_study(
+        "m-max",
+        {"x": hpo.Float(0, 1)},
+        "loss",
+        fidelity=fid,
+        scheduler="mobster",
+        scheduler_params={**pinned, "acquisition_fidelity": "max"},
+    )
+    reopened = hpo.Client(url).storage.get_study(older.name)
+    searcher = Coordinator(hpo.Client(url).storage, reopened).scheduler.searcher
+    assert searcher.acquisition_fidelity == "max"
+    assert Coordinator(c.storage, s).scheduler.searcher.acquisition_fidelity == "bohb"
     asha = c.create_study("a", {"x": hpo.Float(0, 1)}, "loss", fidelity=fid, scheduler="asha")
     assert asha.scheduler.params == {}
     # a later release turns the default off: the stored study still warps, a new one does not
