@@ -31,7 +31,8 @@ PEER_METHODS: dict[str, tuple[str, str]] = {
 
 
 class MethodUnavailable(RuntimeError):
-    """The installed peer library does not have this method (the message says why)."""
+    """The installed peer library does not have this method, or cannot run it as asked (the
+    message says why)."""
 
 
 def run_peer(bb: Any, method: str, seed: int, workers: int, limit_s: float) -> list:

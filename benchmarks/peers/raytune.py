@@ -59,6 +59,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.peers import MethodUnavailable
+
 logger = logging.getLogger(__name__)
 
 METHODS = ("asha", "hyperband", "bohb")
@@ -66,6 +68,10 @@ REDUCTION_FACTOR = 3
 #: Real seconds per simulated second: an 8-hour simulated budget takes 60 real seconds.
 TIME_SCALE = 60.0 / (8 * 3600)
 TIME_SCALE_ENV = "HPO_RAYTUNE_TIME_SCALE"
+#: The least real time :func:`run` gives a search: Ray's cold start alone takes 3-9 real seconds
+#: on a 2-core machine, so a shorter run reports little or nothing and would be recorded as a
+#: search that found nothing.
+MIN_REAL_S = 10.0
 _CHECKPOINT_FILE = "epoch.json"
 
 
@@ -436,8 +442,16 @@ def run(
     bb: Any, method: str, seed: int, workers: int, limit_s: float
 ) -> list[tuple[float, dict, float]]:
     """Events (simulated seconds, config, reported value) of one Ray Tune search, one per
-    reported epoch within ``limit_s`` (see the module docstring)."""
-    result = replay(bb, method, seed, workers, limit_s)
+    reported epoch within ``limit_s`` (see the module docstring). :class:`MethodUnavailable`
+    when ``limit_s`` at the time scale is less than :data:`MIN_REAL_S` real seconds."""
+    scale = time_scale()
+    if limit_s * scale < MIN_REAL_S:
+        raise MethodUnavailable(
+            f"Ray Tune's replay would get {limit_s * scale:.2g} real seconds for {limit_s:g}"
+            f" simulated, less than Ray's start-up; set {TIME_SCALE_ENV} to about"
+            f" {60.0 / limit_s:.2g} (a minute of real time for the budget)"
+        )
+    result = replay(bb, method, seed, workers, limit_s, scale)
     logger.info(
         "raytune-%s seed %d: %d trials, %d starts, %.1f real s; simulated overhead: %.0f s"
         " cold start, %.1f s per later start, %.2f s per report; idle %.1f%%",

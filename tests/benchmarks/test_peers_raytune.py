@@ -72,6 +72,21 @@ def test_time_scale_rejects_a_value_that_is_not_a_positive_number(monkeypatch, r
         raytune.time_scale()
 
 
+def test_a_budget_too_short_for_rays_start_up_is_refused_with_the_scale_to_set(monkeypatch, bb):
+    """36 simulated seconds (the breast_cancer tables' budget) at the default scale is 0.075
+    real seconds: nothing would report, and the comparison would store a search that found
+    nothing. The run is refused before Ray starts, and the comparison lists why."""
+    from benchmarks.compare import _run_one
+
+    monkeypatch.delenv(raytune.TIME_SCALE_ENV, raising=False)
+    with pytest.raises(
+        raytune.MethodUnavailable, match=f"set {raytune.TIME_SCALE_ENV} to about 1.7"
+    ):
+        raytune.run(bb, "bohb", 0, WORKERS, 36.0)
+    why = _run_one("branin-mf", 0.0, WORKERS, 36.0, "raytune-bohb", 0, bb=bb)
+    assert isinstance(why, str) and raytune.TIME_SCALE_ENV in why
+
+
 def test_tune_space_keeps_integer_bounds_inclusive_and_configs_come_back_in_our_types():
     import numpy as np
 
