@@ -985,7 +985,9 @@ class MOBSTER(ASHA):
     log EI and its incumbent at the highest rung level with at least ``d + 1`` results, as BOHB
     and Syne Tune's MOBSTER do, ``GPSearcher.acquisition_level``; over the seven benchmarks it
     reached the best peer's final in half its time on three against two, with the lowest final
-    on five as before, docs/benchmarks.md; ``"max"``: at the maximum fidelity), and ``seed``.
+    on five as before, docs/benchmarks.md; ``"max"``: at the maximum fidelity, better where
+    the first epochs rank configurations unlike the last and the budget holds few full
+    trainings, as on breast_cancer-mlp), and ``seed``.
 
     Rung decisions (promotion or stopping) rank results by the first objective, as ASHA does,
     also when the study has several objectives; with constraints, infeasible results rank after
