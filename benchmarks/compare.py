@@ -169,6 +169,13 @@ HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
         "mobster",
         {"acquisition_fidelity": "max", "lengthscale_prior": "gamma", "initial_design": "sobol"},
     ),
+    # BOHB's rung, or the maximum where trials promoted between rungs rank unlike at the rung above
+    # (pooled Kendall's tau below 0.1 over 10 or more; acquisition_fidelity "gated", twenty-fourth
+    # session)
+    "hpo-mobster-gated": (
+        "mobster",
+        {"acquisition_fidelity": "gated", "lengthscale_prior": "gamma", "initial_design": "sobol"},
+    ),
 }
 # the mobster variants above were measured with the dimension-scaled prior and uniform random
 # initial trials, the other variants with uniform random initial trials, and keep them, so their
