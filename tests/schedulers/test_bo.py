@@ -13,11 +13,15 @@ pytest.importorskip("botorch")
 from hpo.schedulers import make_scheduler  # noqa: E402
 from hpo.schedulers.base import INITIAL_DESIGNS, RandomSearcher  # noqa: E402
 from hpo.schedulers.bo import (  # noqa: E402
+    GATE_MIN,
+    GATE_TAU,
     MOBSTER,
     PLATEAU_CAP,
     BayesianOptimization,
     GPSearcher,
+    gated_level,
     plateau_share,
+    pooled_agreement,
 )
 
 from hpo.errors import InvalidStudy  # noqa: E402
@@ -256,6 +260,75 @@ def test_bohb_acquisition_fidelity_is_the_highest_rung_with_d_plus_one_results()
     # a trial paused between rungs (latest result at step 5) counts at its rungs only
     obs = s.observations(mf_history(st, [9, 9, 5, 5] + [1] * 5))
     assert s.acquisition_level(obs) == 3.0
+
+
+def test_pooled_agreement_is_the_trial_weighted_mean_of_adjacent_levels_taus() -> None:
+    """Hand-computed. 1 -> 3 over trials 1-4: scores (1, 2, 3, 4) and (1, 2, 4, 3), 5 of 6
+    pairs concordant, tau 2/3. 3 -> 9 over trials 1-3: (1, 2, 4) and (3, 2, 1), tau -1. Pooled:
+    (4 * 2/3 + 3 * -1) / 7 = -1/21 over 7 trials. Trial 5, at 1 only, takes no part."""
+    per_level = {
+        1.0: {1: 1.0, 2: 2.0, 3: 3.0, 4: 4.0, 5: 0.0},
+        3.0: {1: 1.0, 2: 2.0, 3: 4.0, 4: 3.0},
+        9.0: {1: 3.0, 2: 2.0, 3: 1.0},
+    }
+    tau, n = pooled_agreement(per_level, [1.0, 3.0, 9.0], 9.0)
+    assert (tau, n) == (pytest.approx(-1 / 21), 7)
+    # a pair of two trials is left out (its tau is +-1 by construction), and so is one all tied
+    per_level[9.0] = {1: 3.0, 2: 2.0}
+    assert pooled_agreement(per_level, [1.0, 3.0, 9.0], 9.0) == (pytest.approx(2 / 3), 4)
+    per_level[3.0] = {1: 5.0, 2: 5.0, 3: 5.0, 4: 5.0}
+    assert pooled_agreement(per_level, [1.0, 3.0, 9.0], 9.0) is None
+    # the target closes the chain even when it is not among the levels
+    per_level = {1.0: {t: float(t) for t in range(4)}, 5.0: {t: -float(t) for t in range(4)}}
+    assert pooled_agreement(per_level, [1.0], 5.0) == (pytest.approx(-1.0), 4)
+
+
+def test_gated_level_is_the_target_only_on_enough_pooled_disagreement() -> None:
+    def levels_with(n: int, sign: float) -> dict[float, dict[int, float]]:
+        return {1.0: {t: float(t) for t in range(n)}, 3.0: {t: sign * t for t in range(n)}}
+
+    assert gated_level(levels_with(GATE_MIN, -1.0), [1.0, 3.0, 9.0], 1.0, 9.0) == 9.0
+    assert gated_level(levels_with(GATE_MIN - 1, -1.0), [1.0, 3.0, 9.0], 1.0, 9.0) == 1.0
+    assert gated_level(levels_with(GATE_MIN, 1.0), [1.0, 3.0, 9.0], 3.0, 9.0) == 3.0
+    # pooled over two pairs of levels: n1 trials agreeing (tau +1) from 1 to 3 and n2 reversing
+    # (tau -1) from 3 to 9 pool to (n1 - n2) / (n1 + n2): 11 and 9 give 0.1, 10 and 9 give 1/19
+    for n1, n2 in ((11, 9), (10, 9), (30, 9)):
+        per_level = {
+            1.0: {t: float(t) for t in range(n1)},
+            3.0: {t: float(t) for t in range(n1)},
+            9.0: {t: -float(t) for t in range(n2)},
+        }
+        tau, n = pooled_agreement(per_level, [1.0, 3.0, 9.0], 9.0)
+        assert (tau, n) == (pytest.approx((n1 - n2) / (n1 + n2)), n1 + n2)
+        want = 9.0 if tau < GATE_TAU - 1e-12 else 1.0
+        assert gated_level(per_level, [1.0, 3.0, 9.0], 1.0, 9.0) == want
+
+
+def test_gated_acquisition_fidelity_moves_to_the_maximum_where_rungs_reverse() -> None:
+    """Two parameters: BOHB's level is 3 (9 trials reached it, 2 reached 9). Scores are the bowl
+    at steps 1-2 and 9, minus the bowl at steps 3-8: the 11 trials with results at 1 and 3 rank
+    in reverse (tau -1, the 2 at 3 and 9 are too few to count), so ``gated`` asks at 9. With
+    the same sign at every step (tau +1) it stays at BOHB's 3."""
+    st = study_of(fidelity=(1, 9), scheduler="mobster")
+    reached = [9, 9] + [3] * 9 + [1] * 2
+    for flip, want in ((True, 9.0), (False, 3.0)):
+        h = History(st)
+        for i, (c, last) in enumerate(
+            zip(random_configs(st.space, len(reached), 5), reached, strict=True)
+        ):
+            h.apply_trial(
+                Trial(i + 1, 1, i, c, TrialState.PAUSED, float(last), last_step=float(last))
+            )
+            for step in range(1, last + 1):
+                sign = -1.0 if flip and 3 <= step < 9 else 1.0
+                h.apply_report(Report(i + 1, float(step), {"loss": sign * bowl(c)}, None, step))
+        for acq, level in (("gated", want), ("bohb", 3.0), ("max", 9.0)):
+            s = GPSearcher(st, multi_fidelity=True, levels=[1, 3, 9], acquisition_fidelity=acq)
+            assert s.acquisition_level(s.observations(h)) == level, (flip, acq)
+    sched = make_scheduler(
+        study_of(fidelity=(1, 9), scheduler="mobster", params={"acquisition_fidelity": "gated"})
+    )
+    assert sched.searcher.acquisition_fidelity == "gated"
 
 
 def test_bohb_acquisition_fidelity_optimizes_and_compares_at_that_rung(monkeypatch) -> None:
