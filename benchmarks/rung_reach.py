@@ -5,7 +5,9 @@ the window), the share of them that reach each rung level by the end of the run,
 the maximum fidelity reported in it and, on the synthetic benchmarks, the best true normalized
 regret among those (the configurations the incumbent can come from), and, at the window's end,
 Kendall's tau between each lower level and the top over the best results at the top
-(``top_agreement``). A GP-driven search late in
+(``top_agreement``), and what MOBSTER's ``acquisition_fidelity: gated`` sees there: the pooled
+tau of trials promoted between rungs, BOHB's level, and the level it acquires at (``gate_at``).
+A GP-driven search late in
 a run proposes configurations near its incumbent; if the low fidelities rank those differently
 from the maximum one (branin-mf's low fidelities have their optimum elsewhere), asynchronous
 successive halving stops them at the low rungs and almost none is measured at the maximum
@@ -52,6 +54,26 @@ def top_agreement(
     return out
 
 
+def gate_at(
+    trace: Sequence[tuple[float, int, int, float]], until: float, levels: Sequence[int], d: int
+) -> tuple[float | None, int, int, int]:
+    """What MOBSTER's ``acquisition_fidelity="gated"`` sees at ``until`` (the reports made by
+    then, at the rung ``levels``, of a space of ``d`` parameters): (pooled Kendall's tau or None,
+    trials pooled, BOHB's level, the level gated acquires at), from the searcher's own functions
+    (``hpo.schedulers.bo.bohb_level``, ``gated_level``, ``pooled_agreement``)."""
+    from hpo.schedulers.bo import bohb_level, gated_level, pooled_agreement
+
+    per_level: dict[float, dict[int, float]] = {}
+    for t, trial, epoch, v in trace:
+        if t <= until and epoch in levels:
+            per_level.setdefault(epoch, {})[trial] = v
+    top = max(levels)
+    start = bohb_level(per_level, levels, top, d)
+    agreement = pooled_agreement(per_level, levels, top)
+    tau, n = (None, 0) if agreement is None else agreement
+    return tau, n, int(start), int(gated_level(per_level, levels, start, top))
+
+
 def windows(
     trace: Sequence[tuple[float, int, int, float]],
     limit_s: float,
@@ -59,9 +81,11 @@ def windows(
     levels: Sequence[int],
     true_regret: Any = None,
     configs: dict[int, dict[str, Any]] | None = None,
+    d: int | None = None,
 ) -> list[dict[str, Any]]:
     """Per window: trials started, share reaching each of ``levels``, results at the top level,
-    and ``top_agreement`` at the window's end.
+    and ``top_agreement`` at the window's end; with ``d`` (the space's parameters), ``gate_at``
+    the window's end too.
 
     ``trace``: (simulated time, trial number, epoch, value) of every report, in time order.
     ``true_regret(config)`` (with ``configs``: trial number -> config), when given, adds the
@@ -92,6 +116,8 @@ def windows(
             "top_results": len(full),
             "agreement": top_agreement(trace, (w + 1) * width, levels),
         }
+        if d is not None:
+            row["gate"] = gate_at(trace, (w + 1) * width, levels, d)
         if true_regret is not None and configs is not None:
             row["best_top_regret"] = min((true_regret(configs[n]) for n in full), default=None)
         out.append(row)
@@ -134,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.benchmark}, {args.workers} workers, {args.hours:g} h; rungs {levels}")
     head = ["window (h)", "trials started", *[f"reach {r}" for r in levels[1:]], "results at top"]
     head += [f"tau {r}" for r in levels[:-1]]
+    head += ["pooled tau (trials)", "bohb level", "gated level"]
     if regret is not None:
         head.append("best true regret at top")
     for m in methods:
@@ -150,7 +177,9 @@ def main(argv: list[str] | None = None) -> int:
                 trace_out=trace,
             )
             configs = {n: c for n, c, _ in trials}
-            rows = windows(trace, args.hours * 3600, args.windows, levels, regret, configs)
+            rows = windows(
+                trace, args.hours * 3600, args.windows, levels, regret, configs, len(bb.space)
+            )
             print(f"\n{m}, seed {seed}\n\n| " + " | ".join(head) + " |")
             print("|" + "---|" * len(head))
             for r in rows:
@@ -161,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
                 cells.append(str(r["top_results"]))
                 agree = [r["agreement"][x] for x in levels[:-1]]
                 cells += ["—" if v is None else f"{v:+.2f}" for v in agree]
+                tau, n, start, gated = r["gate"]
+                cells += ["—" if tau is None else f"{tau:+.2f} ({n})", str(start), str(gated)]
                 if regret is not None:
                     b = r["best_top_regret"]
                     cells.append("—" if b is None else f"{b:.1e}")

@@ -316,6 +316,16 @@ def _check_choice(name: str, v: Any, choices: Any) -> str:
     return v
 
 
+def bohb_level(
+    per_level: Mapping[float, Mapping[int, float]], levels: Sequence[float], target: float, d: int
+) -> float:
+    """``acquisition_fidelity="bohb"``: the highest of ``levels`` (at most ``target``) at which at
+    least ``d + 1`` trials have a result (``per_level``: per level, each trial's score there), else
+    the lowest (see ``GPSearcher.acquisition_level``)."""
+    enough = [r for r, trials in per_level.items() if len(trials) >= d + 1]
+    return min(max(enough, default=min(levels)), target)
+
+
 def gated_level(
     per_level: Mapping[float, Mapping[int, float]],
     levels: Sequence[float],
@@ -643,9 +653,7 @@ class GPSearcher:
         for o in obs:
             if o.fidelity in self.levels:
                 per_level.setdefault(o.fidelity, {})[o.trial] = o.score
-        need = len(self.space) + 1
-        enough = [r for r, trials in per_level.items() if len(trials) >= need]
-        level = min(max(enough, default=min(self.levels)), self.target)
+        level = bohb_level(per_level, self.levels, self.target, len(self.space))
         if self.acquisition_fidelity == "gated":
             level = gated_level(per_level, sorted(self.levels), level, self.target)
         return level

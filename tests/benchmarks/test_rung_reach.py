@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.compare import run_hpo
-from benchmarks.rung_reach import TOP_K, main, top_agreement, windows
+from benchmarks.rung_reach import TOP_K, gate_at, main, top_agreement, windows
 from benchmarks.synthetic import mf_branin
 
 
@@ -65,3 +65,19 @@ def test_cli_rejects_unknown_methods_and_bad_seeds(capsys: pytest.CaptureFixture
     with pytest.raises(SystemExit):
         main(["--seeds", "a,b"])
     assert "comma-separated integers" in capsys.readouterr().err
+
+
+def test_gate_at_is_what_the_gated_searcher_sees_by_hand() -> None:
+    # 12 trials of a 1-parameter space at epochs 1 and 3; level 3 ranks them in reverse (tau -1
+    # over 12 trials pooled: 12 >= GATE_MIN, -1 < GATE_TAU), so gated leaves BOHB's level (3: the
+    # highest with d + 1 = 2 results) for the maximum, 9
+    low = [(1.0, n, 1, float(n)) for n in range(12)]
+    rev = [(2.0, n, 3, float(-n)) for n in range(12)]
+    same = [(2.0, n, 3, float(n)) for n in range(12)]
+    assert gate_at(low + rev, 2.0, [1, 3, 9], 1) == pytest.approx((-1.0, 12, 3, 9))
+    assert gate_at(low + same, 2.0, [1, 3, 9], 1) == pytest.approx((1.0, 12, 3, 3))
+    # before level 3 has results: no pair of levels, BOHB's level is the lowest
+    assert gate_at(low + rev, 1.5, [1, 3, 9], 1) == (None, 0, 1, 1)
+    # 13 parameters: level 3's 12 results are fewer than d + 1, so BOHB's level is 1
+    assert gate_at(low + same, 2.0, [1, 3, 9], 13)[2:] == (1, 1)
+    assert windows(low + rev, 2.0, 2, [1, 3, 9], d=1)[1]["gate"] == pytest.approx((-1.0, 12, 3, 9))
