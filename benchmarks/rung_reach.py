@@ -142,13 +142,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_hpo_run_args(ap, benchmark="branin-mf")
     ap.add_argument("--windows", type=int, default=8)
+    ap.add_argument("--noise", type=float, default=0.0, help="as benchmarks.compare's --noise")
     args = ap.parse_args(argv)
     methods, seeds = hpo_methods_and_seeds(ap, args.methods, args.seeds)
-    if args.hours <= 0 or args.windows < 1:
-        ap.error("--hours and --windows must be positive")
+    if args.hours <= 0 or args.windows < 1 or args.noise < 0:
+        ap.error("--hours and --windows must be positive, --noise not negative")
     logging.disable(logging.WARNING)
     warnings.simplefilter("ignore")  # BoTorch's and linear_operator's numerical warnings
-    bb = make_benchmark(args.benchmark)
+    bb = make_benchmark(args.benchmark, args.noise)
     levels = [int(x) for x in rung_levels(1, bb.max_epochs, 3, True)]
     regret = None
     if args.benchmark in SYNTHETIC:
@@ -157,7 +158,10 @@ def main(argv: list[str] | None = None) -> int:
         def regret(config: dict[str, Any]) -> float:
             return max(bb.true_value(config) - bb.optimum, 0.0) / scale
 
-    print(f"{args.benchmark}, {args.workers} workers, {args.hours:g} h; rungs {levels}")
+    print(
+        f"{args.benchmark}, {args.workers} workers, {args.hours:g} h, noise {args.noise:g};"
+        f" rungs {levels}"
+    )
     head = ["window (h)", "trials started", *[f"reach {r}" for r in levels[1:]], "results at top"]
     head += [f"tau {r}" for r in levels[:-1]]
     head += ["pooled tau (trials)", "bohb level", "gated level"]

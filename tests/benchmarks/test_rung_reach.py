@@ -65,6 +65,9 @@ def test_cli_rejects_unknown_methods_and_bad_seeds(capsys: pytest.CaptureFixture
     with pytest.raises(SystemExit):
         main(["--seeds", "a,b"])
     assert "comma-separated integers" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--noise", "-0.1"])
+    assert "--noise not negative" in capsys.readouterr().err
 
 
 def test_gate_at_is_what_the_gated_searcher_sees_by_hand() -> None:
