@@ -273,15 +273,41 @@ def _trajectory(bb: SyntheticBenchmark, events: list[tuple[float, dict, float]])
 
 
 def run_origin() -> str:
-    """Where and from what code a run is made: "<host>, code of <commit>, <date>". The host is
-    ``HPO_RUNS_HOST`` or "<hostname> (<n> CPU cores)"; the commit is ``HPO_RUNS_CODE`` or git's
-    short HEAD of this checkout, marked "+ uncommitted changes" when the code that runs
-    (hpo/, schedulers/, surrogates/, benchmarks/) differs from it; the date is UTC."""
+    """Where and from what code a run is made: "<host>, code of <commit>, <date> (<stack>)". The
+    host is ``HPO_RUNS_HOST`` or "<hostname> (<n> CPU cores)"; the commit is ``HPO_RUNS_CODE`` or
+    git's short HEAD of this checkout, marked "+ uncommitted changes" when the code that runs
+    (hpo/, schedulers/, surrogates/, benchmarks/) differs from it; the date is UTC; the stack is
+    ``numeric_stack()``. The same code on another machine, or on the same machine name with
+    other builds, is another draw of every seed (docs/benchmarks.md), so it is recorded."""
     import platform
 
     host = os.environ.get("HPO_RUNS_HOST") or f"{platform.node()} ({os.cpu_count()} CPU cores)"
     code = os.environ.get("HPO_RUNS_CODE") or _git_code()
-    return f"{host}, code of {code}, {time.strftime('%Y-%m-%d', time.gmtime())}"
+    date = time.strftime("%Y-%m-%d", time.gmtime())
+    return f"{host}, code of {code}, {date} ({numeric_stack()})"
+
+
+def numeric_stack() -> str:
+    """The versions of the numerical libraries a GP run's floating point depends on and the CPU
+    model: "torch 2.13.0+cpu, botorch 0.18.1, gpytorch 1.15.2, numpy 2.4.6, scipy 1.17.1; <cpu>"
+    (a library not installed is left out; the CPU is "unknown CPU" where /proc/cpuinfo is not)."""
+    from importlib import metadata
+
+    libs = []
+    for name in ("torch", "botorch", "gpytorch", "numpy", "scipy"):
+        try:
+            libs.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            continue
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{', '.join(libs)}; {cpu}"
 
 
 def _git_code() -> str:

@@ -224,12 +224,15 @@ def test_a_saved_run_records_where_it_ran_and_every_host_of_a_resumed_run(
 ):
     import json
 
-    from benchmarks.compare import Checkpoint, SavedRuns, run_origin
+    from benchmarks.compare import Checkpoint, SavedRuns, numeric_stack, run_origin
 
     monkeypatch.setenv("HPO_RUNS_CODE", "abc1234")
     monkeypatch.setenv("HPO_RUNS_HOST", "host A (16 CPU cores)")
     first = run_origin()
     assert first.startswith("host A (16 CPU cores), code of abc1234, 20")
+    # and the numerical stack the floating point depends on (numpy is always installed)
+    stack = numeric_stack()
+    assert first.endswith(f" ({stack})") and "numpy " in stack.split("; ")[0]
     # a whole run through the CLI: its file says where it ran
     args = ["--benchmark", "branin-mf", "--seeds", "1", "--hours", "1"]
     assert main([*args, "--methods", "hpo-random", "--runs-dir", str(tmp_path / "cli")]) == 0
