@@ -1,0 +1,132 @@
+"""Two of hpo's methods compared seed by seed, on runs made on the same machine with the same code.
+
+The same code on another machine (or the same machine name with other library builds) is
+another draw of every seed: a GP search's floating point decides its next proposal, so its runs
+diverge within a few events (docs/benchmarks.md, "Where the gate fires"). Two variants that make
+the same decisions on a seed then give identical trajectories only where they ran on one host;
+comparing them across hosts measures the hosts. This script reads the stored runs of
+``benchmarks.compare --runs-dir`` and prints, per seed, whether the two runs are identical (the
+variants made the same decisions all run), each final normalized regret and their difference,
+and a paired bootstrap of the mean difference (10-90 % of the resamples). Runs whose recorded
+origins (``"from"``: host, stack) differ are flagged: their difference is not paired.
+
+    python -m benchmarks.paired --benchmark breast_cancer-mlp-best --hours 0.01 --seeds 10 \\
+        --methods hpo-mobster-acqbohb,hpo-mobster-gated --runs-dir RUNS
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def host_of(origin: str) -> str:
+    """The machine part of a run's origin (``compare.run_origin``): the host label and, where
+    recorded, the numerical stack, without the code and the date; for a run resumed elsewhere,
+    every part in turn."""
+    parts = []
+    for part in origin.split("; then "):
+        host, _, rest = part.partition(", code of ")
+        stack = rest[rest.find(" (") :] if " (" in rest else ""
+        parts.append(host + stack)
+    return "; then ".join(parts)
+
+
+def paired_rows(
+    runs_dir: Path, methods: tuple[str, str], seeds: list[int], final: Any
+) -> list[dict[str, Any]]:
+    """Per seed with both runs stored: identical trajectories?, each final (``final(trajectory)``),
+    the difference (second minus first) and whether both ran on one host (``host_of``)."""
+    rows = []
+    for seed in seeds:
+        data = []
+        for m in methods:
+            path = runs_dir / f"{m}-seed{seed}.json"
+            if not path.exists():
+                break
+            run = json.loads(path.read_text())
+            if "trajectory" not in run:
+                break
+            data.append(run)
+        if len(data) < 2:
+            continue
+        a, b = (final([tuple(p) for p in d["trajectory"]]) for d in data)
+        hosts = [host_of(str(d.get("from", "unknown"))) for d in data]
+        rows.append(
+            {
+                "seed": seed,
+                "identical": data[0]["trajectory"] == data[1]["trajectory"],
+                "finals": (a, b),
+                "diff": b - a,
+                "same_host": hosts[0] == hosts[1] and hosts[0] != "unknown",
+                "hosts": hosts,
+            }
+        )
+    return rows
+
+
+def bootstrap_mean(xs: list[float], n: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """10th and 90th percentiles of the mean of ``n`` resamples of ``xs`` with replacement."""
+    rng = random.Random(seed)
+    means = sorted(statistics.mean(rng.choices(xs, k=len(xs))) for _ in range(n))
+    return means[int(0.1 * (n - 1))], means[int(0.9 * (n - 1))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    from benchmarks.compare import SYNTHETIC, TABULAR, make_benchmark, regret_at, regret_scale
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--benchmark", required=True, choices=sorted([*SYNTHETIC, *TABULAR]))
+    ap.add_argument("--methods", required=True, help="two methods, comma-separated")
+    ap.add_argument("--seeds", type=int, default=10, help="seeds 0 .. n-1")
+    ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--hours", type=float, required=True)
+    ap.add_argument("--noise", type=float, default=0.0)
+    ap.add_argument("--runs-dir", required=True)
+    args = ap.parse_args(argv)
+    methods = tuple(m for m in args.methods.split(",") if m)
+    if len(methods) != 2 or methods[0] == methods[1]:
+        ap.error("--methods must name two different methods")
+    if args.seeds < 1 or args.hours <= 0:
+        ap.error("--seeds and --hours must be positive")
+    d = Path(args.runs_dir) / (f"{args.benchmark}-w{args.workers}-h{args.hours:g}-n{args.noise:g}")
+    if not d.is_dir():
+        ap.error(f"no stored runs in {d}")
+    bb = make_benchmark(args.benchmark, args.noise)
+    scale, limit = regret_scale(bb), args.hours * 3600
+
+    def final(traj: list[tuple[float, float]]) -> float:
+        return regret_at(traj, limit, bb, scale)
+
+    rows = paired_rows(d, methods, list(range(args.seeds)), final)
+    if not rows:
+        ap.error(
+            f"no seed below {args.seeds} has stored runs of both {methods[0]} and {methods[1]}"
+        )
+    print(f"{args.benchmark}: {methods[1]} against {methods[0]}, final normalized regret\n")
+    print(f"| seed | identical runs | {methods[0]} | {methods[1]} | difference | one host |")
+    print("|---:|:---:|---:|---:|---:|:---:|")
+    for r in rows:
+        a, b = r["finals"]
+        same = "yes" if r["same_host"] else "no: " + " / ".join(r["hosts"])
+        ident = "yes" if r["identical"] else "no"
+        print(f"| {r['seed']} | {ident} | {a:.4g} | {b:.4g} | {r['diff']:+.4g} | {same} |")
+    diffs = [r["diff"] for r in rows]
+    lo, hi = bootstrap_mean(diffs)
+    print(
+        f"\n{len(rows)} seeds, {sum(r['identical'] for r in rows)} identical, "
+        f"{sum(not r['same_host'] for r in rows)} not on one host; mean "
+        f"{statistics.mean(r['finals'][0] for r in rows):.4g} against "
+        f"{statistics.mean(r['finals'][1] for r in rows):.4g}, mean difference "
+        f"{statistics.mean(diffs):+.4g} (10-90 % of 1,000 resamples: {lo:+.4g} to {hi:+.4g})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

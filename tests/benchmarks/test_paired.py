@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks.compare import make_benchmark, regret_scale
+from benchmarks.paired import bootstrap_mean, host_of, main
+
+A = "host A (2 CPU cores), code of abc1234, 2026-12-05 (torch 2.13.0, numpy 2.4.6; Xeon)"
+
+
+def test_host_of_keeps_the_machine_and_stack_not_the_code_or_date() -> None:
+    assert host_of(A) == "host A (2 CPU cores) (torch 2.13.0, numpy 2.4.6; Xeon)"
+    assert host_of(A.replace("abc1234, 2026-12-05", "def5678, 2026-12-06")) == host_of(A)
+    # an origin recorded before the stack was, and a run resumed on another host
+    assert host_of("dev (2 CPU cores), code of abc, 2026-12-04") == "dev (2 CPU cores)"
+    both = "X (16 CPU cores), code of a, 2026-12-04; then Y (2 CPU cores), code of a, 2026-12-05"
+    assert host_of(both) == "X (16 CPU cores); then Y (2 CPU cores)"
+
+
+def test_bootstrap_mean_brackets_the_mean() -> None:
+    assert bootstrap_mean([0.25] * 5) == (0.25, 0.25)
+    lo, hi = bootstrap_mean([0.0, 1.0, 2.0, 3.0, 10.0])
+    assert lo < 3.2 < hi
+
+
+def test_paired_table_by_hand(tmp_path, capsys) -> None:
+    bb = make_benchmark("branin-mf")
+    scale = regret_scale(bb)
+
+    def traj(*regrets: float) -> list[list[float]]:  # one incumbent a minute
+        return [[60.0 * (i + 1), bb.optimum + r * scale] for i, r in enumerate(regrets)]
+
+    d = tmp_path / "branin-mf-w4-h1-n0"
+    d.mkdir()
+    runs = {  # seed 0 identical on one host; seed 1 differs, on two hosts; seed 2 only "a"
+        ("a", 0): (traj(0.5, 0.1), A),
+        ("b", 0): (traj(0.5, 0.1), A),
+        ("a", 1): (traj(0.4, 0.2), A),
+        ("b", 1): (traj(0.3, 0.05), A.replace("host A", "host B")),
+        ("a", 2): (traj(0.3), A),
+    }
+    for (m, seed), (t, origin) in runs.items():
+        (d / f"{m}-seed{seed}.json").write_text(
+            json.dumps({"trajectory": t, "seconds": 1.0, "from": origin})
+        )
+    args = ["--benchmark", "branin-mf", "--hours", "1", "--seeds", "3", "--methods", "a,b"]
+    assert main([*args, "--runs-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| 0 | yes | 0.1 | 0.1 | +0 | yes |" in out
+    assert "| 1 | no | 0.2 | 0.05 | -0.15 | no: host A" in out
+    assert "2 seeds, 1 identical, 1 not on one host" in out
+    assert "mean difference -0.075" in out
+    for bad, why in [
+        (["--methods", "a,a"], "two different methods"),
+        (["--seeds", "0"], "must be positive"),
+        (["--runs-dir", str(tmp_path / "none")], "no stored runs"),
+        (["--methods", "a,c"], "no seed below 3"),
+    ]:
+        argv = [*args, "--runs-dir", str(tmp_path), *bad]
+        with pytest.raises(SystemExit):
+            main(argv)
+        assert why in capsys.readouterr().err
