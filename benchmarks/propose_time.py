@@ -6,7 +6,8 @@ run's real seconds, the trials it started, the epochs they trained (more, cheape
 same simulated time mean more proposals), the proposals and how many of them came from the
 acquisition (the rest: the initial design and random draws), the real seconds in each, the mean
 GP training set, and for ``mobster`` the fidelity levels its acquisition was taken at
-(``acquisition_fidelity``) with the share of model proposals at each.
+(``acquisition_fidelity``) with the share of model proposals at each; with ``gated``, how many
+of its level checks moved the acquisition from BOHB's rung to the maximum (``gated_level``).
 
     python -m benchmarks.propose_time --benchmark charlm-gpt --seed 0 --hours 0.5 \\
         --methods hpo-mobster-acqmax,hpo-mobster
@@ -54,7 +55,16 @@ def profile(bench: str, method: str, seed: int, hours: float, noise: float) -> d
         stats["acquisitions"] += 1
         return out
 
+    gated = bo.gated_level
+
+    def counted_gate(per_level: Any, levels_: Any, start: float, target: float) -> float:
+        level = gated(per_level, levels_, start, target)
+        stats["gate_checks"] += 1
+        stats["gate_fired"] += level != start
+        return level
+
     bo.GPSearcher.propose, gp.propose_log_ei = timed_propose, timed_acquire  # type: ignore
+    bo.gated_level = counted_gate  # type: ignore[assignment]
     try:
         trials: list[tuple[int, dict[str, Any], float]] = []
         t0 = time.perf_counter()
@@ -64,6 +74,7 @@ def profile(bench: str, method: str, seed: int, hours: float, noise: float) -> d
         wall = time.perf_counter() - t0
     finally:
         bo.GPSearcher.propose, gp.propose_log_ei = propose, acquire  # type: ignore
+        bo.gated_level = gated  # type: ignore[assignment]
     return {
         "wall_s": wall,
         "trials": len(trials),
@@ -84,9 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.benchmark}, seed {args.seed}, {args.hours:g} simulated hours, 4 workers")
     print(
         "| method | real s | trials | epochs | proposals (from the model) | s proposing "
-        "| s in log EI | mean GP points | acquisition levels (share of model proposals) |"
+        "| s in log EI | mean GP points | acquisition levels (share of model proposals) "
+        "| gated: moved to the maximum (checks) |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|")
     for m in args.methods.split(","):
         r = profile(args.benchmark, m, args.seed, args.hours, args.noise)
         fits = max(1, r.get("fits", 0))
@@ -95,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"| {m} | {r['wall_s']:.0f} | {r['trials']} | {r['epochs']:.0f} | "
             f"{r.get('proposals', 0)} ({r.get('acquisitions', 0)}) | {r.get('propose_s', 0):.0f} | "
-            f"{r.get('acquire_s', 0):.0f} | {r.get('train_points', 0) / fits:.0f} | {levels} |",
+            f"{r.get('acquire_s', 0):.0f} | {r.get('train_points', 0) / fits:.0f} | {levels} | "
+            + (f"{r['gate_fired']} ({r['gate_checks']})" if r.get("gate_checks") else "—")
+            + " |",
             flush=True,
         )
     return 0

@@ -276,3 +276,22 @@ def test_propose_time_records_where_mobsters_acquisition_was():
         assert 0 < r["acquisitions"] <= r["proposals"] and r["propose_s"] >= r["acquire_s"] > 0
     assert set(top["levels"]) == {27.0}
     assert min(low["levels"]) < 27.0 and set(low["levels"]) <= {1.0, 3.0, 9.0, 27.0}
+
+
+def test_propose_time_counts_where_gated_moved_to_the_maximum(monkeypatch):
+    """On branin-mf the rungs agree (pooled tau near 1): gated checks and never moves, so it
+    acquires where bohb does. With the threshold above any tau, every check with GATE_MIN or more
+    pooled trials moves to the maximum, 27. GATE_MIN is 3 here: this short run pools fewer
+    than 10."""
+    from hpo.schedulers import bo
+
+    from benchmarks.propose_time import profile
+
+    monkeypatch.setattr(bo, "GATE_MIN", 3)
+    calm = profile("branin-mf", "hpo-mobster-gated", 0, 0.15, 0.0)
+    assert calm["gate_checks"] > 0 and calm["gate_fired"] == 0
+    assert min(calm["levels"]) < 27.0
+    monkeypatch.setattr(bo, "GATE_TAU", 1.5)
+    moved = profile("branin-mf", "hpo-mobster-gated", 0, 0.15, 0.0)
+    assert 0 < moved["gate_fired"] <= moved["gate_checks"] and 27.0 in moved["levels"]
+    assert bo.gated_level.__name__ == "gated_level"  # the counting wrapper is removed
