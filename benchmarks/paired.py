@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import statistics
 import sys
 from pathlib import Path
@@ -32,8 +33,10 @@ def host_of(origin: str) -> str:
     parts = []
     for part in origin.split("; then "):
         host, _, rest = part.partition(", code of ")
-        stack = rest[rest.find(" (") :] if " (" in rest else ""
-        parts.append(host + stack)
+        # the stack is the parenthesis after the date (the code may hold one of its own: "an
+        # unknown commit (no git here; ...)")
+        m = re.search(r", \d{4}-\d{2}-\d{2}(?P<stack> \(.*\))?$", rest)
+        parts.append(host + ((m.group("stack") or "") if m else ""))
     return "; then ".join(parts)
 
 
@@ -78,7 +81,14 @@ def bootstrap_mean(xs: list[float], n: int = 1000, seed: int = 0) -> tuple[float
 
 
 def main(argv: list[str] | None = None) -> int:
-    from benchmarks.compare import SYNTHETIC, TABULAR, make_benchmark, regret_at, regret_scale
+    from benchmarks.compare import (
+        SYNTHETIC,
+        TABULAR,
+        SavedRuns,
+        make_benchmark,
+        regret_at,
+        regret_scale,
+    )
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--benchmark", required=True, choices=sorted([*SYNTHETIC, *TABULAR]))
@@ -94,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--methods must name two different methods")
     if args.seeds < 1 or args.hours <= 0:
         ap.error("--seeds and --hours must be positive")
-    d = Path(args.runs_dir) / (f"{args.benchmark}-w{args.workers}-h{args.hours:g}-n{args.noise:g}")
+    saved = SavedRuns(args.runs_dir, args.benchmark, args.workers, args.hours, args.noise, True)
+    d = saved.dir
+    assert d is not None
     if not d.is_dir():
         ap.error(f"no stored runs in {d}")
     bb = make_benchmark(args.benchmark, args.noise)

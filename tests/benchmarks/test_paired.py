@@ -15,6 +15,13 @@ def test_host_of_keeps_the_machine_and_stack_not_the_code_or_date() -> None:
     assert host_of(A.replace("abc1234, 2026-12-05", "def5678, 2026-12-06")) == host_of(A)
     # an origin recorded before the stack was, and a run resumed on another host
     assert host_of("dev (2 CPU cores), code of abc, 2026-12-04") == "dev (2 CPU cores)"
+    # a code with a parenthesis of its own is not a stack
+    unknown = "dev (2 CPU cores), code of an unknown commit (no git here; set HPO_RUNS_CODE)"
+    assert host_of(f"{unknown}, 2026-12-04") == "dev (2 CPU cores)"
+    assert (
+        host_of(f"{unknown}, 2026-12-04 (numpy 2.4.6; Xeon)")
+        == "dev (2 CPU cores) (numpy 2.4.6; Xeon)"
+    )
     both = "X (16 CPU cores), code of a, 2026-12-04; then Y (2 CPU cores), code of a, 2026-12-05"
     assert host_of(both) == "X (16 CPU cores); then Y (2 CPU cores)"
 
