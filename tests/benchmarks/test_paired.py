@@ -30,6 +30,9 @@ def test_bootstrap_mean_brackets_the_mean() -> None:
     assert bootstrap_mean([0.25] * 5) == (0.25, 0.25)
     lo, hi = bootstrap_mean([0.0, 1.0, 2.0, 3.0, 10.0])
     assert lo < 3.2 < hi
+    # 0, 0, 4, 4: a resample's mean is the count of 4s drawn (binomial(4, 1/2): 0 to 4 with
+    # weights 1/16, 4/16, 6/16, 4/16, 1/16), so the 10th percentile is 1 and the 90th is 3
+    assert bootstrap_mean([0.0, 0.0, 4.0, 4.0], n=4000) == pytest.approx((1.0, 3.0))
 
 
 def test_paired_table_by_hand(tmp_path, capsys) -> None:
@@ -57,12 +60,25 @@ def test_paired_table_by_hand(tmp_path, capsys) -> None:
     out = capsys.readouterr().out
     assert "| 0 | yes | 0.1 | 0.1 | +0 | yes |" in out
     assert "| 1 | no | 0.2 | 0.05 | -0.15 | no: host A" in out
-    assert "2 seeds, 1 identical, 1 not on one host" in out
+    assert "2 pairs, 1 identical, 1 not on one host" in out
     assert "mean difference -0.075" in out
+    assert "b lower in 1, equal in 1, higher in 0" in out
+    assert "| runs |" not in out
+    # a second directory (another machine): its pairs are rows of their own, pooled in the summary
+    d2 = tmp_path / "other" / d.name
+    d2.mkdir(parents=True)
+    for m, t in [("a", traj(0.2)), ("b", traj(0.4))]:
+        (d2 / f"{m}-seed0.json").write_text(json.dumps({"trajectory": t, "from": A}))
+    assert main([*args, "--runs-dir", str(tmp_path), "--runs-dir", str(tmp_path / "other")]) == 0
+    out = capsys.readouterr().out
+    assert f"| {tmp_path / 'other'} | 0 | no | 0.2 | 0.4 | +0.2 | yes |" in out
+    assert f"| {tmp_path} | 1 | no | 0.2 | 0.05 | -0.15 |" in out
+    assert "3 pairs, 1 identical" in out
+    assert "b lower in 1, equal in 1, higher in 1" in out
     for bad, why in [
         (["--methods", "a,a"], "two different methods"),
         (["--seeds", "0"], "must be positive"),
-        (["--runs-dir", str(tmp_path / "none")], "no stored runs"),
+        (["--runs-dir", str(tmp_path / "none")], "no stored runs"),  # the second of two
         (["--methods", "a,c"], "no seed below 3"),
     ]:
         argv = [*args, "--runs-dir", str(tmp_path), *bad]
