@@ -89,7 +89,11 @@ HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     # a GP noise floor of 1e-6 (standardized variance; BoTorch's default is 1e-4)
     "hpo-mobster-nf6": ("mobster", {"noise_floor": 1e-6, "output_warping": False, "brackets": 1}),
     # the scores straight to the GP (mobster's default before output warping)
-    "hpo-mobster-nowarp": ("mobster", {"output_warping": False, "brackets": 1}),
+    # (its runs were made at 0971500, where mobster's random_fraction defaulted to 0, not "auto")
+    "hpo-mobster-nowarp": (
+        "mobster",
+        {"output_warping": False, "brackets": 1, "random_fraction": 0.0},
+    ),
     # EI per unit of predicted cost (Snoek et al. 2012)
     "hpo-mobster-ca": ("mobster", {"cost_aware": True, "output_warping": False, "brackets": 1}),
     # hpo-bo and hpo-hypertune with their outputs warped as mobster's are
@@ -179,10 +183,14 @@ HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 # the mobster variants above were measured with the dimension-scaled prior and uniform random
 # initial trials, the other variants with uniform random initial trials, and keep them, so their
-# stored runs stay reproducible (hpo-mobster-sobol runs what hpo-mobster runs now)
+# stored runs stay reproducible (hpo-mobster-sobol runs what hpo-mobster runs now); the mobster
+# variants that name no acquisition_fidelity were measured with "max", the default before the
+# twenty-third session (d618abb), and keep it too. A run stored from now on records its settings
+# (run_settings), so that a later change of a default is caught rather than mixed in.
 for _sched, _params in HPO_VARIANTS.values():
     if _sched == "mobster":
         _params.setdefault("lengthscale_prior", "dim_scaled")
+        _params.setdefault("acquisition_fidelity", "max")
     if _sched in ("mobster", "bo", "hypertune"):
         _params.setdefault("initial_design", "random")
 
@@ -239,6 +247,47 @@ def hpo_scheduler(method: str) -> tuple[str, dict[str, Any]]:
     if method in HPO_VARIANTS:
         return HPO_VARIANTS[method]
     return HPO_METHODS[method], {}
+
+
+def run_settings(method: str) -> dict[str, Any] | None:
+    """What a run of one of hpo's methods is made with: the scheduler's name and every parameter
+    it takes (the method's, and the scheduler's defaults of the day for the rest; the seed
+    aside), as JSON values. Stored with each run (``SavedRuns``, ``Checkpoint``), so that a run
+    made before a default changed is not taken for a run of the method as it is now. None for
+    the peers."""
+    if method not in HPO_METHODS and method not in HPO_VARIANTS:
+        return None
+    import inspect
+
+    from hpo.schedulers import SCHEDULERS
+
+    name, params = hpo_scheduler(method)
+    sig = inspect.signature(SCHEDULERS[name].__init__)
+    defaults = {
+        p: v.default
+        for p, v in sig.parameters.items()
+        if p not in ("self", "study", "searcher", "seed") and v.default is not v.empty
+    }
+    return json.loads(json.dumps({"scheduler": name, **defaults, **params}))
+
+
+class StaleRun(Exception):
+    """A stored run (or checkpoint) was made with other settings than its method has now."""
+
+
+def check_settings(method: str, stored: Any, where: Path) -> None:
+    """Raise ``StaleRun`` where ``stored`` (a run's recorded settings; None: recorded before
+    settings were) differs from ``run_settings(method)``, naming the parameters that differ."""
+    now = run_settings(method)
+    if stored is None or now is None or stored == now:
+        return
+    keys = sorted(k for k in stored.keys() | now.keys() if stored.get(k) != now.get(k))
+    was = ", ".join(f"{k}={stored.get(k)!r}" for k in keys)
+    is_ = ", ".join(f"{k}={now.get(k)!r}" for k in keys)
+    raise StaleRun(
+        f"{where} was made with {was}, but {method} now runs {is_}: move the file away, or "
+        "give the old settings a variant of their own in benchmarks/compare.py"
+    )
 
 
 OPTUNA_METHODS = (
@@ -341,8 +390,15 @@ class Checkpoint:
     the coordinator and scheduler rebuilt from the stored history.
     """
 
-    def __init__(self, path: Path, every_s: float = 30.0, origin: str | None = None):
+    def __init__(
+        self,
+        path: Path,
+        every_s: float = 30.0,
+        origin: str | None = None,
+        settings: dict[str, Any] | None = None,
+    ):
         self.path = Path(path)
+        self.settings = settings  # the run's (run_settings), kept with its state
         self.every_s = every_s
         self.prior_s = 0.0  # real seconds spent before this process (from the checkpoint)
         self._t0 = time.perf_counter()
@@ -387,6 +443,8 @@ class Checkpoint:
             "seconds": self.seconds(),
             "from": _with_origin(self.origins, self._origin),
         }
+        if self.settings is not None:
+            data["settings"] = self.settings
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")  # not SavedRuns' <run>.tmp
         tmp.write_bytes(gzip.compress(pickle.dumps(data), compresslevel=1))
@@ -640,7 +698,11 @@ def _run_one(
     t0 = time.perf_counter()
     try:
         if method in HPO_METHODS or method in HPO_VARIANTS:
-            ck = Checkpoint(Path(checkpoint), origin=origin) if checkpoint else None
+            ck = (
+                Checkpoint(Path(checkpoint), origin=origin, settings=run_settings(method))
+                if checkpoint
+                else None
+            )
             traj = run_hpo(bb, hpo_scheduler(method), seed, workers, limit, ck)
             if ck is not None:
                 return traj, ck.seconds()
@@ -687,9 +749,21 @@ class SavedRuns:
         return self.dir / f"{method}-seed{seed}.json"
 
     def load(self, method: str, seed: int) -> Any:
-        if self.dir is None or not self._path(method, seed).exists():
+        """The stored run, or None; raises ``StaleRun`` where the run or the checkpoint it would
+        resume from was made with other settings than ``method`` has now."""
+        if self.dir is None:
+            return None
+        if not self._path(method, seed).exists():
+            part = self._partial(method, seed)
+            if part.exists():
+                try:
+                    stored = Checkpoint.read(part).get("settings")
+                except (OSError, EOFError, pickle.UnpicklingError):
+                    stored = None
+                check_settings(method, stored, part)
             return None
         data = json.loads(self._path(method, seed).read_text())
+        check_settings(method, data.get("settings"), self._path(method, seed))
         if "unavailable" in data:
             return data["unavailable"]
         return [tuple(p) for p in data["trajectory"]], data["seconds"]
@@ -722,6 +796,9 @@ class SavedRuns:
                 data: dict[str, Any] = {"unavailable": result}
             else:
                 data = {"trajectory": result[0], "seconds": result[1]}
+                settings = run_settings(method)
+                if settings is not None:
+                    data["settings"] = settings
             assert self.origin is not None
             data["from"] = "; then ".join(_with_origin(self._origins(method, seed), self.origin))
             tmp = self._path(method, seed).with_suffix(".tmp")
@@ -803,7 +880,10 @@ def main(argv: list[str] | None = None) -> int:
     saved = SavedRuns(
         args.runs_dir, args.benchmark, args.workers, args.hours, args.noise, args.saved_only
     )
-    results: dict[tuple[str, int], Any] = {job: saved.load(*job) for job in jobs}
+    try:
+        results: dict[tuple[str, int], Any] = {job: saved.load(*job) for job in jobs}
+    except StaleRun as e:
+        ap.error(str(e))
     todo = [job for job in jobs if results[job] is None and not args.saved_only]
     if args.jobs > 1 and todo:
         from concurrent.futures import ProcessPoolExecutor, as_completed

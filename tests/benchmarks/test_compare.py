@@ -186,9 +186,9 @@ class _Killed(Exception):
     pass
 
 
-def _killed_after(path, n):
-    """A checkpoint that saves at every change, then dies (like a process killed) after ``n``
-    saves."""
+def _killed_after(path, n, settings=None):
+    """A checkpoint (of the run's ``settings``) that saves at every change, then dies (like a
+    process killed) after ``n`` saves."""
     from benchmarks.compare import Checkpoint
 
     class KilledAfter(Checkpoint):
@@ -198,7 +198,7 @@ def _killed_after(path, n):
             if self.n == 0:
                 raise _Killed
 
-    ck = KilledAfter(path, every_s=0.0)
+    ck = KilledAfter(path, every_s=0.0, settings=settings)
     ck.n = n
     return ck
 
@@ -295,3 +295,65 @@ def test_propose_time_counts_where_gated_moved_to_the_maximum(monkeypatch):
     moved = profile("branin-mf", "hpo-mobster-gated", 0, 0.15, 0.0)
     assert 0 < moved["gate_fired"] <= moved["gate_checks"] and 27.0 in moved["levels"]
     assert bo.gated_level.__name__ == "gated_level"  # the counting wrapper is removed
+
+
+def test_a_stored_run_records_its_settings_and_one_of_other_settings_is_refused(
+    tmp_path, capsys, monkeypatch
+):
+    """A run stored by --runs-dir records its scheduler's full settings; when the method's
+    settings change afterwards (a default switched), reusing that run, or resuming its checkpoint,
+    is refused with the parameters that differ, rather than mixed into the method's rows."""
+    import json
+
+    import benchmarks.compare as compare
+    from benchmarks.compare import HPO_VARIANTS, SavedRuns, StaleRun, run_settings
+
+    now = run_settings("hpo-mobster")
+    assert now["scheduler"] == "mobster" and now["acquisition_fidelity"] == "bohb"
+    assert "seed" not in now and "study" not in now
+    assert run_settings("optuna-gp") is None and run_settings("synetune-bohb") is None
+    # the variants measured before bohb became the default (d618abb) keep max
+    assert run_settings("hpo-mobster-np0")["acquisition_fidelity"] == "max"
+    assert run_settings("hpo-mobster-gated")["acquisition_fidelity"] == "gated"
+    assert all("acquisition_fidelity" in p for s, p in HPO_VARIANTS.values() if s == "mobster")
+
+    args = ["--benchmark", "branin-mf", "--seeds", "1", "--hours", "1"]
+    args += ["--runs-dir", str(tmp_path), "--methods", "hpo-asha"]
+    assert main(args) == 0
+    capsys.readouterr()
+    (path,) = tmp_path.glob("*/hpo-asha-seed0.json")
+    assert json.loads(path.read_text())["settings"] == run_settings("hpo-asha")
+    assert main([*args, "--saved-only"]) == 0  # the same settings: reused
+    capsys.readouterr()
+    # asha's default eta changes after the run was stored
+    monkeypatch.setitem(compare.HPO_VARIANTS, "hpo-asha", ("asha", {"eta": 4}))
+    monkeypatch.setitem(compare.HPO_METHODS, "hpo-asha", "asha")
+    with pytest.raises(SystemExit):
+        main([*args, "--saved-only"])
+    err = capsys.readouterr().err
+    assert "hpo-asha-seed0.json was made with eta=3, but hpo-asha now runs eta=4" in err
+    assert "Traceback" not in err
+    # a run stored before settings were recorded is taken as it is
+    data = json.loads(path.read_text())
+    del data["settings"]
+    path.write_text(json.dumps(data))
+    assert main([*args, "--saved-only"]) == 0
+    capsys.readouterr()
+    # a checkpoint of other settings is refused too, before anything runs
+    runs = SavedRuns(str(tmp_path), "branin-mf", 4, 1.0, 0.0)
+    path.unlink()
+    old = {**run_settings("hpo-asha"), "eta": 2}
+    with pytest.raises(_Killed):
+        run_hpo(
+            mf_branin(max_epochs=9),
+            "asha",
+            0,
+            2,
+            3600.0,
+            _killed_after(runs.checkpoint("hpo-asha", 0), 3, settings=old),
+        )
+    with pytest.raises(StaleRun, match=r"seed0\.partial was made with eta=2, but hpo-asha now"):
+        runs.load("hpo-asha", 0)
+    with pytest.raises(SystemExit):
+        main(args)
+    assert "partial was made with eta=2" in capsys.readouterr().err
