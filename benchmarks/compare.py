@@ -257,17 +257,11 @@ def run_settings(method: str) -> dict[str, Any] | None:
     the peers."""
     if method not in HPO_METHODS and method not in HPO_VARIANTS:
         return None
-    import inspect
-
-    from hpo.schedulers import SCHEDULERS
+    from hpo.schedulers import SCHEDULERS, scheduler_defaults
 
     name, params = hpo_scheduler(method)
-    sig = inspect.signature(SCHEDULERS[name].__init__)
-    defaults = {
-        p: v.default
-        for p, v in sig.parameters.items()
-        if p not in ("self", "study", "searcher", "seed") and v.default is not v.empty
-    }
+    defaults = scheduler_defaults(SCHEDULERS[name])
+    defaults.pop("seed", None)
     return json.loads(json.dumps({"scheduler": name, **defaults, **params}))
 
 
@@ -278,8 +272,10 @@ class StaleRun(Exception):
 def check_settings(method: str, stored: Any, where: Path) -> None:
     """Raise ``StaleRun`` where ``stored`` (a run's recorded settings; None: recorded before
     settings were) differs from ``run_settings(method)``, naming the parameters that differ."""
+    if stored is None:
+        return
     now = run_settings(method)
-    if stored is None or now is None or stored == now:
+    if now is None or stored == now:
         return
     keys = sorted(k for k in stored.keys() | now.keys() if stored.get(k) != now.get(k))
     was = ", ".join(f"{k}={stored.get(k)!r}" for k in keys)
@@ -754,13 +750,8 @@ class SavedRuns:
         if self.dir is None:
             return None
         if not self._path(method, seed).exists():
-            part = self._partial(method, seed)
-            if part.exists():
-                try:
-                    stored = Checkpoint.read(part).get("settings")
-                except (OSError, EOFError, pickle.UnpicklingError):
-                    stored = None
-                check_settings(method, stored, part)
+            stored = self._checkpoint_data(method, seed).get("settings")
+            check_settings(method, stored, self._partial(method, seed))
             return None
         data = json.loads(self._path(method, seed).read_text())
         check_settings(method, data.get("settings"), self._path(method, seed))
@@ -777,15 +768,19 @@ class SavedRuns:
     def _partial(self, method: str, seed: int) -> Path:
         return self._path(method, seed).with_suffix(".partial")
 
-    def _origins(self, method: str, seed: int) -> list[str]:
-        """Where the run's checkpoint says it ran before (none without a checkpoint)."""
+    def _checkpoint_data(self, method: str, seed: int) -> dict[str, Any]:
+        """The run's checkpoint as ``Checkpoint.save`` wrote it ({} without a readable one)."""
         part = self._partial(method, seed)
         if not part.exists():
-            return []
+            return {}
         try:
-            return list(Checkpoint.read(part).get("from", []))
+            return Checkpoint.read(part)
         except (OSError, EOFError, pickle.UnpicklingError):
-            return []
+            return {}
+
+    def _origins(self, method: str, seed: int) -> list[str]:
+        """Where the run's checkpoint says it ran before (none without a checkpoint)."""
+        return list(self._checkpoint_data(method, seed).get("from", []))
 
     def save(self, method: str, seed: int, result: Any) -> Any:
         if self.read_only:

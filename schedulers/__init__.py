@@ -16,6 +16,7 @@ from hpo.schedulers.base import (
     Suggestion,
     pinned_defaults,
     rung_levels,
+    scheduler_defaults,
     scheduler_params,
 )
 from hpo.schedulers.bo import MOBSTER, BayesianOptimization, GPSearcher
@@ -83,5 +84,6 @@ __all__ = [
     "hyperband_brackets",
     "make_scheduler",
     "rung_levels",
+    "scheduler_defaults",
     "with_pinned_defaults",
 ]

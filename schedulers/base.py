@@ -284,7 +284,17 @@ def scheduler_params(cls: type[Scheduler]) -> list[str]:
     return [p for p in sig.parameters if p not in ("self", "study", "searcher")]
 
 
+def scheduler_defaults(cls: type[Scheduler]) -> dict[str, Any]:
+    """The current default of each of ``cls``'s parameters that has one, by name."""
+    sig = inspect.signature(cls.__init__)
+    return {
+        p: sig.parameters[p].default
+        for p in scheduler_params(cls)
+        if sig.parameters[p].default is not inspect.Parameter.empty
+    }
+
+
 def pinned_defaults(cls: type[Scheduler]) -> dict[str, Any]:
     """The current defaults of ``cls.pinned`` (JSON values), by parameter name."""
-    sig = inspect.signature(cls.__init__)
-    return {p: sig.parameters[p].default for p in cls.pinned}
+    defaults = scheduler_defaults(cls)
+    return {p: defaults[p] for p in cls.pinned}
