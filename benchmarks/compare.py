@@ -180,6 +180,17 @@ HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
         "mobster",
         {"acquisition_fidelity": "gated", "lengthscale_prior": "gamma", "initial_design": "sobol"},
     ),
+    # the rungs promote the results the model predicts best at the maximum fidelity instead of
+    # the best results at the rung (promote_by "model", twenty-eighth session)
+    "hpo-mobster-modelrank": (
+        "mobster",
+        {
+            "promote_by": "model",
+            "acquisition_fidelity": "bohb",
+            "lengthscale_prior": "gamma",
+            "initial_design": "sobol",
+        },
+    ),
 }
 # the mobster variants above were measured with the dimension-scaled prior and uniform random
 # initial trials, the other variants with uniform random initial trials, and keep them, so their
@@ -269,13 +280,21 @@ class StaleRun(Exception):
     """A stored run (or checkpoint) was made with other settings than its method has now."""
 
 
+# parameters added after stored runs began to record their settings, each with the value that
+# gives the behaviour from before it existed: a stored run that lacks one was made with that value
+PARAMS_BEFORE: dict[str, Any] = {"promote_by": "score"}
+
+
 def check_settings(method: str, stored: Any, where: Path) -> None:
     """Raise ``StaleRun`` where ``stored`` (a run's recorded settings; None: recorded before
     settings were) differs from ``run_settings(method)``, naming the parameters that differ."""
     if stored is None:
         return
     now = run_settings(method)
-    if now is None or stored == now:
+    if now is None:
+        return
+    stored = {**{k: v for k, v in PARAMS_BEFORE.items() if k in now}, **stored}
+    if stored == now:
         return
     keys = sorted(k for k in stored.keys() | now.keys() if stored.get(k) != now.get(k))
     was = ", ".join(f"{k}={stored.get(k)!r}" for k in keys)

@@ -68,7 +68,7 @@ from hpo.schedulers.random_search import RandomSearch
 
 from hpo.errors import InvalidStudy
 from hpo.history import History
-from hpo.model import Decision, Report, Study, Trial
+from hpo.model import Decision, Report, Study, Trial, TrialState
 from hpo.space import Config
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,9 @@ MAX_OBJECTIVES = 4  # qLogNEHVI's box decompositions grow quickly with the numbe
 MAX_CONSTRAINTS = 8  # one GP each: the model's cost grows linearly with them
 # where a multi-fidelity searcher evaluates its acquisition (GPSearcher.acquisition_level)
 ACQUISITION_FIDELITIES = ("max", "bohb", "gated")
+# what MOBSTER's rungs rank results by for promotion or stopping: the result at the rung (ASHA)
+# or the model's prediction at the maximum fidelity
+PROMOTE_BY = ("score", "model")
 # acquisition_fidelity "gated" (gated_level): the maximum fidelity where trials promoted between
 # adjacent rung levels rank at the upper one with a pooled Kendall's tau below GATE_TAU, over at
 # least GATE_MIN trials (pairs of levels with fewer than GATE_PAIR_MIN left out)
@@ -492,6 +495,10 @@ class GPSearcher:
         # one more schedule per extra output (objectives 2.., then constraints), made on first use
         self._schedules: dict[int, Any] = {}
         self._warned: set[str] = set()
+        # _first_model keeps its last fit only when asked (MOBSTER ranking promotions by the
+        # model): otherwise every proposal is made from a fresh fit, as before
+        self.keep_fit = False
+        self._last_fit: tuple[int, Any, list[Observation]] | None = None
         self.last_training_size = 0  # points the last model was conditioned on (tests, benchmarks)
         self.last_acquisition_level: float | None = None  # where the last acquisition was (tests)
         self.last_ref_point: tuple[float, ...] | None = None  # maximize space (tests, debugging)
@@ -596,6 +603,27 @@ class GPSearcher:
         fraction = self.fraction(history)
         if all(self._at_random(history, i, fraction) for i in range(n)):  # no model needed
             return self._propose_with(None, features, history, pending, n, fraction)
+        factory = self._factory(features)
+        surrogate, train = self._first_model(obs, features, factory)
+        baseline = self._baseline(features, train)
+        cost_model = self._cost_model(features, history) if self.cost_aware else None
+        if self.generalized:
+            acquire = self._list_acquisition(
+                features, factory, obs, train, surrogate, cost_model, level
+            )
+        else:
+
+            def acquire(X_pending: np.ndarray, seed: int) -> np.ndarray:
+                return gp.propose_log_ei(
+                    surrogate, features, baseline, X_pending, seed=seed, cost_model=cost_model
+                )
+
+        return self._propose_with(acquire, features, history, pending, n, fraction)
+
+    def _factory(self, features: Any) -> Callable[[], Any]:
+        """A new, unfitted GP of this searcher's settings (``hpo.surrogates.gp.GPSurrogate``)."""
+        from hpo.surrogates import gp
+
         cat = sorted(features.cat_dims)
 
         def factory() -> gp.GPSurrogate:
@@ -606,6 +634,21 @@ class GPSearcher:
                 noise_prior=self.noise_prior,
             )
 
+        return factory
+
+    def _first_model(
+        self, obs: Sequence[Observation], features: Any, factory: Callable[[], Any]
+    ) -> tuple[Any, list[Observation]]:
+        """The GP of the first objective on ``obs`` (hyperparameters from the milestone schedule)
+        and the results it was conditioned on. With ``keep_fit`` the last fit is kept, keyed by the
+        results, so a promotion ranked by the model (``MOBSTER`` with ``promote_by: model``) and
+        the proposal that follows at the same results share one fit."""
+        from hpo.surrogates import gp
+
+        key = hash(tuple((o.order, o.score) for o in obs)) if self.keep_fit else None
+        if key is not None and self._last_fit is not None and self._last_fit[0] == key:
+            self.last_training_size = len(self._last_fit[2])
+            return self._last_fit[1], self._last_fit[2]
         if self._schedule is None:
             self._schedule = gp.HyperparameterSchedule(
                 first=max(self.n_initial, 3), growth=self.refit_growth
@@ -621,20 +664,29 @@ class GPSearcher:
         with torch.random.fork_rng():
             torch.manual_seed(self.seed)
             surrogate = factory().fit(X, y, warm_start=hp, optimize=hp is None)
-        baseline = self._baseline(features, train)
-        cost_model = self._cost_model(features, history) if self.cost_aware else None
-        if self.generalized:
-            acquire = self._list_acquisition(
-                features, factory, obs, train, surrogate, cost_model, level
-            )
-        else:
+        if key is not None:
+            self._last_fit = (key, surrogate, train)
+        return surrogate, train
 
-            def acquire(X_pending: np.ndarray, seed: int) -> np.ndarray:
-                return gp.propose_log_ei(
-                    surrogate, features, baseline, X_pending, seed=seed, cost_model=cost_model
-                )
+    def predicted_scores(
+        self, history: History, configs: Sequence[Config], fidelity: float | None = None
+    ) -> np.ndarray | None:
+        """The model's scores of ``configs`` at ``fidelity`` (default: the maximum), lower is
+        better: minus the GP's posterior mean of the first objective in the model's own
+        (warped, standardized) space, an order rather than a value. None while the model does
+        not exist yet (fewer than ``n_initial`` trials with results) and for a list of models
+        (several objectives or constraints)."""
+        obs = self.observations(history)
+        if self.generalized or len({o.trial for o in obs}) < self.n_initial:
+            return None
+        from hpo.surrogates import gp
 
-        return self._propose_with(acquire, features, history, pending, n, fraction)
+        features = gp.FeatureMap(self.space, self.fidelity_range)
+        surrogate, _ = self._first_model(obs, features, self._factory(features))
+        at = self.target if fidelity is None else float(fidelity)
+        X = features.encode(list(configs), [at] * len(configs) if self.multi_fidelity else None)
+        mean, _ = surrogate.posterior(X)
+        return -np.asarray(mean, dtype=float)
 
     def acquisition_level(self, obs: Sequence[Observation]) -> float:
         """The fidelity at which a multi-fidelity acquisition is evaluated and its incumbent taken.
@@ -1060,7 +1112,11 @@ class MOBSTER(ASHA):
     reached the best peer's final in half its time on three against two, with the lowest final
     on five as before, docs/benchmarks.md; ``"max"``: at the maximum fidelity, better where
     the first epochs rank configurations unlike the last and the budget holds few full
-    trainings, as on breast_cancer-mlp), and ``seed``.
+    trainings, as on breast_cancer-mlp), ``promote_by`` (``"score"``, the default: a rung's
+    top ``1 / eta`` by their results there, as ASHA ranks; ``"model"``: by the GP's predicted
+    score at the maximum fidelity, so the model, which has seen every level, decides whom to
+    train further where the low fidelities rank configurations unlike the high ones; opt-in,
+    docs/bo.md), and ``seed``.
 
     Rung decisions (promotion or stopping) rank results by the first objective, as ASHA does,
     also when the study has several objectives; with constraints, infeasible results rank after
@@ -1069,7 +1125,7 @@ class MOBSTER(ASHA):
     """
 
     name = "mobster"
-    pinned = (*GP_PINNED, "brackets", "acquisition_fidelity")
+    pinned = (*GP_PINNED, "brackets", "acquisition_fidelity", "promote_by")
 
     def __init__(
         self,
@@ -1093,9 +1149,11 @@ class MOBSTER(ASHA):
         initial_design: str = "sobol",
         noise_prior: str = "lognormal",
         acquisition_fidelity: str = "bohb",
+        promote_by: str = "score",
         seed: int = 0,
         searcher: Searcher | None = None,
     ):
+        self.promote_by = _check_choice("promote_by", promote_by, PROMOTE_BY)
         super().__init__(
             study,
             eta=eta,
@@ -1130,6 +1188,8 @@ class MOBSTER(ASHA):
             ),
         )
         self.constraints = gp_searcher.constraints
+        self.model = gp_searcher  # what promote_by "model" ranks with, whoever proposes
+        gp_searcher.keep_fit = self.promote_by == "model"
         if searcher is None:
             self.searcher = gp_searcher
 
@@ -1144,6 +1204,44 @@ class MOBSTER(ASHA):
             )
         return idx.update(history)
 
+    def _model_order(self, history: History, rung: RungIndex) -> list[int] | None:
+        """The trial ids of ``rung``, best first by the model's score at the maximum fidelity
+        (``GPSearcher.predicted_scores``; ties by trial number); None while the model cannot
+        rank (before ``n_initial`` trials, or with several objectives or constraints)."""
+        if not rung.entries:
+            return []
+        trials = [history.trial(e[2]) for e in rung.entries]
+        pred = self.model.predicted_scores(history, [t.config for t in trials])
+        if pred is None:
+            return None
+        order = sorted(range(len(trials)), key=lambda i: (pred[i], trials[i].number))
+        return [trials[i].id for i in order]
+
+    def _get_job(self, history: History, running_ok: int | None = None) -> Trial | None:
+        """ASHA's promotion search; with ``promote_by: model``, a rung's top ``floor(n / eta)``
+        are those the model predicts best at the maximum fidelity rather than those with the best
+        results at the rung (DyHPO, Wistuba et al. 2022, continues configurations by the model's
+        prediction in the same spirit), so where the low fidelities rank configurations unlike the
+        high ones, the model, which has seen both, picks whom to train further."""
+        if self.promote_by != "model":
+            return super()._get_job(history, running_ok)
+        for b, levels in enumerate(self.rungs):
+            for k in range(len(levels) - 2, -1, -1):
+                rung = self._rung(history, b, levels[k])
+                n_top = math.floor(len(rung) / self.eta)
+                if n_top == 0 or not self._may_promote(history, rung, n_top):
+                    continue
+                order = self._model_order(history, rung)
+                if order is None:
+                    order = [e[2] for e in rung.entries]
+                for tid in order[:n_top]:
+                    t = history.trial(tid)
+                    if self._promoted(t, levels[k]):
+                        continue
+                    if t.state is TrialState.PAUSED or t.id == running_ok:
+                        return t
+        return None
+
     def _top_rank(self, history: History) -> Callable[[int, float], Any] | None:
         """With constraints, adaptive brackets compare the best feasible top results first."""
         if not self.constraints:
@@ -1155,6 +1253,18 @@ class MOBSTER(ASHA):
     def on_report(self, history: History, trial: Trial, report: Report) -> Decision:
         levels = self.rungs[self._bracket_of(trial)]
         step = report.step
+        if (
+            self.promote_by == "model"
+            and self.variant == "stopping"
+            and step < self.r_max
+            and step in levels
+            and trial.id in history.scores_at(step)
+        ):
+            rung = self._rung(history, self._bracket_of(trial), step)
+            order = self._model_order(history, rung)
+            if order is not None:
+                keep = order.index(trial.id) < math.ceil(len(rung) / self.eta)
+                return Decision.CONTINUE if keep else Decision.STOP
         if (
             not self.constraints
             or self.variant != "stopping"

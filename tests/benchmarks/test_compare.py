@@ -357,3 +357,20 @@ def test_a_stored_run_records_its_settings_and_one_of_other_settings_is_refused(
     with pytest.raises(SystemExit):
         main(args)
     assert "partial was made with eta=2" in capsys.readouterr().err
+
+
+def test_a_parameter_added_later_is_taken_at_its_old_behaviour_in_older_settings() -> None:
+    """Runs stored before a scheduler gained a parameter (MOBSTER's ``promote_by``) lack it in
+    their settings; they were made with the behaviour ``PARAMS_BEFORE`` names, so they match the
+    method that runs it and are refused by one that does not."""
+    from pathlib import Path
+
+    from benchmarks.compare import PARAMS_BEFORE, StaleRun, check_settings, run_settings
+
+    now = run_settings("hpo-mobster")
+    assert now["promote_by"] == PARAMS_BEFORE["promote_by"] == "score"
+    old = {k: v for k, v in now.items() if k != "promote_by"}
+    check_settings("hpo-mobster", old, Path("x.json"))  # no error
+    with pytest.raises(StaleRun, match="promote_by='score', but hpo-mobster-modelrank now runs"):
+        check_settings("hpo-mobster-modelrank", old, Path("x.json"))
+    assert run_settings("hpo-asha").keys().isdisjoint(PARAMS_BEFORE)

@@ -27,6 +27,7 @@ from hpo.schedulers.bo import (  # noqa: E402
 from hpo.errors import InvalidStudy  # noqa: E402
 from hpo.history import History  # noqa: E402
 from hpo.model import (  # noqa: E402
+    Decision,
     Fidelity,
     Objective,
     Report,
@@ -663,3 +664,82 @@ def test_the_searcher_draws_its_initial_design_from_sobol_when_asked() -> None:
         for design in INITIAL_DESIGNS:
             g = study_of(fidelity=(1, 27), scheduler=name, params={"initial_design": design})
             assert make_scheduler(g).searcher.initial_design == design
+
+
+LINE = {"x": {"type": "float", "low": 0.0, "high": 1.0}}
+
+
+def reversed_rungs(study: Study, running_x: float | None = None) -> History:
+    """Nine trials trained to 9 whose loss is (x - 0.2)^2 at step 1 and (x - 0.8)^2 from step 3
+    on (the low rung ranks them in reverse near the optimum), and nine paused after step 1 at
+    x = 0.05, 0.15, ..., 0.85, plus, with ``running_x``, a running trial just reported at 1."""
+    h = History(study)
+    full = [i / 8 for i in range(9)]
+    paused = [0.05 + 0.1 * i for i in range(9)]
+    n = 0
+    for x, last in [*((x, 9) for x in full), *((x, 1) for x in paused)]:
+        n += 1
+        state = TrialState.COMPLETED if last == 9 else TrialState.PAUSED
+        h.apply_trial(Trial(n, 1, n - 1, {"x": x}, state, float(last), last_step=float(last)))
+        for step in (1, 3, 9)[: 3 if last == 9 else 1]:
+            loss = (x - 0.2) ** 2 if step == 1 else (x - 0.8) ** 2
+            h.apply_report(Report(n, float(step), {"loss": loss}, None, float(n)))
+    if running_x is not None:
+        n += 1
+        h.apply_trial(Trial(n, 1, n - 1, {"x": running_x}, TrialState.RUNNING, 1.0))
+        h.apply_report(Report(n, 1.0, {"loss": (running_x - 0.2) ** 2}, None, float(n)))
+    return h
+
+
+def test_the_searchers_predicted_scores_rank_at_the_maximum_fidelity() -> None:
+    """On ``reversed_rungs`` the model, which has both levels, ranks x = 0.8 ahead of x = 0.2 at
+    the maximum fidelity (the top's optimum) and behind it at step 1 (the low one's); before
+    ``n_initial`` trials, and with a constraint, it does not rank."""
+    st = study_of(LINE, fidelity=(1, 9), scheduler="mobster")
+    h = reversed_rungs(st)
+    s = GPSearcher(st, multi_fidelity=True, levels=[1, 3, 9], fidelity_range=(1, 9))
+    top = s.predicted_scores(h, [{"x": 0.8}, {"x": 0.2}])
+    low = s.predicted_scores(h, [{"x": 0.8}, {"x": 0.2}], fidelity=1)
+    assert top[0] < top[1] and low[0] > low[1]
+    assert GPSearcher(st, multi_fidelity=True, n_initial=30).predicted_scores(h, [{}]) is None
+    con = GPSearcher(st, multi_fidelity=True, constraints=["loss <= 1"])
+    assert con.predicted_scores(h, [{"x": 0.8}]) is None
+
+
+def test_mobster_promotes_by_the_models_prediction_when_asked() -> None:
+    """Rung 1 holds 18 results, so its top 6 may go on. By the results at the rung (ASHA) the
+    paused trial promoted is the one nearest the low rung's optimum (x = 0.15 or 0.25); by the
+    model it is the one nearest the top's (x = 0.75 or 0.85). A proposal at the same results
+    reuses the model's fit only under ``promote_by: model``."""
+    got = {}
+    for by in ("score", "model"):
+        st = study_of(LINE, fidelity=(1, 9), scheduler="mobster", params={"promote_by": by})
+        sched = make_scheduler(st)
+        h = reversed_rungs(st)
+        t = sched._get_job(h)
+        got[by] = t.config["x"]
+        assert t.state is TrialState.PAUSED and t.last_step == 1.0
+        assert sched.searcher.keep_fit is (by == "model")
+        if by == "model":  # the fit is kept: a proposal now does not build another GP
+            from hpo.surrogates.gp import FeatureMap
+
+            obs = sched.searcher.observations(h)
+            sched.searcher._first_model(obs, FeatureMap(st.space, (1, 9)), lambda: None)
+    assert abs(got["score"] - 0.2) == pytest.approx(0.05)
+    assert abs(got["model"] - 0.8) == pytest.approx(0.05)
+
+
+def test_mobster_stopping_by_the_models_prediction_keeps_the_tops_optimum() -> None:
+    """The stopping variant: a trial at x = 0.8 that just reported (0.36 at step 1, behind most of
+    the rung) stops by the rung's results and goes on by the model's prediction."""
+    for by, want in (("score", Decision.STOP), ("model", Decision.CONTINUE)):
+        st = study_of(
+            LINE,
+            fidelity=(1, 9),
+            scheduler="mobster",
+            params={"promote_by": by, "variant": "stopping"},
+        )
+        sched = make_scheduler(st)
+        h = reversed_rungs(st, running_x=0.8)
+        trial = h.trial(19)
+        assert sched.on_report(h, trial, h.reports(19)[0]) is want, by
