@@ -187,6 +187,7 @@ def test_a_new_study_stores_the_defaults_that_may_change(tmp_path: Path, monkeyp
         "initial_design": "sobol",
         "noise_prior": "lognormal",
         "acquisition_fidelity": "bohb",
+        "promote_by": "score",
     }
     assert s.scheduler.params == pinned
     mine = c.create_study(
@@ -241,4 +242,5 @@ def test_a_new_study_stores_the_defaults_that_may_change(tmp_path: Path, monkeyp
         "initial_design": "sobol",
         "noise_prior": "none",  # both patched defaults above
         "acquisition_fidelity": "bohb",
+        "promote_by": "score",
     }
