@@ -191,6 +191,17 @@ HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
             "initial_design": "sobol",
         },
     ),
+    # by the model at a rung only while its held-out predictions rank the best top results better
+    # than the rung's results do (promote_by "auto")
+    "hpo-mobster-autorank": (
+        "mobster",
+        {
+            "promote_by": "auto",
+            "acquisition_fidelity": "bohb",
+            "lengthscale_prior": "gamma",
+            "initial_design": "sobol",
+        },
+    ),
 }
 # the mobster variants above were measured with the dimension-scaled prior and uniform random
 # initial trials, the other variants with uniform random initial trials, and keep them, so their

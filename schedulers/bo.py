@@ -79,9 +79,14 @@ MAX_OBJECTIVES = 4  # qLogNEHVI's box decompositions grow quickly with the numbe
 MAX_CONSTRAINTS = 8  # one GP each: the model's cost grows linearly with them
 # where a multi-fidelity searcher evaluates its acquisition (GPSearcher.acquisition_level)
 ACQUISITION_FIDELITIES = ("max", "bohb", "gated")
-# what MOBSTER's rungs rank results by for promotion or stopping: the result at the rung (ASHA)
-# or the model's prediction at the maximum fidelity
-PROMOTE_BY = ("score", "model")
+# what MOBSTER's rungs rank results by for promotion or stopping: the result at the rung (ASHA),
+# the model's prediction at the maximum fidelity, or ("auto") the model's where, over the trials
+# with results at the rung and at the top, its held-out predictions rank their top results better
+# than their results at the rung do (GPSearcher.model_ranks_better): over the AUTO_TOP best top
+# results, and only with at least AUTO_MIN of them
+PROMOTE_BY = ("score", "model", "auto")
+AUTO_TOP = 16
+AUTO_MIN = 8
 # acquisition_fidelity "gated" (gated_level): the maximum fidelity where trials promoted between
 # adjacent rung levels rank at the upper one with a pooled Kendall's tau below GATE_TAU, over at
 # least GATE_MIN trials (pairs of levels with fewer than GATE_PAIR_MIN left out)
@@ -499,6 +504,7 @@ class GPSearcher:
         # model): otherwise every proposal is made from a fresh fit, as before
         self.keep_fit = False
         self._last_fit: tuple[int, Any, list[Observation]] | None = None
+        self._agreement: tuple[Any, float, Any] | None = None  # held_out_agreement's last
         self.last_training_size = 0  # points the last model was conditioned on (tests, benchmarks)
         self.last_acquisition_level: float | None = None  # where the last acquisition was (tests)
         self.last_ref_point: tuple[float, ...] | None = None  # maximize space (tests, debugging)
@@ -687,6 +693,57 @@ class GPSearcher:
         X = features.encode(list(configs), [at] * len(configs) if self.multi_fidelity else None)
         mean, _ = surrogate.posterior(X)
         return -np.asarray(mean, dtype=float)
+
+    def held_out_agreement(
+        self, history: History, level: float
+    ) -> tuple[float | None, float | None, int] | None:
+        """How well the model and the results at ``level`` rank the top results, on the trials
+        with a result at both (the ``AUTO_TOP`` best at the top): Kendall's tau between their
+        top results and (1) the model's predictions at the top held out from everything those
+        trials reported above ``level`` (what the model knows of a trial waiting at ``level``;
+        ``GPSurrogate.held_out_means``), (2) their results at ``level``; and how many trials.
+        None while the model does not exist, for a list of models, or below ``AUTO_MIN``."""
+        obs = self.observations(history)
+        if self.generalized or len({o.trial for o in obs}) < self.n_initial:
+            return None
+        from hpo.schedulers.asha import kendall_tau
+        from hpo.surrogates import gp
+
+        features = gp.FeatureMap(self.space, self.fidelity_range)
+        surrogate, train = self._first_model(obs, features, self._factory(features))
+        if (
+            self._agreement is not None
+            and self._agreement[0] is surrogate
+            and self._agreement[1] == level
+        ):
+            return self._agreement[2]
+        rows: dict[int, dict[float, int]] = {}
+        for i, o in enumerate(train):
+            rows.setdefault(o.trial, {})[o.fidelity] = i
+        top = self.target
+        both = sorted((train[r[top]].score, t) for t, r in rows.items() if top in r and level in r)
+        both = both[:AUTO_TOP]
+        out: tuple[float | None, float | None, int] | None = None
+        if len(both) >= AUTO_MIN:
+            blocks = [[i for f, i in rows[t].items() if f > level] for _, t in both]
+            at = [rows[t][top] for _, t in both]
+            held = surrogate.held_out_means(blocks, at)  # the model maximizes: minus the score
+            tops = [v for v, _ in both]
+            out = (
+                kendall_tau([-float(v) for v in held], tops),
+                kendall_tau([train[rows[t][level]].score for _, t in both], tops),
+                len(both),
+            )
+        self._agreement = (surrogate, float(level), out)
+        return out
+
+    def model_ranks_better(self, history: History, level: float) -> bool:
+        """Whether the model's held-out predictions rank the top results strictly better than
+        the results at ``level`` do (``held_out_agreement``); False without the evidence."""
+        got = self.held_out_agreement(history, level)
+        if got is None or got[0] is None:
+            return False
+        return got[1] is None or got[0] > got[1]
 
     def acquisition_level(self, obs: Sequence[Observation]) -> float:
         """The fidelity at which a multi-fidelity acquisition is evaluated and its incumbent taken.
@@ -1115,8 +1172,10 @@ class MOBSTER(ASHA):
     trainings, as on breast_cancer-mlp), ``promote_by`` (``"score"``, the default: a rung's
     top ``1 / eta`` by their results there, as ASHA ranks; ``"model"``: by the GP's predicted
     score at the maximum fidelity, so the model, which has seen every level, decides whom to
-    train further where the low fidelities rank configurations unlike the high ones; opt-in,
-    docs/bo.md), and ``seed``.
+    train further where the low fidelities rank configurations unlike the high ones;
+    ``"auto"``: the model's ranking at a rung only while its held-out predictions rank the best
+    top results better than the results at that rung do; both opt-in, docs/bo.md), and
+    ``seed``.
 
     Rung decisions (promotion or stopping) rank results by the first objective, as ASHA does,
     also when the study has several objectives; with constraints, infeasible results rank after
@@ -1189,7 +1248,7 @@ class MOBSTER(ASHA):
         )
         self.constraints = gp_searcher.constraints
         self.model = gp_searcher  # what promote_by "model" ranks with, whoever proposes
-        gp_searcher.keep_fit = self.promote_by == "model"
+        gp_searcher.keep_fit = self.promote_by != "score"
         if searcher is None:
             self.searcher = gp_searcher
 
@@ -1207,7 +1266,11 @@ class MOBSTER(ASHA):
     def _model_order(self, history: History, rung: RungIndex) -> list[int] | None:
         """The trial ids of ``rung``, best first by the model's score at the maximum fidelity
         (``GPSearcher.predicted_scores``; ties by trial number); None while the model cannot
-        rank (before ``n_initial`` trials, or with several objectives or constraints)."""
+        rank (before ``n_initial`` trials, or with several objectives or constraints), and with
+        ``promote_by: auto`` where the model does not rank the top results better than the
+        rung's results do (``GPSearcher.model_ranks_better``)."""
+        if self.promote_by == "auto" and not self.model.model_ranks_better(history, rung.level):
+            return None
         if not rung.entries:
             return []
         trials = [history.trial(e[2]) for e in rung.entries]
@@ -1223,7 +1286,7 @@ class MOBSTER(ASHA):
         results at the rung (DyHPO, Wistuba et al. 2022, continues configurations by the model's
         prediction in the same spirit), so where the low fidelities rank configurations unlike the
         high ones, the model, which has seen both, picks whom to train further."""
-        if self.promote_by != "model":
+        if self.promote_by == "score":
             return super()._get_job(history, running_ok)
         for b, levels in enumerate(self.rungs):
             for k in range(len(levels) - 2, -1, -1):
@@ -1254,7 +1317,7 @@ class MOBSTER(ASHA):
         levels = self.rungs[self._bracket_of(trial)]
         step = report.step
         if (
-            self.promote_by == "model"
+            self.promote_by != "score"
             and self.variant == "stopping"
             and step < self.r_max
             and step in levels

@@ -743,3 +743,40 @@ def test_mobster_stopping_by_the_models_prediction_keeps_the_tops_optimum() -> N
         h = reversed_rungs(st, running_x=0.8)
         trial = h.trial(19)
         assert sched.on_report(h, trial, h.reports(19)[0]) is want, by
+
+
+def test_auto_promotion_follows_the_model_only_where_it_ranks_the_top_better() -> None:
+    """``promote_by: auto`` on ``reversed_rungs``: the nine trials with results at 1 and 9 rank
+    their top results partly in reverse at 1 (tau -5/9: two bowls, minima at 0.2 and 0.8),
+    while the model, held out from their results above 1, ranks them from their neighbours'
+    (tau 17/18 here): the model is the better ranker, and the promoted trial is the model's.
+    With the top's bowl at every level the rung ranks perfectly (tau 1) and nothing beats it:
+    ASHA's promotion by the results."""
+    st = study_of(LINE, fidelity=(1, 9), scheduler="mobster", params={"promote_by": "auto"})
+    sched = make_scheduler(st)
+    h = reversed_rungs(st)
+    tau_model, tau_rung, n = sched.model.held_out_agreement(h, 1.0)
+    assert n == 9 and tau_rung == pytest.approx(-5 / 9) and tau_model > 0.5
+    assert sched.model.model_ranks_better(h, 1.0)
+    assert abs(sched._get_job(h).config["x"] - 0.8) == pytest.approx(0.05)
+
+    agree = History(st)
+    for t in h.trials():
+        agree.apply_trial(t)
+        for r in h.reports(t.id):
+            loss = (t.config["x"] - 0.8) ** 2 + 0.01 / r.step
+            agree.apply_report(Report(t.id, r.step, {"loss": loss}, None, r.time))
+    fresh = make_scheduler(st)
+    _, tau_rung, _ = fresh.model.held_out_agreement(agree, 1.0)
+    assert tau_rung == pytest.approx(1.0)
+    assert not fresh.model.model_ranks_better(agree, 1.0)
+    by_score = make_scheduler(study_of(LINE, fidelity=(1, 9), scheduler="mobster"))
+    assert fresh._get_job(agree).id == by_score._get_job(agree).id
+    # below AUTO_MIN trials with both results: no evidence, ASHA's rule
+    few = GPSearcher(st, multi_fidelity=True, levels=[1, 3, 9], fidelity_range=(1, 9), n_initial=3)
+    part = History(st)
+    for t in list(h.trials())[:5] + list(h.trials())[9:]:
+        part.apply_trial(t)
+        for r in h.reports(t.id):
+            part.apply_report(r)
+    assert few.held_out_agreement(part, 1.0) is None and not few.model_ranks_better(part, 1.0)

@@ -48,6 +48,27 @@ def test_posterior_matches_a_closed_form_gp_with_the_same_kernel_and_noise() -> 
     np.testing.assert_allclose(var, sd**2 * v, rtol=1e-5, atol=1e-8)
 
 
+def test_held_out_means_are_those_of_a_gp_refitted_without_the_block() -> None:
+    """The closed-form block held-out means equal the posterior mean at the row of a GP on the
+    other rows (same kernel, noise and standardization), computed directly; one-row blocks are
+    ordinary leave-one-out."""
+    rng = np.random.default_rng(1)
+    X = rng.random((12, 2))
+    y = np.cos(4 * X[:, 0]) + X[:, 1]
+    ls, noise = np.array([0.4, 0.5]), 0.01
+    gp = GPSurrogate().fit(X, y, optimize=False)
+    gp.set_kernel(ls, noise)
+    yt = (y - y.mean()) / y.std(ddof=1)
+    blocks, at = [[0, 3, 7], [5], [2, 11]], [3, 5, 11]
+    got = gp.held_out_means(blocks, at)
+    for block, row, g in zip(blocks, at, got, strict=True):
+        keep = [i for i in range(len(X)) if i not in block]
+        K = matern52(X[keep], X[keep], ls) + noise * np.eye(len(keep))
+        want = matern52(X[row : row + 1], X[keep], ls) @ np.linalg.solve(K, yt[keep])
+        assert g == pytest.approx(float(want[0]), rel=1e-6, abs=1e-9)
+    assert not np.allclose(got, yt[at], atol=1e-3)  # not the in-sample values
+
+
 def test_a_fit_explains_a_smooth_function_better_than_its_mean() -> None:
     rng = np.random.default_rng(1)
     X = rng.random((30, 2))
