@@ -191,6 +191,15 @@ class ASHA(Scheduler):
                 n_top = math.floor(len(rung) / self.eta)
                 if n_top == 0 or not self._may_promote(history, rung, n_top):
                     continue
+                order = self._promotion_order(history, rung)
+                if order is not None:  # another ranking than the results': no scan list
+                    for tid in order[:n_top]:
+                        t = history.trial(tid)
+                        if not self._promoted(t, levels[k]) and (
+                            t.state is TrialState.PAUSED or t.id == running_ok
+                        ):
+                            return t
+                    continue
                 i = 0
                 while i < len(rung.open):
                     entry = rung.open[i]
@@ -203,6 +212,11 @@ class ASHA(Scheduler):
                     if t.state is TrialState.PAUSED or t.id == running_ok:
                         return t
                     i += 1
+        return None
+
+    def _promotion_order(self, history: History, rung: RungIndex) -> list[int] | None:
+        """The trial ids of ``rung`` in the order promotion ranks them, best first, where it is
+        not the order of their results (None: ASHA's, by the results)."""
         return None
 
     def _may_promote(self, history: History, rung: RungIndex, n_top: int) -> bool:

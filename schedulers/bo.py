@@ -68,7 +68,7 @@ from hpo.schedulers.random_search import RandomSearch
 
 from hpo.errors import InvalidStudy
 from hpo.history import History
-from hpo.model import Decision, Report, Study, Trial, TrialState
+from hpo.model import Decision, Report, Study, Trial
 from hpo.space import Config
 
 log = logging.getLogger(__name__)
@@ -1280,30 +1280,14 @@ class MOBSTER(ASHA):
         order = sorted(range(len(trials)), key=lambda i: (pred[i], trials[i].number))
         return [trials[i].id for i in order]
 
-    def _get_job(self, history: History, running_ok: int | None = None) -> Trial | None:
-        """ASHA's promotion search; with ``promote_by: model``, a rung's top ``floor(n / eta)``
-        are those the model predicts best at the maximum fidelity rather than those with the best
-        results at the rung (DyHPO, Wistuba et al. 2022, continues configurations by the model's
-        prediction in the same spirit), so where the low fidelities rank configurations unlike the
-        high ones, the model, which has seen both, picks whom to train further."""
-        if self.promote_by == "score":
-            return super()._get_job(history, running_ok)
-        for b, levels in enumerate(self.rungs):
-            for k in range(len(levels) - 2, -1, -1):
-                rung = self._rung(history, b, levels[k])
-                n_top = math.floor(len(rung) / self.eta)
-                if n_top == 0 or not self._may_promote(history, rung, n_top):
-                    continue
-                order = self._model_order(history, rung)
-                if order is None:
-                    order = [e[2] for e in rung.entries]
-                for tid in order[:n_top]:
-                    t = history.trial(tid)
-                    if self._promoted(t, levels[k]):
-                        continue
-                    if t.state is TrialState.PAUSED or t.id == running_ok:
-                        return t
-        return None
+    def _promotion_order(self, history: History, rung: RungIndex) -> list[int] | None:
+        """With ``promote_by: model`` (or ``auto`` where the model ranks better), a rung's top
+        ``floor(n / eta)`` are those the model predicts best at the maximum fidelity rather than
+        those with the best results at the rung (DyHPO, Wistuba et al. 2022, continues
+        configurations by the model's prediction in the same spirit), so where the low
+        fidelities rank configurations unlike the high ones, the model, which has seen both,
+        picks whom to train further."""
+        return None if self.promote_by == "score" else self._model_order(history, rung)
 
     def _top_rank(self, history: History) -> Callable[[int, float], Any] | None:
         """With constraints, adaptive brackets compare the best feasible top results first."""
