@@ -674,6 +674,19 @@ class GPSearcher:
             self._last_fit = (key, surrogate, train)
         return surrogate, train
 
+    def _model_now(self, history: History) -> tuple[Any, list[Observation], Any] | None:
+        """The first objective's GP on the history's results (``_first_model``), the results it
+        was conditioned on and its feature map; None while there is no single model (fewer than
+        ``n_initial`` trials with results, or a list of models)."""
+        obs = self.observations(history)
+        if self.generalized or len({o.trial for o in obs}) < self.n_initial:
+            return None
+        from hpo.surrogates import gp
+
+        features = gp.FeatureMap(self.space, self.fidelity_range)
+        surrogate, train = self._first_model(obs, features, self._factory(features))
+        return surrogate, train, features
+
     def predicted_scores(
         self, history: History, configs: Sequence[Config], fidelity: float | None = None
     ) -> np.ndarray | None:
@@ -682,13 +695,10 @@ class GPSearcher:
         (warped, standardized) space, an order rather than a value. None while the model does
         not exist yet (fewer than ``n_initial`` trials with results) and for a list of models
         (several objectives or constraints)."""
-        obs = self.observations(history)
-        if self.generalized or len({o.trial for o in obs}) < self.n_initial:
+        model = self._model_now(history)
+        if model is None:
             return None
-        from hpo.surrogates import gp
-
-        features = gp.FeatureMap(self.space, self.fidelity_range)
-        surrogate, _ = self._first_model(obs, features, self._factory(features))
+        surrogate, _, features = model
         at = self.target if fidelity is None else float(fidelity)
         X = features.encode(list(configs), [at] * len(configs) if self.multi_fidelity else None)
         mean, _ = surrogate.posterior(X)
@@ -703,14 +713,12 @@ class GPSearcher:
         trials reported above ``level`` (what the model knows of a trial waiting at ``level``;
         ``GPSurrogate.held_out_means``), (2) their results at ``level``; and how many trials.
         None while the model does not exist, for a list of models, or below ``AUTO_MIN``."""
-        obs = self.observations(history)
-        if self.generalized or len({o.trial for o in obs}) < self.n_initial:
+        model = self._model_now(history)
+        if model is None:
             return None
         from hpo.schedulers.asha import kendall_tau
-        from hpo.surrogates import gp
 
-        features = gp.FeatureMap(self.space, self.fidelity_range)
-        surrogate, train = self._first_model(obs, features, self._factory(features))
+        surrogate, train, _ = model
         if (
             self._agreement is not None
             and self._agreement[0] is surrogate
