@@ -9,9 +9,12 @@ needs is derivable from it, which is what makes decisions replayable after a res
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Iterable, Iterator
 
 from hpo.model import Decision, Report, Study, Trial, TrialState
+
+_TOKENS = itertools.count()  # one per History object: tells copies and rebuilt ones apart
 
 
 class History:
@@ -23,6 +26,10 @@ class History:
     def __init__(self, study: Study):
         self.study = study
         self.version = 0
+        # apply_report calls so far: with the object's token, ``reports_key``. ``version`` is
+        # the storage's, which stays put while a write transaction applies rows
+        self.report_revision = 0
+        self._token = next(_TOKENS)
         self._trials: dict[int, Trial] = {}
         self._by_number: dict[int, int] = {}
         self._reports: dict[int, list[Report]] = {}  # trial id -> reports sorted by step
@@ -51,6 +58,7 @@ class History:
             self._interrupted.discard(trial.id)
 
     def apply_report(self, report: Report) -> None:
+        self.report_revision += 1
         lst = self._reports.setdefault(report.trial_id, [])
         steps = [r.step for r in lst]
         i = bisect.bisect_left(steps, report.step)
@@ -73,6 +81,14 @@ class History:
             self._fidelity_used[report.trial_id] = report.step
 
     # ---- reading ---------------------------------------------------------------------------
+    @property
+    def reports_key(self) -> tuple[int, int]:
+        """Equal between two reads only if no report was applied to this object in between: what
+        a scheduler may key what it derived from the reports alone on (a trial's number and
+        configuration never change; another History object, a copy included, never has the same
+        key)."""
+        return (self._token, self.report_revision)
+
     @property
     def n_trials(self) -> int:
         return len(self._trials)

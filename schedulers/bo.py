@@ -299,6 +299,19 @@ def plateau_share(history: History, metric: str, window: int) -> float:
     return sum(recent) / len(recent) if recent else 0.0
 
 
+def _prefix_keys(obs: Sequence[Observation]) -> list[int]:
+    """``keys[m - 1]`` identifies ``obs[:m]`` (a hash chain over each result's trial, fidelity,
+    score and arrival order; a trial's configuration is fixed by its number): what the first
+    objective's model is fitted on at milestone ``m``, in O(n) for every ``m`` at once rather
+    than encoding each prefix to hash it."""
+    keys: list[int] = []
+    h = 0
+    for o in obs:
+        h = hash((h, o.trial, o.fidelity, o.score, o.order))
+        keys.append(h)
+    return keys
+
+
 def default_n_initial(dim: int) -> int:
     return int(min(max(2 * dim + 1, 3), 10))
 
@@ -505,6 +518,10 @@ class GPSearcher:
         self.keep_fit = False
         self._last_fit: tuple[int, Any, list[Observation]] | None = None
         self._agreement: tuple[Any, float, Any] | None = None  # held_out_agreement's last
+        # observations() and _model_now() of the last history seen, by History.reports_key: a
+        # rung decision and the proposal after it read the same results once
+        self._obs_memo: tuple[Any, list[Observation]] | None = None
+        self._model_memo: tuple[Any, Any] | None = None
         self.last_training_size = 0  # points the last model was conditioned on (tests, benchmarks)
         self.last_acquisition_level: float | None = None  # where the last acquisition was (tests)
         self.last_ref_point: tuple[float, ...] | None = None  # maximize space (tests, debugging)
@@ -518,7 +535,11 @@ class GPSearcher:
     def observations(self, history: History) -> list[Observation]:
         """Every usable result, in arrival order. With ``best_so_far`` a result's value is the
         best the trial reported up to its step (reports come in step order), as when the best
-        checkpoint is the one kept."""
+        checkpoint is the one kept. The list is shared between calls on an unchanged history:
+        callers must not modify it."""
+        key = history.reports_key
+        if self._obs_memo is not None and self._obs_memo[0] == key:
+            return self._obs_memo[1]
         objectives = self.study.objectives
         out: list[Observation] = []
         for t in history.trials():
@@ -546,6 +567,7 @@ class GPSearcher:
                     )
                 )
         out.sort(key=lambda o: o.order)
+        self._obs_memo = (key, out)
         return out
 
     def _select(self, obs: Sequence[Observation]) -> list[Observation]:
@@ -659,8 +681,13 @@ class GPSearcher:
             self._schedule = gp.HyperparameterSchedule(
                 first=max(self.n_initial, 3), growth=self.refit_growth
             )
+        prefix = _prefix_keys(obs)
         hp = self._schedule.for_size(
-            len(obs), lambda m: self._xy(features, self._select(obs[:m])), factory, self.seed
+            len(obs),
+            lambda m: self._xy(features, self._select(obs[:m])),
+            factory,
+            self.seed,
+            key_at=lambda m: prefix[m - 1],
         )
         train = self._select(obs)
         X, y = self._xy(features, train)
@@ -677,15 +704,21 @@ class GPSearcher:
     def _model_now(self, history: History) -> tuple[Any, list[Observation], Any] | None:
         """The first objective's GP on the history's results (``_first_model``), the results it
         was conditioned on and its feature map; None while there is no single model (fewer than
-        ``n_initial`` trials with results, or a list of models)."""
+        ``n_initial`` trials with results, or a list of models). Kept while the history is
+        unchanged (``History.reports_key``)."""
+        key = history.reports_key
+        if self._model_memo is not None and self._model_memo[0] == key:
+            return self._model_memo[1]
         obs = self.observations(history)
-        if self.generalized or len({o.trial for o in obs}) < self.n_initial:
-            return None
-        from hpo.surrogates import gp
+        out: tuple[Any, list[Observation], Any] | None = None
+        if not self.generalized and len({o.trial for o in obs}) >= self.n_initial:
+            from hpo.surrogates import gp
 
-        features = gp.FeatureMap(self.space, self.fidelity_range)
-        surrogate, train = self._first_model(obs, features, self._factory(features))
-        return surrogate, train, features
+            features = gp.FeatureMap(self.space, self.fidelity_range)
+            surrogate, train = self._first_model(obs, features, self._factory(features))
+            out = (surrogate, train, features)
+        self._model_memo = (key, out)
+        return out
 
     def predicted_scores(
         self, history: History, configs: Sequence[Config], fidelity: float | None = None

@@ -92,7 +92,7 @@ def theta_from_losses(losses: np.ndarray) -> np.ndarray:
 class Ensemble:
     """The state one decision uses: level GPs, their weights, and the reference level."""
 
-    key: tuple[int, int, int]
+    key: tuple[int, int]  # History.reports_key
     observations: list[Observation]  # the history's results, in arrival order
     models: dict[float, Any]  # level -> GPSurrogate (inputs: FeatureMap with z = 1)
     theta: dict[float, float]  # level -> weight, summing to 1
@@ -127,10 +127,10 @@ class HyperTuneSearcher(GPSearcher):
     # ---- the ensemble ------------------------------------------------------------------------
     def ensemble(self, history: History) -> Ensemble | None:
         """Level GPs and weights for ``history``; None while proposals are still random."""
-        obs = self.observations(history)
-        key = (history.study.id, history.version, len(obs))
+        key = history.reports_key
         if self._state is not None and self._state.key == key:
             return self._state
+        obs = self.observations(history)
         if len({o.trial for o in obs}) < self.n_initial:
             return None
         from hpo.surrogates import gp

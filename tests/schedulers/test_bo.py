@@ -246,6 +246,28 @@ def mf_history(study: Study, reached: list[int]) -> History:
     return h
 
 
+def test_results_and_the_model_are_reread_only_after_a_report() -> None:
+    """``observations`` and ``_model_now`` are kept per ``History.reports_key``: a new trial
+    leaves them (it has no result), a report renews them and the new result is in the new list;
+    another History object with the same rows is read afresh, to the same results."""
+    st = study_of(fidelity=(1, 9), scheduler="mobster")
+    s = GPSearcher(st, multi_fidelity=True, levels=[1, 3, 9], n_initial=3)
+    h = mf_history(st, [9, 3, 3, 1, 1])
+    obs = s.observations(h)
+    model = s._model_now(h)
+    assert model is not None
+    h.apply_trial(Trial(6, 1, 5, {"x": 0.5, "y": 0.5}, TrialState.RUNNING, 9.0))
+    assert s.observations(h) is obs and s._model_now(h) is model
+    h.apply_report(Report(6, 1.0, {"loss": 0.25}, None, 99.0))
+    fresh = s.observations(h)
+    assert fresh is not obs and len(fresh) == len(obs) + 1 and fresh[-1].score == 0.25
+    renewed = s._model_now(h)
+    assert renewed is not None and renewed[0] is not model[0] and len(renewed[1]) > len(model[1])
+    again = h.copy()
+    assert again.reports_key != h.reports_key
+    assert [o.order for o in s.observations(again)] == [o.order for o in fresh]
+
+
 def test_bohb_acquisition_fidelity_is_the_highest_rung_with_d_plus_one_results() -> None:
     """Two parameters, so a rung needs 3 trials with a result there. Hand-counted: with 9
     trials at rung 1, 3 of them to rung 3 and 2 to rung 9, the acquisition is at 3; one more at
