@@ -833,6 +833,15 @@ class SavedRuns:
         return result
 
 
+def _seed_words(seeds: range) -> str:
+    """'5 seeds', or with --first-seed 'seeds 5-9' ('seed 9')."""
+    if seeds.start == 0:
+        return f"{len(seeds)} seeds"
+    if len(seeds) == 1:
+        return f"seed {seeds.start}"
+    return f"seeds {seeds.start}-{seeds.stop - 1}"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.compare", description=__doc__)
     ap.add_argument("--benchmark", default="branin-mf", choices=sorted([*SYNTHETIC, *TABULAR]))
@@ -843,6 +852,13 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join([*HPO_METHODS, *HPO_VARIANTS, *OPTUNA_METHODS, *PEER_METHODS]),
     )
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="run and tabulate seeds first-seed .. seeds-1 only (to split seeds between hosts; "
+        "a table of all of them reads every seed's file with --saved-only)",
+    )
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--hours", type=float, default=8.0, help="simulated time budget")
     ap.add_argument("--noise", type=float, default=0.0)
@@ -880,6 +896,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.bootstrap < 0:
         ap.error("--bootstrap must be 0 or more")
+    if not 0 <= args.first_seed < args.seeds:
+        ap.error("--first-seed must be at least 0 and below --seeds")
     if args.saved_only and not args.runs_dir:
         ap.error("--saved-only needs --runs-dir")
     if args.html:
@@ -900,7 +918,10 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[str, list[list[tuple[float, float]]]] = {}
     unavailable: dict[str, str] = {}
     wall: dict[str, float] = {}
-    jobs = [(m, seed) for m in methods for seed in range(args.seeds)]
+    seeds = range(args.first_seed, args.seeds)
+    # seed by seed, every method of a seed before the next seed's: a run cut short by a time
+    # limit leaves whole seeds, paired across the methods
+    jobs = [(m, seed) for seed in seeds for m in methods]
     spec = (args.benchmark, args.noise, args.workers, limit)
     saved = SavedRuns(
         args.runs_dir, args.benchmark, args.workers, args.hours, args.noise, args.saved_only
@@ -936,7 +957,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {m:22s} left out: not every seed is in {args.runs_dir}", file=sys.stderr)
     methods = [m for m in methods if m not in missing]
     for m in methods:
-        outs = [results[(m, seed)] for seed in range(args.seeds)]
+        outs = [results[(m, seed)] for seed in seeds]
         why = next((o for o in outs if isinstance(o, str)), None)
         if why is not None:
             unavailable[m] = why
@@ -944,13 +965,13 @@ def main(argv: list[str] | None = None) -> int:
             continue
         runs[m] = [traj for traj, _ in outs]
         wall[m] = sum(sec for _, sec in outs)
-        print(f"  {m:22s} {args.seeds} seeds in {wall[m]:.1f}s", file=sys.stderr, flush=True)
+        print(f"  {m:22s} {len(seeds)} seeds in {wall[m]:.1f}s", file=sys.stderr, flush=True)
 
     per_epoch = getattr(bb, "epoch_seconds", None)
     cost = f"{per_epoch:g}s" if per_epoch else f"measured {getattr(bb, 'cost_column', 'seconds')}"
     print(
         f"# {bb.name}: {args.workers} workers, {args.hours:g} simulated hours, "
-        f"{bb.max_epochs} epochs x {cost}, {args.seeds} seeds, noise {args.noise}"
+        f"{bb.max_epochs} epochs x {cost}, {_seed_words(seeds)}, noise {args.noise}"
     )
     print(f"command: python -m benchmarks.compare {' '.join(argv or sys.argv[1:])}")
     for m, why in unavailable.items():
@@ -974,8 +995,8 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|" + "---:|" * ncol)
     finals = {m: [regret_at(tr, limit, bb, scale) for tr in runs[m]] for m in methods}
     ranks: dict[str, list[float]] = {m: [] for m in methods}
-    for seed in range(args.seeds):
-        for m, r in tied_ranks({x: finals[x][seed] for x in methods}).items():
+    for i in range(len(seeds)):
+        for m, r in tied_ranks({x: finals[x][i] for x in methods}).items():
             ranks[m].append(r)
     for m in methods:
         cells = []
@@ -1005,7 +1026,7 @@ def main(argv: list[str] | None = None) -> int:
         for m in methods:
             fig.add_trace(go.Scatter(x=[t / 3600 for t in grid], y=curves[m], name=m, mode="lines"))
         fig.update_layout(
-            title=f"{bb.name}: normalized regret, mean over {args.seeds} seeds",
+            title=f"{bb.name}: normalized regret, mean over {_seed_words(seeds)}",
             xaxis_title="simulated hours",
             yaxis_title="normalized regret",
             yaxis_type="log",

@@ -10,7 +10,8 @@
 #   RAY=1 bash benchmarks/device/compare_gp.sh RUNS [LIMIT]     # Ray Tune's BOHB (real-time replay)
 # BENCHES="digits-mlp charlm-gpt" limits the benchmarks (the -best tables run only when named),
 # JOBS the processes per benchmark, METHODS the methods, SEEDS the seeds (default 5; with more,
-# the seeds already in RUNS are reused and only the missing ones run).
+# the seeds already in RUNS are reused and only the missing ones run; FIRST_SEED=5 runs seeds 5
+# and up only, to split the seeds between hosts).
 # Each run's file records where it ran ("from"): pass the commit the tree was copied from, e.g.
 #   HPO_RUNS_CODE=baf4a37 bash benchmarks/device/compare_gp.sh RUNS 530
 # (the copy on the device host has no git history; the host defaults to "device host (N CPU
@@ -54,7 +55,8 @@ for spec in "branin-mf 8 0 0.0021" "hartmann6-mf 8 0.05 0.0021" "digits-mlp 0.03
       --runs-dir "$runs" > "$runs/$1-ray.log" 2>&1 &
   else
     timeout "$limit" python3 -m benchmarks.compare --benchmark "$1" --seeds "${SEEDS:-5}" \
-      --workers 4 --hours "$2" --noise "$3" --jobs "$jobs" --methods "$methods" --runs-dir "$runs" \
+      --first-seed "${FIRST_SEED:-0}" --workers 4 --hours "$2" --noise "$3" --jobs "$jobs" \
+      --methods "$methods" --runs-dir "$runs" \
       > "$runs/$1.log" 2>&1 &
   fi
 done

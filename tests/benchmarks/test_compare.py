@@ -374,3 +374,21 @@ def test_a_parameter_added_later_is_taken_at_its_old_behaviour_in_older_settings
     with pytest.raises(StaleRun, match="promote_by='score', but hpo-mobster-modelrank now runs"):
         check_settings("hpo-mobster-modelrank", old, Path("x.json"))
     assert run_settings("hpo-asha").keys().isdisjoint(PARAMS_BEFORE)
+
+
+def test_first_seed_runs_and_tabulates_the_later_seeds_only(tmp_path, capsys):
+    """Seeds split between hosts: ``--first-seed 1`` runs seed 1 alone; the table of both seeds
+    reads seed 0's file (run separately) and seed 1's, and its row is the one two seeds give."""
+    base = ["--benchmark", "branin-mf", "--hours", "1", "--methods", "hpo-random"]
+    split, whole = tmp_path / "split", tmp_path / "whole"
+    assert main([*base, "--seeds", "2", "--first-seed", "1", "--runs-dir", str(split)]) == 0
+    assert ", seed 1, noise" in capsys.readouterr().out
+    assert sorted(p.name for p in split.glob("*/*.json")) == ["hpo-random-seed1.json"]
+    assert main([*base, "--seeds", "1", "--runs-dir", str(split)]) == 0  # seed 0, another call
+    assert main([*base, "--seeds", "2", "--runs-dir", str(split), "--saved-only"]) == 0
+    split_row = capsys.readouterr().out.splitlines()[-1]
+    assert main([*base, "--seeds", "2", "--runs-dir", str(whole)]) == 0
+    whole_row = capsys.readouterr().out.splitlines()[-1]
+    assert split_row.rsplit("|", 2)[0] == whole_row.rsplit("|", 2)[0]  # real seconds differ
+    with pytest.raises(SystemExit):
+        main([*base, "--seeds", "2", "--first-seed", "2"])
