@@ -301,13 +301,13 @@ def plateau_share(history: History, metric: str, window: int) -> float:
 
 def _prefix_keys(obs: Sequence[Observation]) -> list[int]:
     """``keys[m - 1]`` identifies ``obs[:m]`` (a hash chain over each result's trial, fidelity,
-    score and arrival order; a trial's configuration is fixed by its number): what the first
-    objective's model is fitted on at milestone ``m``, in O(n) for every ``m`` at once rather
-    than encoding each prefix to hash it."""
+    arrival order and values; a trial's configuration is fixed by its number): what a model is
+    fitted on at milestone ``m`` (``HyperparameterSchedule.for_size``'s ``key_at``), in O(n)
+    for every ``m`` at once rather than encoding each prefix to hash it."""
     keys: list[int] = []
     h = 0
     for o in obs:
-        h = hash((h, o.trial, o.fidelity, o.score, o.order))
+        h = hash((h, o.trial, o.fidelity, o.score, o.order, o.values, o.constraint_values))
         keys.append(h)
     return keys
 
@@ -965,7 +965,8 @@ class GPSearcher:
             )
 
         seed = self.seed + 7919 * key
-        hp = sched.for_size(len(obs_k), data_at, factory, seed)
+        prefix = _prefix_keys(obs_k)
+        hp = sched.for_size(len(obs_k), data_at, factory, seed, key_at=lambda m: prefix[m - 1])
         X, y = data_at(len(obs_k))
         import torch
 

@@ -55,7 +55,14 @@ from hpo.schedulers.base import (
     fidelity_range,
     rung_levels,
 )
-from hpo.schedulers.bo import GP_PINNED, GPSearcher, Observation, _check_choice, _check_int
+from hpo.schedulers.bo import (
+    GP_PINNED,
+    GPSearcher,
+    Observation,
+    _check_choice,
+    _check_int,
+    _prefix_keys,
+)
 
 from hpo.errors import InvalidStudy
 from hpo.history import History
@@ -190,8 +197,13 @@ class HyperTuneSearcher(GPSearcher):
                 first=3, growth=max(self.refit_growth, LEVEL_GROWTH)
             )
         seed = self.seed + 104729 * (i + 1)
+        prefix = _prefix_keys(obs_r)
         hp = sched.for_size(
-            len(obs_r), lambda m: self._level_data(obs_r[:m], features), factory, seed
+            len(obs_r),
+            lambda m: self._level_data(obs_r[:m], features),
+            factory,
+            seed,
+            key_at=lambda m: prefix[m - 1],
         )
         X, y = self._level_data(obs_r, features)
         y = _zscore(y)
