@@ -29,6 +29,7 @@ class History:
         # apply_report calls so far: with the object's token, ``reports_key``. ``version`` is
         # the storage's, which stays put while a write transaction applies rows
         self.report_revision = 0
+        self._report_log: list[int] = []  # the trial id of every apply_report, in order
         self._token = next(_TOKENS)
         self._trials: dict[int, Trial] = {}
         self._by_number: dict[int, int] = {}
@@ -59,6 +60,7 @@ class History:
 
     def apply_report(self, report: Report) -> None:
         self.report_revision += 1
+        self._report_log.append(report.trial_id)
         lst = self._reports.setdefault(report.trial_id, [])
         steps = [r.step for r in lst]
         i = bisect.bisect_left(steps, report.step)
@@ -88,6 +90,11 @@ class History:
         configuration never change; another History object, a copy included, never has the same
         key)."""
         return (self._token, self.report_revision)
+
+    def reported_since(self, revision: int) -> list[int]:
+        """The ids of the trials with a report applied after ``report_revision`` was
+        ``revision`` (each once, in order of their first such report)."""
+        return list(dict.fromkeys(self._report_log[revision:]))
 
     @property
     def n_trials(self) -> int:
@@ -171,6 +178,8 @@ class History:
         """A deep-enough copy that later ``apply_*`` calls on either leave the other alone."""
         h = History(self.study)
         h.version = self.version
+        h.report_revision = self.report_revision
+        h._report_log = list(self._report_log)
         h._trials = dict(self._trials)
         h._by_number = dict(self._by_number)
         h._reports = {k: list(v) for k, v in self._reports.items()}

@@ -536,38 +536,53 @@ class GPSearcher:
         """Every usable result, in arrival order. With ``best_so_far`` a result's value is the
         best the trial reported up to its step (reports come in step order), as when the best
         checkpoint is the one kept. The list is shared between calls on an unchanged history:
-        callers must not modify it."""
-        key = history.reports_key
-        if self._obs_memo is not None and self._obs_memo[0] == key:
-            return self._obs_memo[1]
+        callers must not modify it. On a later state of the same History only the trials that
+        reported since are read again (``History.reported_since``)."""
+        token, revision = history.reports_key
+        memo = self._obs_memo
+        if memo is not None and memo[0] == (token, revision):
+            return memo[1]
+        if memo is not None and memo[0][0] == token and memo[0][1] < revision:
+            changed = [history.trial(i) for i in history.reported_since(memo[0][1])]
+            numbers = {t.number for t in changed}
+            out = [o for o in memo[1] if o.trial not in numbers]
+            for t in changed:
+                out.extend(self._trial_observations(history, t))
+        else:
+            out = []
+            for t in history.trials():
+                out.extend(self._trial_observations(history, t))
+        out.sort(key=lambda o: o.order)  # (time, number, step): unique, so any start order
+        self._obs_memo = ((token, revision), out)
+        return out
+
+    def _trial_observations(self, history: History, t: Trial) -> list[Observation]:
+        """The usable results of trial ``t`` (``observations``), in step order."""
         objectives = self.study.objectives
         out: list[Observation] = []
-        for t in history.trials():
-            best = math.inf
-            for r in history.reports(t.id):
-                values = [r.metrics.get(o.name) for o in objectives]
-                if any(v is None for v in values):
-                    continue
-                signed = tuple(o.sign() * v for o, v in zip(objectives, values, strict=True))
-                if self.best_so_far:  # one objective (checked in __init__)
-                    best = min(best, signed[0])
-                    signed = (best,)
-                if not self.multi_fidelity and r.step < self.target - 1e-9:
-                    continue
-                step = min(float(r.step), self.target)
-                out.append(
-                    Observation(
-                        t.number,
-                        t.config,
-                        step,
-                        signed[0],
-                        (r.time, t.number, step),
-                        signed,
-                        tuple(r.metrics.get(c.metric) for c in self.constraints),
-                    )
+        best = math.inf
+        for r in history.reports(t.id):
+            values = [r.metrics.get(o.name) for o in objectives]
+            if any(v is None for v in values):
+                continue
+            signed = tuple(o.sign() * v for o, v in zip(objectives, values, strict=True))
+            if self.best_so_far:  # one objective (checked in __init__)
+                best = min(best, signed[0])
+                signed = (best,)
+            if not self.multi_fidelity and r.step < self.target - 1e-9:
+                continue
+            step = min(float(r.step), self.target)
+            out.append(
+                Observation(
+                    t.number,
+                    t.config,
+                    step,
+                    signed[0],
+                    (r.time, t.number, step),
+                    signed,
+                    tuple(r.metrics.get(c.metric) for c in self.constraints),
                 )
-        out.sort(key=lambda o: o.order)
-        self._obs_memo = (key, out)
+            )
         return out
 
     def _select(self, obs: Sequence[Observation]) -> list[Observation]:

@@ -268,6 +268,30 @@ def test_results_and_the_model_are_reread_only_after_a_report() -> None:
     assert [o.order for o in s.observations(again)] == [o.order for o in fresh]
 
 
+@pytest.mark.parametrize("best_so_far", [False, True])
+def test_results_read_incrementally_equal_a_fresh_read(best_so_far) -> None:
+    """Reports arriving one by one, some out of step order, some replacing an earlier result at
+    the same step: read after one report or after several, the kept searcher's results
+    (re-reading only the trials that reported) equal a new searcher's, result for result."""
+    st = study_of(fidelity=(1, 9), scheduler="mobster")
+    kept = GPSearcher(st, multi_fidelity=True, levels=[1, 3, 9], best_so_far=best_so_far)
+    rng = np.random.default_rng(5)
+    h = History(st)
+    for i, c in enumerate(random_configs(st.space, 6, 4)):
+        h.apply_trial(Trial(i + 1, 1, i, c, TrialState.RUNNING, 9.0))
+    for n in range(1, 61):
+        tid = int(rng.integers(1, 7))
+        step = float(rng.choice([1, 2, 3, 5, 9]))
+        h.apply_report(Report(tid, step, {"loss": float(rng.random())}, None, float(n)))
+        if n % 3:  # read after one report, or after several (of several trials)
+            fresh = GPSearcher(st, multi_fidelity=True, levels=[1, 3, 9], best_so_far=best_so_far)
+            assert kept.observations(h) == fresh.observations(h), n
+    start = h.report_revision
+    for tid in (2, 1, 2):
+        h.apply_report(Report(tid, 9.0, {"loss": 0.0}, None, 99.0))
+    assert h.reported_since(start) == [2, 1] and h.reported_since(start + 2) == [2]
+
+
 def test_bohb_acquisition_fidelity_is_the_highest_rung_with_d_plus_one_results() -> None:
     """Two parameters, so a rung needs 3 trials with a result there. Hand-counted: with 9
     trials at rung 1, 3 of them to rung 3 and 2 to rung 9, the acquisition is at 3; one more at
