@@ -26,10 +26,10 @@ class History:
     def __init__(self, study: Study):
         self.study = study
         self.version = 0
-        # apply_report calls so far: with the object's token, ``reports_key``. ``version`` is
-        # the storage's, which stays put while a write transaction applies rows
-        self.report_revision = 0
-        self._report_log: list[int] = []  # the trial id of every apply_report, in order
+        # the trial id of every apply_report, in order: its length and the object's token make
+        # ``reports_key`` (``version`` is the storage's, which stays put while a write
+        # transaction applies rows)
+        self._report_log: list[int] = []
         self._token = next(_TOKENS)
         self._trials: dict[int, Trial] = {}
         self._by_number: dict[int, int] = {}
@@ -59,7 +59,6 @@ class History:
             self._interrupted.discard(trial.id)
 
     def apply_report(self, report: Report) -> None:
-        self.report_revision += 1
         self._report_log.append(report.trial_id)
         lst = self._reports.setdefault(report.trial_id, [])
         steps = [r.step for r in lst]
@@ -83,6 +82,11 @@ class History:
             self._fidelity_used[report.trial_id] = report.step
 
     # ---- reading ---------------------------------------------------------------------------
+    @property
+    def report_revision(self) -> int:
+        """How many reports were applied to this object (or the one it was copied from)."""
+        return len(self._report_log)
+
     @property
     def reports_key(self) -> tuple[int, int]:
         """Equal between two reads only if no report was applied to this object in between: what
@@ -178,7 +182,6 @@ class History:
         """A deep-enough copy that later ``apply_*`` calls on either leave the other alone."""
         h = History(self.study)
         h.version = self.version
-        h.report_revision = self.report_revision
         h._report_log = list(self._report_log)
         h._trials = dict(self._trials)
         h._by_number = dict(self._by_number)

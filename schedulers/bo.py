@@ -302,8 +302,8 @@ def plateau_share(history: History, metric: str, window: int) -> float:
 def _prefix_keys(obs: Sequence[Observation]) -> list[int]:
     """``keys[m - 1]`` identifies ``obs[:m]`` (a hash chain over each result's trial, fidelity,
     arrival order and values; a trial's configuration is fixed by its number): what a model is
-    fitted on at milestone ``m`` (``HyperparameterSchedule.for_size``'s ``key_at``), in O(n)
-    for every ``m`` at once rather than encoding each prefix to hash it."""
+    fitted on at milestone ``m`` (``HyperparameterSchedule.for_size``'s ``prefix_keys``), in
+    O(n) for every ``m`` at once rather than encoding each prefix to hash it."""
     keys: list[int] = []
     h = 0
     for o in obs:
@@ -688,7 +688,8 @@ class GPSearcher:
         the proposal that follows at the same results share one fit."""
         from hpo.surrogates import gp
 
-        key = hash(tuple((o.order, o.score) for o in obs)) if self.keep_fit else None
+        prefix = _prefix_keys(obs)
+        key = (prefix[-1] if prefix else 0) if self.keep_fit else None  # names all of obs
         if key is not None and self._last_fit is not None and self._last_fit[0] == key:
             self.last_training_size = len(self._last_fit[2])
             return self._last_fit[1], self._last_fit[2]
@@ -696,13 +697,12 @@ class GPSearcher:
             self._schedule = gp.HyperparameterSchedule(
                 first=max(self.n_initial, 3), growth=self.refit_growth
             )
-        prefix = _prefix_keys(obs)
         hp = self._schedule.for_size(
             len(obs),
             lambda m: self._xy(features, self._select(obs[:m])),
             factory,
             self.seed,
-            key_at=lambda m: prefix[m - 1],
+            prefix_keys=prefix,
         )
         train = self._select(obs)
         X, y = self._xy(features, train)
@@ -980,8 +980,7 @@ class GPSearcher:
             )
 
         seed = self.seed + 7919 * key
-        prefix = _prefix_keys(obs_k)
-        hp = sched.for_size(len(obs_k), data_at, factory, seed, key_at=lambda m: prefix[m - 1])
+        hp = sched.for_size(len(obs_k), data_at, factory, seed, prefix_keys=_prefix_keys(obs_k))
         X, y = data_at(len(obs_k))
         import torch
 

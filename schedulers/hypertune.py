@@ -197,13 +197,12 @@ class HyperTuneSearcher(GPSearcher):
                 first=3, growth=max(self.refit_growth, LEVEL_GROWTH)
             )
         seed = self.seed + 104729 * (i + 1)
-        prefix = _prefix_keys(obs_r)
         hp = sched.for_size(
             len(obs_r),
             lambda m: self._level_data(obs_r[:m], features),
             factory,
             seed,
-            key_at=lambda m: prefix[m - 1],
+            prefix_keys=_prefix_keys(obs_r),
         )
         X, y = self._level_data(obs_r, features)
         y = _zscore(y)

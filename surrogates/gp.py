@@ -491,8 +491,9 @@ class HyperparameterSchedule:
     milestone ``<= n``: the chain of fits on ``data_at(m)`` (the first ``m`` observations,
     subsampled), each warm-started from the one before. Results are cached by (milestone, data
     digest), so a changed prefix is refitted and a replay gets the same numbers. A caller that
-    can name a prefix more cheaply than by its data passes ``key_at(m)`` (equal keys for equal
-    data, like the digest): then ``data_at`` is called only for milestones not fitted yet.
+    can name each prefix more cheaply than by its data passes ``prefix_keys`` (``prefix_keys[m -
+    1]`` names the first ``m``; equal keys for equal data, like the digest): then ``data_at`` is
+    called only for milestones not fitted yet.
     """
 
     def __init__(self, first: int = 4, growth: float = 1.25, keep: int = 64):
@@ -521,21 +522,21 @@ class HyperparameterSchedule:
         data_at: Callable[[int], tuple[np.ndarray, np.ndarray]],
         surrogate_factory: Callable[[], GPSurrogate],
         seed: int = 0,
-        key_at: Callable[[int], Hashable] | None = None,
+        prefix_keys: Sequence[Hashable] | None = None,
     ) -> Hyperparameters | None:
         torch = _torch()
         hp: Hyperparameters | None = None
         for m in self.milestones(n):
-            if key_at is None:
+            if prefix_keys is None:
                 X, y = data_at(m)
                 key: tuple[int, Hashable] = (m, _digest(X, y))
             else:
-                key = (m, key_at(m))
+                key = (m, prefix_keys[m - 1])
             cached = self._cache.get(key)
             if cached is not None:
                 hp = cached
                 continue
-            if key_at is not None:
+            if prefix_keys is not None:
                 X, y = data_at(m)
             with torch.random.fork_rng():
                 torch.manual_seed(seed * 1_000_003 + m)

@@ -439,8 +439,9 @@ def test_power_warp_likelihood_and_transforms_are_scipys(lmb) -> None:
 
 
 def test_a_keyed_fit_chain_equals_the_digested_one_and_encodes_only_new_milestones() -> None:
-    """``key_at`` names each prefix instead of hashing its data: the hyperparameters are the
-    same as the digest-keyed chain's, and ``data_at`` runs only for milestones not yet fitted."""
+    """``prefix_keys`` name each prefix instead of hashing its data: the hyperparameters are
+    the same as the digest-keyed chain's, and ``data_at`` runs only for milestones not yet
+    fitted."""
     rng = np.random.default_rng(3)
     X = rng.random((50, 2))
     y = np.sin(5 * X).sum(1)
@@ -451,10 +452,11 @@ def test_a_keyed_fit_chain_equals_the_digested_one_and_encodes_only_new_mileston
         return X[:m], y[:m]
 
     keyed = HyperparameterSchedule(first=5, growth=1.5)
-    hp = keyed.for_size(30, data_at, GPSurrogate, key_at=lambda m: m)
+    names = list(range(1, 51))  # the first m rows of a fixed table: m names them
+    hp = keyed.for_size(30, data_at, GPSurrogate, prefix_keys=names)
     assert asked == keyed.milestones(30)
     asked.clear()
-    hp = keyed.for_size(50, data_at, GPSurrogate, key_at=lambda m: m)
+    hp = keyed.for_size(50, data_at, GPSurrogate, prefix_keys=names)
     assert asked == [m for m in keyed.milestones(50) if m > 30]  # the new milestone only
     digested = HyperparameterSchedule(first=5, growth=1.5).for_size(50, data_at, GPSurrogate)
     for k in digested:
