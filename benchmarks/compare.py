@@ -192,11 +192,23 @@ HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
         },
     ),
     # by the model at a rung only while its held-out predictions rank the best top results better
-    # than the rung's results do (promote_by "auto")
+    # than the rung's results do (promote_by "auto"): mobster's default since the thirtieth
+    # session (hpo-mobster-autorank runs what hpo-mobster runs now)
     "hpo-mobster-autorank": (
         "mobster",
         {
             "promote_by": "auto",
+            "acquisition_fidelity": "bohb",
+            "lengthscale_prior": "gamma",
+            "initial_design": "sobol",
+        },
+    ),
+    # the rungs promote by their results (promote_by "score"), mobster's default before the
+    # thirtieth session: the stored hpo-mobster runs made before then are kept under this name
+    "hpo-mobster-scorerank": (
+        "mobster",
+        {
+            "promote_by": "score",
             "acquisition_fidelity": "bohb",
             "lengthscale_prior": "gamma",
             "initial_design": "sobol",
@@ -207,12 +219,15 @@ HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
 # initial trials, the other variants with uniform random initial trials, and keep them, so their
 # stored runs stay reproducible (hpo-mobster-sobol runs what hpo-mobster runs now); the mobster
 # variants that name no acquisition_fidelity were measured with "max", the default before the
-# twenty-third session (d618abb), and keep it too. A run stored from now on records its settings
-# (run_settings), so that a later change of a default is caught rather than mixed in.
+# twenty-third session (d618abb), and keep it too; every mobster variant that names no
+# promote_by was measured with "score", the default before the thirtieth session. A run stored
+# from now on records its settings (run_settings), so that a later change of a default is caught
+# rather than mixed in.
 for _sched, _params in HPO_VARIANTS.values():
     if _sched == "mobster":
         _params.setdefault("lengthscale_prior", "dim_scaled")
         _params.setdefault("acquisition_fidelity", "max")
+        _params.setdefault("promote_by", "score")
     if _sched in ("mobster", "bo", "hypertune"):
         _params.setdefault("initial_design", "random")
 

@@ -187,7 +187,7 @@ def test_a_new_study_stores_the_defaults_that_may_change(tmp_path: Path, monkeyp
         "initial_design": "sobol",
         "noise_prior": "lognormal",
         "acquisition_fidelity": "bohb",
-        "promote_by": "score",
+        "promote_by": "auto",
     }
     assert s.scheduler.params == pinned
     mine = c.create_study(
@@ -212,6 +212,18 @@ def test_a_new_study_stores_the_defaults_that_may_change(tmp_path: Path, monkeyp
     searcher = Coordinator(hpo.Client(url).storage, reopened).scheduler.searcher
     assert searcher.acquisition_fidelity == "max"
     assert Coordinator(c.storage, s).scheduler.searcher.acquisition_fidelity == "bohb"
+    # so does one created while rungs promoted by their results (the default before "auto")
+    scored = c.create_study(
+        "m-score",
+        {"x": hpo.Float(0, 1)},
+        "loss",
+        fidelity=fid,
+        scheduler="mobster",
+        scheduler_params={**pinned, "promote_by": "score"},
+    )
+    reopened = hpo.Client(url).storage.get_study(scored.name)
+    assert Coordinator(hpo.Client(url).storage, reopened).scheduler.promote_by == "score"
+    assert Coordinator(c.storage, s).scheduler.promote_by == "auto"
     asha = c.create_study("a", {"x": hpo.Float(0, 1)}, "loss", fidelity=fid, scheduler="asha")
     assert asha.scheduler.params == {}
     # a later release turns the default off: the stored study still warps, a new one does not
@@ -242,5 +254,5 @@ def test_a_new_study_stores_the_defaults_that_may_change(tmp_path: Path, monkeyp
         "initial_design": "sobol",
         "noise_prior": "none",  # both patched defaults above
         "acquisition_fidelity": "bohb",
-        "promote_by": "score",
+        "promote_by": "auto",
     }

@@ -367,12 +367,16 @@ def test_a_parameter_added_later_is_taken_at_its_old_behaviour_in_older_settings
 
     from benchmarks.compare import PARAMS_BEFORE, StaleRun, check_settings, run_settings
 
-    now = run_settings("hpo-mobster")
+    now = run_settings("hpo-mobster-scorerank")
     assert now["promote_by"] == PARAMS_BEFORE["promote_by"] == "score"
     old = {k: v for k, v in now.items() if k != "promote_by"}
-    check_settings("hpo-mobster", old, Path("x.json"))  # no error
+    check_settings("hpo-mobster-scorerank", old, Path("x.json"))  # no error
     with pytest.raises(StaleRun, match="promote_by='score', but hpo-mobster-modelrank now runs"):
         check_settings("hpo-mobster-modelrank", old, Path("x.json"))
+    # MOBSTER's default is "auto" now: its older runs belong to hpo-mobster-scorerank
+    assert run_settings("hpo-mobster") == {**now, "promote_by": "auto"}
+    with pytest.raises(StaleRun, match="but hpo-mobster now runs promote_by='auto'"):
+        check_settings("hpo-mobster", old, Path("x.json"))
     assert run_settings("hpo-asha").keys().isdisjoint(PARAMS_BEFORE)
 
 
