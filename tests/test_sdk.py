@@ -199,31 +199,26 @@ def test_a_new_study_stores_the_defaults_that_may_change(tmp_path: Path, monkeyp
         scheduler_params={"output_warping": False},
     )
     assert mine.scheduler.params == {**pinned, "output_warping": False}
-    # a study created while max was the default stored it, and keeps it under the new default
-    older = c.create_study(
-        "m-max",
-        {"x": hpo.Float(0, 1)},
-        "loss",
-        fidelity=fid,
-        scheduler="mobster",
-        scheduler_params={**pinned, "acquisition_fidelity": "max"},
-    )
-    reopened = hpo.Client(url).storage.get_study(older.name)
-    searcher = Coordinator(hpo.Client(url).storage, reopened).scheduler.searcher
-    assert searcher.acquisition_fidelity == "max"
-    assert Coordinator(c.storage, s).scheduler.searcher.acquisition_fidelity == "bohb"
-    # so does one created while rungs promoted by their results (the default before "auto")
-    scored = c.create_study(
-        "m-score",
-        {"x": hpo.Float(0, 1)},
-        "loss",
-        fidelity=fid,
-        scheduler="mobster",
-        scheduler_params={**pinned, "promote_by": "score"},
-    )
-    reopened = hpo.Client(url).storage.get_study(scored.name)
-    assert Coordinator(hpo.Client(url).storage, reopened).scheduler.promote_by == "score"
-    assert Coordinator(c.storage, s).scheduler.promote_by == "auto"
+
+    # a study created while an older default held stored it, and keeps it under the new one:
+    # acquisition_fidelity "max" (before "bohb") and promote_by "score" (before "auto")
+    def reopened_scheduler(name, **old):
+        c.create_study(
+            name,
+            {"x": hpo.Float(0, 1)},
+            "loss",
+            fidelity=fid,
+            scheduler="mobster",
+            scheduler_params={**pinned, **old},
+        )
+        storage = hpo.Client(url).storage
+        return Coordinator(storage, storage.get_study(name)).scheduler
+
+    older = reopened_scheduler("m-max", acquisition_fidelity="max")
+    assert older.searcher.acquisition_fidelity == "max"
+    assert reopened_scheduler("m-score", promote_by="score").promote_by == "score"
+    now = Coordinator(c.storage, s).scheduler
+    assert (now.searcher.acquisition_fidelity, now.promote_by) == ("bohb", "auto")
     asha = c.create_study("a", {"x": hpo.Float(0, 1)}, "loss", fidelity=fid, scheduler="asha")
     assert asha.scheduler.params == {}
     # a later release turns the default off: the stored study still warps, a new one does not
