@@ -69,7 +69,20 @@ HPO_METHODS = {
     "hpo-mobster": "mobster",
     "hpo-hypertune": "hypertune",
 }
+
+
 # variants with non-default parameters: run when named in --methods, never by default
+def _mobster_d618abb(**params: Any) -> dict[str, Any]:
+    """mobster's defaults of d618abb (log EI at BOHB's rung, the Gamma lengthscale prior, the
+    Sobol' design), which the variants below vary one parameter of, with ``params`` over them."""
+    return {
+        "acquisition_fidelity": "bohb",
+        "lengthscale_prior": "gamma",
+        "initial_design": "sobol",
+        **params,
+    }
+
+
 HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     # mobster warps its outputs by default (output_warping); the variants below that were measured
     # before that (docs/benchmarks.md) keep it off, so their stored runs stay reproducible; they
@@ -161,59 +174,27 @@ HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
         {"noise_prior": "none", "noise_floor": 1e-6, "initial_design": "sobol"},
     ),
     # log EI at BOHB's rung (the highest with d + 1 results) instead of the maximum fidelity
-    # (acquisition_fidelity "bohb", Syne Tune MOBSTER's default): mobster's default since the
-    # twenty-third session (hpo-mobster-acqbohb runs what hpo-mobster runs now)
-    "hpo-mobster-acqbohb": (
-        "mobster",
-        {"acquisition_fidelity": "bohb", "lengthscale_prior": "gamma", "initial_design": "sobol"},
-    ),
+    # (acquisition_fidelity "bohb", Syne Tune MOBSTER's default): mobster's default from the
+    # twenty-third session; the same settings as hpo-mobster-scorerank, under the name its runs
+    # were stored with
+    "hpo-mobster-acqbohb": ("mobster", _mobster_d618abb()),
     # log EI at the maximum fidelity (acquisition_fidelity "max"), mobster's default before the
     # twenty-third session: the stored hpo-mobster runs made before then are kept under this name
-    "hpo-mobster-acqmax": (
-        "mobster",
-        {"acquisition_fidelity": "max", "lengthscale_prior": "gamma", "initial_design": "sobol"},
-    ),
+    "hpo-mobster-acqmax": ("mobster", _mobster_d618abb(acquisition_fidelity="max")),
     # BOHB's rung, or the maximum where trials promoted between rungs rank unlike at the rung above
     # (pooled Kendall's tau below 0.1 over 10 or more; acquisition_fidelity "gated", twenty-fourth
     # session)
-    "hpo-mobster-gated": (
-        "mobster",
-        {"acquisition_fidelity": "gated", "lengthscale_prior": "gamma", "initial_design": "sobol"},
-    ),
+    "hpo-mobster-gated": ("mobster", _mobster_d618abb(acquisition_fidelity="gated")),
     # the rungs promote the results the model predicts best at the maximum fidelity instead of
     # the best results at the rung (promote_by "model", twenty-eighth session)
-    "hpo-mobster-modelrank": (
-        "mobster",
-        {
-            "promote_by": "model",
-            "acquisition_fidelity": "bohb",
-            "lengthscale_prior": "gamma",
-            "initial_design": "sobol",
-        },
-    ),
+    "hpo-mobster-modelrank": ("mobster", _mobster_d618abb(promote_by="model")),
     # by the model at a rung only while its held-out predictions rank the best top results better
     # than the rung's results do (promote_by "auto"): mobster's default since the thirtieth
     # session (hpo-mobster-autorank runs what hpo-mobster runs now)
-    "hpo-mobster-autorank": (
-        "mobster",
-        {
-            "promote_by": "auto",
-            "acquisition_fidelity": "bohb",
-            "lengthscale_prior": "gamma",
-            "initial_design": "sobol",
-        },
-    ),
+    "hpo-mobster-autorank": ("mobster", _mobster_d618abb(promote_by="auto")),
     # the rungs promote by their results (promote_by "score"), mobster's default before the
     # thirtieth session: the stored hpo-mobster runs made before then are kept under this name
-    "hpo-mobster-scorerank": (
-        "mobster",
-        {
-            "promote_by": "score",
-            "acquisition_fidelity": "bohb",
-            "lengthscale_prior": "gamma",
-            "initial_design": "sobol",
-        },
-    ),
+    "hpo-mobster-scorerank": ("mobster", _mobster_d618abb(promote_by="score")),
 }
 # the mobster variants above were measured with the dimension-scaled prior and uniform random
 # initial trials, the other variants with uniform random initial trials, and keep them, so their
