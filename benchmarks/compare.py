@@ -71,7 +71,6 @@ HPO_METHODS = {
 }
 
 
-# variants with non-default parameters: run when named in --methods, never by default
 def _mobster_d618abb(**params: Any) -> dict[str, Any]:
     """mobster's defaults of d618abb (log EI at BOHB's rung, the Gamma lengthscale prior, the
     Sobol' design), which the variants below vary one parameter of, with ``params`` over them."""
@@ -83,6 +82,7 @@ def _mobster_d618abb(**params: Any) -> dict[str, Any]:
     }
 
 
+# variants with non-default parameters: run when named in --methods, never by default
 HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     # mobster warps its outputs by default (output_warping); the variants below that were measured
     # before that (docs/benchmarks.md) keep it off, so their stored runs stay reproducible; they

@@ -1229,8 +1229,10 @@ class MOBSTER(ASHA):
     thirtieth session: the model's ranking at a rung only while its held-out predictions rank
     the best top results better than the results at that rung do, else the results', so it
     decides as ``"score"`` wherever the low fidelities rank well; over the seven benchmarks,
-    paired seed by seed with ``"score"`` on one machine, its mean final was lower or equal on
-    every one and lower in 8 of 10 branin-mf pairs, docs/benchmarks.md; ``"score"``: a rung's
+    paired seed by seed with ``"score"`` on the development machine, its mean final was lower
+    or equal on every one; on the device host's runs it was higher on five, each by one or two
+    seeds of ten, and over both hosts only branin-mf leans clearly (lower in 15 of 20 pairs),
+    docs/benchmarks.md; ``"score"``: a rung's
     top ``1 / eta`` by their results there, as ASHA ranks, the default before; ``"model"``: by
     the GP's predicted score at the maximum fidelity, so the model, which has seen every level,
     decides whom to train further where the low fidelities rank configurations unlike the high
