@@ -189,8 +189,9 @@ HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     # the best results at the rung (promote_by "model", twenty-eighth session)
     "hpo-mobster-modelrank": ("mobster", _mobster_d618abb(promote_by="model")),
     # by the model at a rung only while its held-out predictions rank the best top results better
-    # than the rung's results do (promote_by "auto"): mobster's default since the thirtieth
-    # session (hpo-mobster-autorank runs what hpo-mobster runs now)
+    # than the rung's results do, over at least 8 trials with results at both (promote_by
+    # "auto", auto_min 8): mobster's default from the thirtieth to the thirty-second session,
+    # when auto_min became 5; the stored hpo-mobster runs made then are kept under this name
     "hpo-mobster-autorank": ("mobster", _mobster_d618abb(promote_by="auto")),
     # the rungs promote by their results (promote_by "score"), mobster's default before the
     # thirtieth session: the stored hpo-mobster runs made before then are kept under this name
@@ -201,7 +202,8 @@ HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
 # stored runs stay reproducible (hpo-mobster-sobol runs what hpo-mobster runs now); the mobster
 # variants that name no acquisition_fidelity were measured with "max", the default before the
 # twenty-third session (d618abb), and keep it too; every mobster variant that names no
-# promote_by was measured with "score", the default before the thirtieth session. A run stored
+# promote_by was measured with "score", the default before the thirtieth session, and every one
+# with auto_min 8, the default before the thirty-second. A run stored
 # from now on records its settings (run_settings), so that a later change of a default is caught
 # rather than mixed in.
 for _sched, _params in HPO_VARIANTS.values():
@@ -209,6 +211,7 @@ for _sched, _params in HPO_VARIANTS.values():
         _params.setdefault("lengthscale_prior", "dim_scaled")
         _params.setdefault("acquisition_fidelity", "max")
         _params.setdefault("promote_by", "score")
+        _params.setdefault("auto_min", 8)
     if _sched in ("mobster", "bo", "hypertune"):
         _params.setdefault("initial_design", "random")
 
@@ -289,7 +292,7 @@ class StaleRun(Exception):
 
 # parameters added after stored runs began to record their settings, each with the value that
 # gives the behaviour from before it existed: a stored run that lacks one was made with that value
-PARAMS_BEFORE: dict[str, Any] = {"promote_by": "score"}
+PARAMS_BEFORE: dict[str, Any] = {"promote_by": "score", "auto_min": 8}
 
 
 def check_settings(method: str, stored: Any, where: Path) -> None:

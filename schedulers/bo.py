@@ -83,10 +83,11 @@ ACQUISITION_FIDELITIES = ("max", "bohb", "gated")
 # the model's prediction at the maximum fidelity, or ("auto") the model's where, over the trials
 # with results at the rung and at the top, its held-out predictions rank their top results better
 # than their results at the rung do (GPSearcher.model_ranks_better): over the AUTO_TOP best top
-# results, and only with at least AUTO_MIN of them
+# results, and only with at least MOBSTER's auto_min of them (AUTO_MIN unless given; 8 before the
+# thirty-second session)
 PROMOTE_BY = ("score", "model", "auto")
 AUTO_TOP = 16
-AUTO_MIN = 8
+AUTO_MIN = 5
 # acquisition_fidelity "gated" (gated_level): the maximum fidelity where trials promoted between
 # adjacent rung levels rank at the upper one with a pooled Kendall's tau below GATE_TAU, over at
 # least GATE_MIN trials (pairs of levels with fewer than GATE_PAIR_MIN left out)
@@ -525,6 +526,9 @@ class GPSearcher:
         self.last_training_size = 0  # points the last model was conditioned on (tests, benchmarks)
         self.last_acquisition_level: float | None = None  # where the last acquisition was (tests)
         self.last_ref_point: tuple[float, ...] | None = None  # maximize space (tests, debugging)
+        # the fewest trials with results at a rung and at the top from which held_out_agreement
+        # compares the two rankings (MOBSTER's auto_min)
+        self.auto_min = AUTO_MIN
 
     @property
     def generalized(self) -> bool:
@@ -760,7 +764,7 @@ class GPSearcher:
         top results and (1) the model's predictions at the top held out from everything those
         trials reported above ``level`` (what the model knows of a trial waiting at ``level``;
         ``GPSurrogate.held_out_means``), (2) their results at ``level``; and how many trials.
-        None while the model does not exist, for a list of models, or below ``AUTO_MIN``."""
+        None while the model does not exist, for a list of models, or below ``auto_min``."""
         model = self._model_now(history)
         if model is None:
             return None
@@ -780,7 +784,7 @@ class GPSearcher:
         both = sorted((train[r[top]].score, t) for t, r in rows.items() if top in r and level in r)
         both = both[:AUTO_TOP]
         out: tuple[float | None, float | None, int] | None = None
-        if len(both) >= AUTO_MIN:
+        if len(both) >= self.auto_min:
             blocks = [[i for f, i in rows[t].items() if f > level] for _, t in both]
             at = [rows[t][top] for _, t in both]
             held = surrogate.held_out_means(blocks, at)  # the model maximizes: minus the score
@@ -1236,7 +1240,12 @@ class MOBSTER(ASHA):
     top ``1 / eta`` by their results there, as ASHA ranks, the default before; ``"model"``: by
     the GP's predicted score at the maximum fidelity, so the model, which has seen every level,
     decides whom to train further where the low fidelities rank configurations unlike the high
-    ones; opt-in, docs/bo.md), and ``seed``.
+    ones; opt-in, docs/bo.md), ``auto_min`` (5: the fewest trials with results at a rung and
+    at the top over which ``auto`` compares the two rankings; below it the rung ranks by its
+    results. 8 before the thirty-second session, when a branin-mf run could go two simulated
+    hours with fewer than 8 results at the top, its new trials all stopped at the first rung, and
+    the comparison that would have handed the rungs to the model was never made;
+    docs/benchmarks.md), and ``seed``.
 
     Rung decisions (promotion or stopping) rank results by the first objective, as ASHA does,
     also when the study has several objectives; with constraints, infeasible results rank after
@@ -1245,7 +1254,7 @@ class MOBSTER(ASHA):
     """
 
     name = "mobster"
-    pinned = (*GP_PINNED, "brackets", "acquisition_fidelity", "promote_by")
+    pinned = (*GP_PINNED, "brackets", "acquisition_fidelity", "promote_by", "auto_min")
 
     def __init__(
         self,
@@ -1270,6 +1279,7 @@ class MOBSTER(ASHA):
         noise_prior: str = "lognormal",
         acquisition_fidelity: str = "bohb",
         promote_by: str = "auto",
+        auto_min: int = AUTO_MIN,
         seed: int = 0,
         searcher: Searcher | None = None,
     ):
@@ -1310,6 +1320,7 @@ class MOBSTER(ASHA):
         self.constraints = gp_searcher.constraints
         self.model = gp_searcher  # what promote_by "model" ranks with, whoever proposes
         gp_searcher.keep_fit = self.promote_by != "score"
+        gp_searcher.auto_min = _check_int("auto_min", auto_min, 3)
         if searcher is None:
             self.searcher = gp_searcher
 

@@ -13,6 +13,7 @@ pytest.importorskip("botorch")
 from hpo.schedulers import make_scheduler  # noqa: E402
 from hpo.schedulers.base import INITIAL_DESIGNS, RandomSearcher  # noqa: E402
 from hpo.schedulers.bo import (  # noqa: E402
+    AUTO_MIN,
     GATE_MIN,
     GATE_TAU,
     MOBSTER,
@@ -584,6 +585,9 @@ def test_schedulers_validate_their_parameters() -> None:
     ):
         with pytest.raises(InvalidStudy):
             make_scheduler(study_of(scheduler="bo", params=bad))
+    for bad in ({"auto_min": 2}, {"auto_min": 5.0}, {"auto_min": True}, {"auto_min": "8"}):
+        with pytest.raises(InvalidStudy, match="auto_min"):
+            make_scheduler(study_of(fidelity=(1, 27), scheduler="mobster", params=bad))
     for bad in ({"acquisition_fidelity": "min"}, {"acquisition_fidelity": 9}):
         with pytest.raises(InvalidStudy, match="acquisition_fidelity"):
             make_scheduler(study_of(fidelity=(1, 27), scheduler="mobster", params=bad))
@@ -818,11 +822,21 @@ def test_auto_promotion_follows_the_model_only_where_it_ranks_the_top_better() -
     assert not fresh.model.model_ranks_better(agree, 1.0)
     by_score = make_scheduler(study_of(LINE, fidelity=(1, 9), scheduler="mobster"))
     assert fresh._get_job(agree).id == by_score._get_job(agree).id
-    # below AUTO_MIN trials with both results: no evidence, ASHA's rule
+    # below auto_min (AUTO_MIN) trials with both results: no evidence, ASHA's rule
     few = GPSearcher(st, multi_fidelity=True, levels=[1, 3, 9], fidelity_range=(1, 9), n_initial=3)
     part = History(st)
-    for t in list(h.trials())[:5] + list(h.trials())[9:]:
+    for t in list(h.trials())[: AUTO_MIN - 1] + list(h.trials())[9:]:
         part.apply_trial(t)
         for r in h.reports(t.id):
             part.apply_report(r)
     assert few.held_out_agreement(part, 1.0) is None and not few.model_ranks_better(part, 1.0)
+    # auto_min above the nine trials with both results: the same history, no evidence, and the
+    # rung promotes by its results, as promote_by score does (the model ranks better from 5)
+    strict = make_scheduler(
+        study_of(LINE, fidelity=(1, 9), scheduler="mobster", params={"auto_min": 10})
+    )
+    assert strict.model.held_out_agreement(h, 1.0) is None
+    by_score_h = make_scheduler(
+        study_of(LINE, fidelity=(1, 9), scheduler="mobster", params={"promote_by": "score"})
+    )
+    assert strict._get_job(h).id == by_score_h._get_job(h).id != sched._get_job(h).id
