@@ -188,6 +188,7 @@ def test_a_new_study_stores_the_defaults_that_may_change(tmp_path: Path, monkeyp
         "noise_prior": "lognormal",
         "acquisition_fidelity": "bohb",
         "promote_by": "auto",
+        "auto_min": 5,
     }
     assert s.scheduler.params == pinned
     mine = c.create_study(
@@ -217,8 +218,10 @@ def test_a_new_study_stores_the_defaults_that_may_change(tmp_path: Path, monkeyp
     older = reopened_scheduler("m-max", acquisition_fidelity="max")
     assert older.searcher.acquisition_fidelity == "max"
     assert reopened_scheduler("m-score", promote_by="score").promote_by == "score"
+    assert reopened_scheduler("m-min8", auto_min=8).model.auto_min == 8
     now = Coordinator(c.storage, s).scheduler
     assert (now.searcher.acquisition_fidelity, now.promote_by) == ("bohb", "auto")
+    assert now.model.auto_min == 5
     asha = c.create_study("a", {"x": hpo.Float(0, 1)}, "loss", fidelity=fid, scheduler="asha")
     assert asha.scheduler.params == {}
     # a later release turns the default off: the stored study still warps, a new one does not
@@ -250,4 +253,5 @@ def test_a_new_study_stores_the_defaults_that_may_change(tmp_path: Path, monkeyp
         "noise_prior": "none",  # both patched defaults above
         "acquisition_fidelity": "bohb",
         "promote_by": "auto",
+        "auto_min": 5,
     }
