@@ -1,0 +1,158 @@
+"""Which seeds set a speed-up: each stored run's regret over time and when it reaches a target.
+
+``benchmarks.compare``'s speed-up reads the simulated time at which the *mean* of the seeds'
+regret curves reaches the best peer's final mean regret, so one slow seed can hold it back
+(docs/benchmarks.md, "Where issue 7 stands"). This script reads the stored runs of one method
+(``benchmarks.compare --runs-dir``) and prints, per seed, the normalized regret at eighths of the
+budget and the first simulated time at which that run is at or below the target: a number, or
+the final mean regret of a peer's stored runs (``--target optuna-gp``, default: the best peer's
+as ``compare`` picks it, among the peers stored for the same setting). The last rows give the
+mean curve's time to the target and how many seeds are at or below it at half that peer's time.
+
+    python -m benchmarks.seed_reach --benchmark branin-mf --hours 8 --method hpo-mobster \\
+        --runs-dir RUNS [--seeds 10] [--target optuna-gp | --target 1.6e-6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from benchmarks.compare import (
+    make_benchmark,
+    mean_curve,
+    regret_cell,
+    regret_curves,
+    regret_scale,
+    time_to_reach,
+)
+
+FRACTIONS = (0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0)
+GRID_POINTS = 400  # as benchmarks.compare's tables
+
+
+def load_runs(folder: Path, method: str, seeds: int) -> list[list[tuple[float, float]]] | None:
+    """The trajectories of seeds 0..seeds-1 of ``method`` in ``folder``; None if one is missing or
+    is a peer's "unavailable" record."""
+    out = []
+    for seed in range(seeds):
+        path = folder / f"{method}-seed{seed}.json"
+        if not path.exists():
+            return None
+        data = json.loads(path.read_text())
+        if "trajectory" not in data:
+            return None
+        out.append([(float(t), float(v)) for t, v in data["trajectory"]])
+    return out
+
+
+def first_reach(curve: list[float], grid: list[float], target: float) -> float | None:
+    """The first time of ``grid`` where ``curve`` is at or below ``target`` (None: never)."""
+    return time_to_reach(curve, grid, target)
+
+
+def seed_table(
+    per_run: list[list[float]], grid: list[float], target: float, half_peer: float | None
+) -> dict[str, Any]:
+    """Per seed its regret at ``FRACTIONS`` of the budget and its first time at the target; the
+    mean curve's time to the target; the seeds at or below it by ``half_peer`` (half the peer's
+    own time to its final)."""
+    n = len(grid)
+    rows = []
+    for curve in per_run:
+        at = [curve[max(round(f * n) - 1, 0)] for f in FRACTIONS]
+        rows.append({"at": at, "reach": first_reach(curve, grid, target)})
+    mean = mean_curve(per_run)
+    by_half = None
+    if half_peer is not None:
+        by_half = sum(1 for r in rows if r["reach"] is not None and r["reach"] <= half_peer)
+    return {"rows": rows, "mean_reach": first_reach(mean, grid, target), "by_half": by_half}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from benchmarks.compare import SYNTHETIC, TABULAR
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--benchmark", required=True, choices=sorted([*SYNTHETIC, *TABULAR]))
+    ap.add_argument("--hours", type=float, required=True)
+    ap.add_argument("--noise", type=float, default=0.0)
+    ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1")
+    ap.add_argument("--method", required=True)
+    ap.add_argument("--runs-dir", required=True)
+    ap.add_argument(
+        "--target",
+        default=None,
+        help="a normalized regret, or a peer whose final mean regret is the target (default: "
+        "the stored peer with the lowest final mean regret)",
+    )
+    args = ap.parse_args(argv)
+    folder = (
+        Path(args.runs_dir) / f"{args.benchmark}-w{args.workers}-h{args.hours:g}-n{args.noise:g}"
+    )
+    runs = load_runs(folder, args.method, args.seeds)
+    if runs is None:
+        ap.error(f"{folder} does not hold {args.method}'s seeds 0..{args.seeds - 1}")
+    bb = make_benchmark(args.benchmark, args.noise)
+    scale = regret_scale(bb)
+    limit = args.hours * 3600
+    grid = [limit * i / GRID_POINTS for i in range(1, GRID_POINTS + 1)]
+
+    def final_of(peer: str) -> tuple[float, float | None] | None:
+        peer_runs = load_runs(folder, peer, args.seeds)
+        if peer_runs is None:
+            return None
+        curve = mean_curve(regret_curves(peer_runs, grid, bb, scale))
+        return curve[-1], first_reach(curve, grid, curve[-1])
+
+    peer_time: float | None = None
+    target: float | None = None
+    with contextlib.suppress(ValueError):  # not a number: a peer's name
+        target = float(args.target) if args.target is not None else None
+    label = "" if target is None else f"{target:g}"
+    if target is None:
+        names = [args.target] if args.target else None
+        if names is None:
+            stems = {p.name.rsplit("-seed", 1)[0] for p in folder.glob("*-seed*.json")}
+            names = sorted(m for m in stems if not m.startswith("hpo-"))
+        finals = {m: f for m in names if (f := final_of(m)) is not None}
+        if not finals:
+            ap.error(f"no peer with all {args.seeds} seeds in {folder} to take the target from")
+        peer = min(finals, key=lambda m: finals[m][0])
+        target, peer_time = finals[peer]
+        label = f"{peer}'s final {regret_cell(target)}"
+    table = seed_table(
+        regret_curves(runs, grid, bb, scale),
+        grid,
+        target,
+        None if peer_time is None else peer_time / 2,
+    )
+    hours = " | ".join(f"{f * args.hours:g} h" for f in FRACTIONS)
+    print(f"# {args.benchmark}: {args.method}, {args.seeds} seeds, target {label}")
+    print(f"| seed | {hours} | first at target (h) |")
+    print("|---:|" + "---:|" * (len(FRACTIONS) + 1))
+    for seed, row in enumerate(table["rows"]):
+        cells = " | ".join(regret_cell(v) for v in row["at"])
+        reach = "never" if row["reach"] is None else f"{row['reach'] / 3600:.2f}"
+        print(f"| {seed} | {cells} | {reach} |")
+    mean_reach = table["mean_reach"]
+    print(
+        "mean curve at the target: "
+        + ("never" if mean_reach is None else f"{mean_reach / 3600:.2f} h")
+        + (
+            ""
+            if peer_time is None
+            else f"; the peer's own time {peer_time / 3600:.2f} h, half of it "
+            f"{peer_time / 7200:.2f} h, by which {table['by_half']} of {args.seeds} seeds are "
+            "at the target"
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
