@@ -1242,9 +1242,9 @@ class MOBSTER(ASHA):
     decides whom to train further where the low fidelities rank configurations unlike the high
     ones; opt-in, docs/bo.md), ``auto_min`` (5: the fewest trials with results at a rung and
     at the top over which ``auto`` compares the two rankings; below it the rung ranks by its
-    results. 8 before the thirty-second session, when a branin-mf run could go two simulated
-    hours with fewer than 8 results at the top, its new trials all stopped at the first rung, and
-    the comparison that would have handed the rungs to the model was never made;
+    results. 8 before the thirty-second session, when a branin-mf run had fewer than 8 results
+    at the top for its first 2.5 simulated hours, while the first rung stopped nearly every new
+    trial, so the comparison that would have handed the rungs to the model was never made;
     docs/benchmarks.md), and ``seed``.
 
     Rung decisions (promotion or stopping) rank results by the first objective, as ASHA does,
