@@ -1244,7 +1244,7 @@ class MOBSTER(ASHA):
     at the top over which ``auto`` compares the two rankings; below it the rung ranks by its
     results. 8 before the thirty-second session, when a branin-mf run had fewer than 8 results
     at the top for its first 2.5 simulated hours, while the first rung stopped nearly every new
-    trial, so the comparison that would have handed the rungs to the model was never made;
+    trial, so the comparison that would have handed the rungs to the model came that late;
     docs/benchmarks.md), and ``seed``.
 
     Rung decisions (promotion or stopping) rank results by the first objective, as ASHA does,
