@@ -650,6 +650,12 @@ def regret_cell(x: float) -> str:
     return f"{x:.4f}" if x == 0 or x >= 1e-3 else f"{x:.1e}"
 
 
+def time_grid(limit_s: float, points: int = 400) -> list[float]:
+    """The simulated times at which the tables read every run's regret: ``points`` equal steps
+    up to ``limit_s``, the first one step in."""
+    return [limit_s * i / points for i in range(1, points + 1)]
+
+
 def time_to_reach(curve: list[float], grid, target: float) -> float | None:
     """The first time of ``grid`` where ``curve`` is at or below ``target`` (None: never)."""
     for t, v in zip(grid, curve, strict=True):
@@ -976,7 +982,7 @@ def main(argv: list[str] | None = None) -> int:
     for m, why in unavailable.items():
         print(f"unavailable: {m}: {why}")
     methods = [m for m in methods if m in runs]
-    grid = [limit * i / 400 for i in range(1, 401)]
+    grid = time_grid(limit)
     per_run = {m: regret_curves(runs[m], grid, bb, scale) for m in methods}
     curves = {m: mean_curve(per_run[m]) for m in methods}
     peers = [m for m in methods if not m.startswith("hpo-")]

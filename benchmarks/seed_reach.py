@@ -17,42 +17,35 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from benchmarks.compare import (
+    SavedRuns,
     make_benchmark,
     mean_curve,
     regret_cell,
     regret_curves,
     regret_scale,
+    speedups,
+    time_grid,
     time_to_reach,
 )
 
 FRACTIONS = (0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0)
-GRID_POINTS = 400  # as benchmarks.compare's tables
 
 
-def load_runs(folder: Path, method: str, seeds: int) -> list[list[tuple[float, float]]] | None:
-    """The trajectories of seeds 0..seeds-1 of ``method`` in ``folder``; None if one is missing or
-    is a peer's "unavailable" record."""
+def load_runs(saved: SavedRuns, method: str, seeds: int) -> list[list[tuple[float, float]]] | None:
+    """The trajectories of seeds 0..seeds-1 of ``method`` (``SavedRuns.load``, which refuses a
+    run made with other settings than the method has now); None if one is missing or is a
+    peer's "unavailable" record."""
     out = []
     for seed in range(seeds):
-        path = folder / f"{method}-seed{seed}.json"
-        if not path.exists():
+        got = saved.load(method, seed)
+        if got is None or isinstance(got, str):
             return None
-        data = json.loads(path.read_text())
-        if "trajectory" not in data:
-            return None
-        out.append([(float(t), float(v)) for t, v in data["trajectory"]])
+        out.append(got[0])
     return out
-
-
-def first_reach(curve: list[float], grid: list[float], target: float) -> float | None:
-    """The first time of ``grid`` where ``curve`` is at or below ``target`` (None: never)."""
-    return time_to_reach(curve, grid, target)
 
 
 def seed_table(
@@ -65,12 +58,12 @@ def seed_table(
     rows = []
     for curve in per_run:
         at = [curve[max(round(f * n) - 1, 0)] for f in FRACTIONS]
-        rows.append({"at": at, "reach": first_reach(curve, grid, target)})
+        rows.append({"at": at, "reach": time_to_reach(curve, grid, target)})
     mean = mean_curve(per_run)
     by_half = None
     if half_peer is not None:
         by_half = sum(1 for r in rows if r["reach"] is not None and r["reach"] <= half_peer)
-    return {"rows": rows, "mean_reach": first_reach(mean, grid, target), "by_half": by_half}
+    return {"rows": rows, "mean_reach": time_to_reach(mean, grid, target), "by_half": by_half}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,23 +84,17 @@ def main(argv: list[str] | None = None) -> int:
         "the stored peer with the lowest final mean regret)",
     )
     args = ap.parse_args(argv)
-    folder = (
-        Path(args.runs_dir) / f"{args.benchmark}-w{args.workers}-h{args.hours:g}-n{args.noise:g}"
+    saved = SavedRuns(
+        args.runs_dir, args.benchmark, args.workers, args.hours, args.noise, read_only=True
     )
-    runs = load_runs(folder, args.method, args.seeds)
+    folder = saved.dir
+    assert folder is not None
+    runs = load_runs(saved, args.method, args.seeds)
     if runs is None:
         ap.error(f"{folder} does not hold {args.method}'s seeds 0..{args.seeds - 1}")
     bb = make_benchmark(args.benchmark, args.noise)
     scale = regret_scale(bb)
-    limit = args.hours * 3600
-    grid = [limit * i / GRID_POINTS for i in range(1, GRID_POINTS + 1)]
-
-    def final_of(peer: str) -> tuple[float, float | None] | None:
-        peer_runs = load_runs(folder, peer, args.seeds)
-        if peer_runs is None:
-            return None
-        curve = mean_curve(regret_curves(peer_runs, grid, bb, scale))
-        return curve[-1], first_reach(curve, grid, curve[-1])
+    grid = time_grid(args.hours * 3600)
 
     peer_time: float | None = None
     target: float | None = None
@@ -119,11 +106,15 @@ def main(argv: list[str] | None = None) -> int:
         if names is None:
             stems = {p.name.rsplit("-seed", 1)[0] for p in folder.glob("*-seed*.json")}
             names = sorted(m for m in stems if not m.startswith("hpo-"))
-        finals = {m: f for m in names if (f := final_of(m)) is not None}
-        if not finals:
+        curves = {
+            m: mean_curve(regret_curves(r, grid, bb, scale))
+            for m in names
+            if (r := load_runs(saved, m, args.seeds)) is not None
+        }
+        if not curves:
             ap.error(f"no peer with all {args.seeds} seeds in {folder} to take the target from")
-        peer = min(finals, key=lambda m: finals[m][0])
-        target, peer_time = finals[peer]
+        peer, speed = speedups(curves, grid, list(curves))  # the best peer, as compare picks it
+        target, peer_time = curves[peer][-1], speed[peer][0]
         label = f"{peer}'s final {regret_cell(target)}"
     table = seed_table(
         regret_curves(runs, grid, bb, scale),

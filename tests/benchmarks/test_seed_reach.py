@@ -17,7 +17,8 @@ def _store(folder: Path, method: str, runs: list[list[tuple[float, float]]]) -> 
     scale = regret_scale(bb)
     for seed, run in enumerate(runs):
         traj = [(t, bb.optimum + r * scale) for t, r in run]
-        (folder / f"{method}-seed{seed}.json").write_text(json.dumps({"trajectory": traj}))
+        run_file = folder / f"{method}-seed{seed}.json"
+        run_file.write_text(json.dumps({"trajectory": traj, "seconds": 1.0}))
 
 
 def test_seed_reach_times_against_the_best_peers_final(tmp_path: Path, capsys) -> None:
