@@ -193,6 +193,10 @@ HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     # "auto", auto_min 8): mobster's default from the thirtieth to the thirty-second session,
     # when auto_min became 5; the stored hpo-mobster runs made then are kept under this name
     "hpo-mobster-autorank": ("mobster", _mobster_d618abb(promote_by="auto")),
+    # the same with auto_min 5 and no margin (auto_z 0: the model's tau need only exceed the
+    # rung's), mobster's default of the thirty-second session, when auto_z became 1; the stored
+    # hpo-mobster runs made then are kept under this name
+    "hpo-mobster-auto5": ("mobster", _mobster_d618abb(promote_by="auto", auto_min=5)),
     # the rungs promote by their results (promote_by "score"), mobster's default before the
     # thirtieth session: the stored hpo-mobster runs made before then are kept under this name
     "hpo-mobster-scorerank": ("mobster", _mobster_d618abb(promote_by="score")),
@@ -203,7 +207,8 @@ HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
 # variants that name no acquisition_fidelity were measured with "max", the default before the
 # twenty-third session (d618abb), and keep it too; every mobster variant that names no
 # promote_by was measured with "score", the default before the thirtieth session, and every one
-# with auto_min 8, the default before the thirty-second. A run stored
+# with auto_min 8, the default before the thirty-second, and auto_z 0, the default before the
+# thirty-third. A run stored
 # from now on records its settings (run_settings), so that a later change of a default is caught
 # rather than mixed in.
 for _sched, _params in HPO_VARIANTS.values():
@@ -212,6 +217,7 @@ for _sched, _params in HPO_VARIANTS.values():
         _params.setdefault("acquisition_fidelity", "max")
         _params.setdefault("promote_by", "score")
         _params.setdefault("auto_min", 8)
+        _params.setdefault("auto_z", 0.0)
     if _sched in ("mobster", "bo", "hypertune"):
         _params.setdefault("initial_design", "random")
 
@@ -292,7 +298,7 @@ class StaleRun(Exception):
 
 # parameters added after stored runs began to record their settings, each with the value that
 # gives the behaviour from before it existed: a stored run that lacks one was made with that value
-PARAMS_BEFORE: dict[str, Any] = {"promote_by": "score", "auto_min": 8}
+PARAMS_BEFORE: dict[str, Any] = {"promote_by": "score", "auto_min": 8, "auto_z": 0.0}
 
 
 def check_settings(method: str, stored: Any, where: Path) -> None:

@@ -84,10 +84,12 @@ ACQUISITION_FIDELITIES = ("max", "bohb", "gated")
 # with results at the rung and at the top, its held-out predictions rank their top results better
 # than their results at the rung do (GPSearcher.model_ranks_better): over the AUTO_TOP best top
 # results, and only with at least MOBSTER's auto_min of them (AUTO_MIN unless given; 8 before the
-# thirty-second session)
+# thirty-second session), and by more than MOBSTER's auto_z spreads of the difference of two
+# taus over that many trials under independence (AUTO_Z unless given; 0 before the thirty-third)
 PROMOTE_BY = ("score", "model", "auto")
 AUTO_TOP = 16
 AUTO_MIN = 5
+AUTO_Z = 1.0
 # acquisition_fidelity "gated" (gated_level): the maximum fidelity where trials promoted between
 # adjacent rung levels rank at the upper one with a pooled Kendall's tau below GATE_TAU, over at
 # least GATE_MIN trials (pairs of levels with fewer than GATE_PAIR_MIN left out)
@@ -338,6 +340,17 @@ def _check_choice(name: str, v: Any, choices: Any) -> str:
     return v
 
 
+def tau_difference_sd(n: int) -> float:
+    """The standard deviation of the difference of two independent Kendall's taus, each over
+    ``n`` pairs of independent rankings: ``sqrt(2)`` times tau's null standard deviation
+    ``sqrt(2 (2n + 5) / (9 n (n - 1)))`` (Kendall 1938). The two taus ``promote_by: auto``
+    compares share the top results, so this is a scale for their difference (0.58 at 5 trials,
+    0.41 at 8, 0.26 at 16), not an exact test."""
+    from hpo.schedulers.asha import kendall_null_sd
+
+    return math.sqrt(2) * kendall_null_sd(n)
+
+
 def bohb_level(
     per_level: Mapping[float, Mapping[int, float]], levels: Sequence[float], target: float, d: int
 ) -> float:
@@ -527,8 +540,10 @@ class GPSearcher:
         self.last_acquisition_level: float | None = None  # where the last acquisition was (tests)
         self.last_ref_point: tuple[float, ...] | None = None  # maximize space (tests, debugging)
         # the fewest trials with results at a rung and at the top from which held_out_agreement
-        # compares the two rankings (MOBSTER's auto_min)
+        # compares the two rankings (MOBSTER's auto_min), and by how many spreads of the
+        # difference of two taus the model's must beat the rung's (MOBSTER's auto_z)
         self.auto_min = AUTO_MIN
+        self.auto_z = AUTO_Z
 
     @property
     def generalized(self) -> bool:
@@ -798,12 +813,22 @@ class GPSearcher:
         return out
 
     def model_ranks_better(self, history: History, level: float) -> bool:
-        """Whether the model's held-out predictions rank the top results strictly better than
-        the results at ``level`` do (``held_out_agreement``); False without the evidence."""
+        """Whether the model's held-out predictions rank the top results better than the results
+        at ``level`` do (``held_out_agreement``), by more than ``auto_z`` times
+        ``tau_difference_sd(n)``: a difference that two rankings of ``n`` trials would often
+        show by chance hands the rung to the model only with ``auto_z`` 0 (strictly greater,
+        the rule before the thirty-third session). False without the evidence. A rung whose
+        results are all tied ranks nothing: its tau counts as 0 (with ``auto_z`` 0, as before,
+        the model ranks better there whatever its tau)."""
         got = self.held_out_agreement(history, level)
         if got is None or got[0] is None:
             return False
-        return got[1] is None or got[0] > got[1]
+        model, rung, n = got
+        if rung is None:
+            if self.auto_z == 0:
+                return True
+            rung = 0.0
+        return model - rung > self.auto_z * tau_difference_sd(n)
 
     def acquisition_level(self, obs: Sequence[Observation]) -> float:
         """The fidelity at which a multi-fidelity acquisition is evaluated and its incumbent taken.
@@ -1245,7 +1270,10 @@ class MOBSTER(ASHA):
     results. 8 before the thirty-second session, when a branin-mf run had fewer than 8 results
     at the top for its first 2.5 simulated hours, while the first rung stopped nearly every new
     trial, so the comparison that would have handed the rungs to the model came that late;
-    docs/benchmarks.md), and ``seed``.
+    docs/benchmarks.md), ``auto_z`` (1.0: ``auto`` hands a rung to the model only where the
+    model's tau beats the rung's by more than ``auto_z`` times ``tau_difference_sd(n)`` over
+    its ``n`` trials, so that over few trials only a clear difference moves the rung; 0, the
+    default before the thirty-third session: any difference; docs/benchmarks.md), and ``seed``.
 
     Rung decisions (promotion or stopping) rank results by the first objective, as ASHA does,
     also when the study has several objectives; with constraints, infeasible results rank after
@@ -1254,7 +1282,14 @@ class MOBSTER(ASHA):
     """
 
     name = "mobster"
-    pinned = (*GP_PINNED, "brackets", "acquisition_fidelity", "promote_by", "auto_min")
+    pinned = (
+        *GP_PINNED,
+        "brackets",
+        "acquisition_fidelity",
+        "promote_by",
+        "auto_min",
+        "auto_z",
+    )
 
     def __init__(
         self,
@@ -1280,6 +1315,7 @@ class MOBSTER(ASHA):
         acquisition_fidelity: str = "bohb",
         promote_by: str = "auto",
         auto_min: int = AUTO_MIN,
+        auto_z: float = AUTO_Z,
         seed: int = 0,
         searcher: Searcher | None = None,
     ):
@@ -1321,6 +1357,9 @@ class MOBSTER(ASHA):
         self.model = gp_searcher  # what promote_by "model" ranks with, whoever proposes
         gp_searcher.keep_fit = self.promote_by != "score"
         gp_searcher.auto_min = _check_int("auto_min", auto_min, 3)
+        gp_searcher.auto_z = _check_number(
+            "auto_z", auto_z, lambda v: 0 <= v <= 10, "a number from 0 to 10"
+        )
         if searcher is None:
             self.searcher = gp_searcher
 

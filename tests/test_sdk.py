@@ -189,6 +189,7 @@ def test_a_new_study_stores_the_defaults_that_may_change(tmp_path: Path, monkeyp
         "acquisition_fidelity": "bohb",
         "promote_by": "auto",
         "auto_min": 5,
+        "auto_z": 1.0,
     }
     assert s.scheduler.params == pinned
     mine = c.create_study(
@@ -219,9 +220,10 @@ def test_a_new_study_stores_the_defaults_that_may_change(tmp_path: Path, monkeyp
     assert older.searcher.acquisition_fidelity == "max"
     assert reopened_scheduler("m-score", promote_by="score").promote_by == "score"
     assert reopened_scheduler("m-min8", auto_min=8).model.auto_min == 8
+    assert reopened_scheduler("m-z0", auto_z=0).model.auto_z == 0
     now = Coordinator(c.storage, s).scheduler
     assert (now.searcher.acquisition_fidelity, now.promote_by) == ("bohb", "auto")
-    assert now.model.auto_min == 5
+    assert (now.model.auto_min, now.model.auto_z) == (5, 1.0)
     asha = c.create_study("a", {"x": hpo.Float(0, 1)}, "loss", fidelity=fid, scheduler="asha")
     assert asha.scheduler.params == {}
     # a later release turns the default off: the stored study still warps, a new one does not
@@ -254,4 +256,5 @@ def test_a_new_study_stores_the_defaults_that_may_change(tmp_path: Path, monkeyp
         "acquisition_fidelity": "bohb",
         "promote_by": "auto",
         "auto_min": 5,
+        "auto_z": 1.0,
     }

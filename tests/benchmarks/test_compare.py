@@ -375,14 +375,31 @@ def test_a_parameter_added_later_is_taken_at_its_old_behaviour_in_older_settings
         check_settings("hpo-mobster-modelrank", old, Path("x.json"))
     # MOBSTER's default is "auto" now, from 5 trials: its older runs belong to
     # hpo-mobster-scorerank (promote_by score) and hpo-mobster-autorank (auto from 8 trials)
-    assert run_settings("hpo-mobster") == {**now, "promote_by": "auto", "auto_min": 5}
-    with pytest.raises(StaleRun, match="but hpo-mobster now runs auto_min=5, promote_by='auto'"):
+    assert run_settings("hpo-mobster") == {
+        **now,
+        "promote_by": "auto",
+        "auto_min": 5,
+        "auto_z": 1.0,
+    }
+    with pytest.raises(
+        StaleRun, match="but hpo-mobster now runs auto_min=5, auto_z=1.0, promote_by='auto'"
+    ):
         check_settings("hpo-mobster", old, Path("x.json"))
-    auto8 = {k: v for k, v in run_settings("hpo-mobster-autorank").items() if k != "auto_min"}
+    auto8 = {
+        k: v
+        for k, v in run_settings("hpo-mobster-autorank").items()
+        if k not in ("auto_min", "auto_z")
+    }
     assert PARAMS_BEFORE["auto_min"] == 8 and auto8["promote_by"] == "auto"
     check_settings("hpo-mobster-autorank", auto8, Path("x.json"))  # no error
-    with pytest.raises(StaleRun, match="auto_min=8, but hpo-mobster now runs auto_min=5"):
+    with pytest.raises(StaleRun, match="auto_min=8, auto_z=0.0, but hpo-mobster now runs"):
         check_settings("hpo-mobster", auto8, Path("x.json"))
+    # the thirty-second session's runs (auto_min 5, before auto_z) are hpo-mobster-auto5's
+    auto5 = {k: v for k, v in run_settings("hpo-mobster-auto5").items() if k != "auto_z"}
+    assert PARAMS_BEFORE["auto_z"] == 0 and auto5["auto_min"] == 5
+    check_settings("hpo-mobster-auto5", auto5, Path("x.json"))  # no error
+    with pytest.raises(StaleRun, match="auto_z=0.0, but hpo-mobster now runs auto_z=1.0"):
+        check_settings("hpo-mobster", auto5, Path("x.json"))
     assert run_settings("hpo-asha").keys().isdisjoint(PARAMS_BEFORE)
 
 

@@ -14,6 +14,7 @@ from hpo.schedulers import make_scheduler  # noqa: E402
 from hpo.schedulers.base import INITIAL_DESIGNS, RandomSearcher  # noqa: E402
 from hpo.schedulers.bo import (  # noqa: E402
     AUTO_MIN,
+    AUTO_Z,
     GATE_MIN,
     GATE_TAU,
     MOBSTER,
@@ -23,6 +24,7 @@ from hpo.schedulers.bo import (  # noqa: E402
     gated_level,
     plateau_share,
     pooled_agreement,
+    tau_difference_sd,
 )
 
 from hpo.errors import InvalidStudy  # noqa: E402
@@ -588,6 +590,9 @@ def test_schedulers_validate_their_parameters() -> None:
     for bad in ({"auto_min": 2}, {"auto_min": 5.0}, {"auto_min": True}, {"auto_min": "8"}):
         with pytest.raises(InvalidStudy, match="auto_min"):
             make_scheduler(study_of(fidelity=(1, 27), scheduler="mobster", params=bad))
+    for bad in ({"auto_z": -0.5}, {"auto_z": 11}, {"auto_z": True}, {"auto_z": "1"}):
+        with pytest.raises(InvalidStudy, match="auto_z"):
+            make_scheduler(study_of(fidelity=(1, 27), scheduler="mobster", params=bad))
     for bad in ({"acquisition_fidelity": "min"}, {"acquisition_fidelity": 9}):
         with pytest.raises(InvalidStudy, match="acquisition_fidelity"):
             make_scheduler(study_of(fidelity=(1, 27), scheduler="mobster", params=bad))
@@ -808,6 +813,13 @@ def test_auto_promotion_follows_the_model_only_where_it_ranks_the_top_better() -
     tau_model, tau_rung, n = sched.model.held_out_agreement(h, 1.0)
     assert n == 9 and tau_rung == pytest.approx(-5 / 9) and tau_model > 0.5
     assert sched.model.model_ranks_better(h, 1.0)
+    # auto_z: the difference, in spreads of two taus over 9 trials, decides; just below it the
+    # model still ranks better, just above it the rung keeps ranking by its results
+    z = (tau_model - tau_rung) / tau_difference_sd(9)
+    for margin, better in ((z - 0.01, True), (z + 0.01, False)):
+        sched.model.auto_z = margin
+        assert sched.model.model_ranks_better(h, 1.0) is better
+    sched.model.auto_z = AUTO_Z
     assert abs(sched._get_job(h).config["x"] - 0.8) == pytest.approx(0.05)
 
     agree = History(st)
@@ -840,3 +852,21 @@ def test_auto_promotion_follows_the_model_only_where_it_ranks_the_top_better() -
         study_of(LINE, fidelity=(1, 9), scheduler="mobster", params={"promote_by": "score"})
     )
     assert strict._get_job(h).id == by_score_h._get_job(h).id != sched._get_job(h).id
+
+
+def test_tau_difference_sd_is_the_spread_of_two_independent_taus_by_enumeration():
+    """Ground truth by enumeration: over all 5! = 120 orders of 5 trials, Kendall's tau against
+    the identity has mean 0 and variance 2 (2n + 5) / (9 n (n - 1)) = 1/6; two independent
+    such taus differ with variance twice that, so ``tau_difference_sd(5)`` is sqrt(1/3)."""
+    import itertools
+
+    from hpo.schedulers.asha import kendall_tau
+
+    taus = [kendall_tau(list(range(5)), list(p)) for p in itertools.permutations(range(5))]
+    mean = sum(taus) / len(taus)
+    var = sum((t - mean) ** 2 for t in taus) / len(taus)
+    assert mean == pytest.approx(0, abs=1e-12) and var == pytest.approx(1 / 6)
+    diffs = [a - b for a in taus for b in taus]
+    assert sum(d * d for d in diffs) / len(diffs) == pytest.approx(tau_difference_sd(5) ** 2)
+    assert tau_difference_sd(5) == pytest.approx(math.sqrt(1 / 3))
+    assert [round(tau_difference_sd(n), 2) for n in (5, 8, 16)] == [0.58, 0.41, 0.26]
