@@ -6,7 +6,8 @@ predictions rank the best top results better than the rung's own results do
 the difference of two taus over the ``n`` trials compared (``tau_difference_sd``). This script
 runs one seed of a method on the simulated clock with the searcher's ``held_out_agreement``
 wrapped, records every new answer it gave (model tau, rung tau, n) with the simulated time of
-the last report then, and prints, per rung level and window of the budget: how many answers,
+the last report then (new: unlike that level's last answer; the scheduler asks about every
+rung at each decision), and prints, per rung level and window of the budget: how many new answers,
 the median difference in spreads (``z``), and the share of them that would hand the rung to the
 model under ``auto_z`` 0 (any difference) and under 1. The run itself follows the method's own
 ``auto_z``; the two shares tell what each rule would have decided on the states it reached.
@@ -23,7 +24,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from hpo.schedulers.bo import tau_difference_sd
+from hpo.schedulers.bo import model_beats_rung, tau_difference_sd
 
 # (simulated time, level, model tau, rung tau, n): one answer of held_out_agreement
 Answer = tuple[float, float, float, float | None, int]
@@ -36,27 +37,28 @@ def spread_z(model: float, rung: float | None, n: int) -> float:
 
 
 def summarize(answers: Sequence[Answer], limit_s: float, n_windows: int) -> list[dict[str, Any]]:
-    """Per (level, window) with answers: their count, median ``spread_z``, and the shares above 0
-    and above 1 (the model would get the rung under ``auto_z`` 0 and 1)."""
+    """Per (level, window) with answers: their count, median ``spread_z``, and the shares that
+    hand the rung to the model under ``auto_z`` 0 and 1 (``model_beats_rung``, the searcher's
+    own rule: with 0 an all-tied rung always goes to the model)."""
     rows = []
     width = limit_s / n_windows
     for level in sorted({a[1] for a in answers}):
         for w in range(n_windows):
-            zs = [
-                spread_z(m, g, n)
+            mine = [
+                (m, g, n)
                 for t, lv, m, g, n in answers
                 if lv == level and min(int(t // width), n_windows - 1) == w
             ]
-            if not zs:
+            if not mine:
                 continue
             rows.append(
                 {
                     "level": level,
                     "window": (w * width / 3600, (w + 1) * width / 3600),
-                    "answers": len(zs),
-                    "median z": statistics.median(zs),
-                    "share z > 0": sum(z > 0 for z in zs) / len(zs),
-                    "share z > 1": sum(z > 1 for z in zs) / len(zs),
+                    "answers": len(mine),
+                    "median z": statistics.median(spread_z(*a) for a in mine),
+                    "share z > 0": sum(model_beats_rung(*a, 0.0) for a in mine) / len(mine),
+                    "share z > 1": sum(model_beats_rung(*a, 1.0) for a in mine) / len(mine),
                 }
             )
     return rows
@@ -71,14 +73,14 @@ def record(bench: Any, method: str, seed: int, limit_s: float) -> list[Answer]:
     from benchmarks.compare import hpo_scheduler, run_hpo
 
     raw: list[tuple[int, float, float, float | None, int]] = []
+    last: dict[float, tuple[float, float | None, int]] = {}  # per level, its last answer
     original = GPSearcher.held_out_agreement
 
     def logged(self, history, level):
         got = original(self, history, level)
-        if got is not None and got[0] is not None:
-            entry = (history.report_revision, float(level), got[0], got[1], got[2])
-            if not raw or raw[-1][1:] != entry[1:]:
-                raw.append(entry)
+        if got is not None and got[0] is not None and last.get(float(level)) != got:
+            last[float(level)] = got
+            raw.append((history.report_revision, float(level), *got))
         return got
 
     trace: list[tuple[float, int, int, float]] = []
@@ -110,7 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     limit_s = args.hours * 3600
     answers = record(make_benchmark(args.benchmark, args.noise), args.method, args.seed, limit_s)
     print(f"# {args.benchmark}: {args.method}, seed {args.seed}, {len(answers)} answers")
-    print("| level | window (h) | answers | median z | share z > 0 | share z > 1 |")
+    print(
+        "| level | window (h) | answers | median z "
+        "| share to the model, auto_z 0 | share, auto_z 1 |"
+    )
     print("|---:|---|---:|---:|---:|---:|")
     for r in summarize(answers, limit_s, args.windows):
         a, b = r["window"]

@@ -351,6 +351,19 @@ def tau_difference_sd(n: int) -> float:
     return math.sqrt(2) * kendall_null_sd(n)
 
 
+def model_beats_rung(model: float, rung: float | None, n: int, z: float) -> bool:
+    """``GPSearcher.model_ranks_better``'s rule on one answer of ``held_out_agreement``: the
+    model's tau over ``n`` trials beats the rung's (None: the rung's results are all tied) by
+    more than ``z`` times ``tau_difference_sd(n)``. With ``z`` 0 it is the rule before the
+    thirty-third session: strictly greater, and an all-tied rung always loses; above 0 an
+    all-tied rung counts as tau 0."""
+    if rung is None:
+        if z == 0:
+            return True
+        rung = 0.0
+    return model - rung > z * tau_difference_sd(n)
+
+
 def bohb_level(
     per_level: Mapping[float, Mapping[int, float]], levels: Sequence[float], target: float, d: int
 ) -> float:
@@ -823,12 +836,7 @@ class GPSearcher:
         got = self.held_out_agreement(history, level)
         if got is None or got[0] is None:
             return False
-        model, rung, n = got
-        if rung is None:
-            if self.auto_z == 0:
-                return True
-            rung = 0.0
-        return model - rung > self.auto_z * tau_difference_sd(n)
+        return model_beats_rung(got[0], got[1], got[2], self.auto_z)
 
     def acquisition_level(self, obs: Sequence[Observation]) -> float:
         """The fidelity at which a multi-fidelity acquisition is evaluated and its incumbent taken.

@@ -22,6 +22,7 @@ from hpo.schedulers.bo import (  # noqa: E402
     BayesianOptimization,
     GPSearcher,
     gated_level,
+    model_beats_rung,
     plateau_share,
     pooled_agreement,
     tau_difference_sd,
@@ -590,7 +591,13 @@ def test_schedulers_validate_their_parameters() -> None:
     for bad in ({"auto_min": 2}, {"auto_min": 5.0}, {"auto_min": True}, {"auto_min": "8"}):
         with pytest.raises(InvalidStudy, match="auto_min"):
             make_scheduler(study_of(fidelity=(1, 27), scheduler="mobster", params=bad))
-    for bad in ({"auto_z": -0.5}, {"auto_z": 11}, {"auto_z": True}, {"auto_z": "1"}):
+    for bad in (
+        {"auto_z": -0.5},
+        {"auto_z": 11},
+        {"auto_z": True},
+        {"auto_z": "1"},
+        {"auto_z": float("nan")},
+    ):
         with pytest.raises(InvalidStudy, match="auto_z"):
             make_scheduler(study_of(fidelity=(1, 27), scheduler="mobster", params=bad))
     for bad in ({"acquisition_fidelity": "min"}, {"acquisition_fidelity": 9}):
@@ -820,6 +827,16 @@ def test_auto_promotion_follows_the_model_only_where_it_ranks_the_top_better() -
         sched.model.auto_z = margin
         assert sched.model.model_ranks_better(h, 1.0) is better
     sched.model.auto_z = AUTO_Z
+    # given as a study parameter: a margin beyond the difference keeps the rung's own ranking,
+    # and the promoted trial is the one promote_by score promotes
+    wide = make_scheduler(
+        study_of(LINE, fidelity=(1, 9), scheduler="mobster", params={"auto_z": math.ceil(z)})
+    )
+    assert not wide.model.model_ranks_better(h, 1.0)
+    score_first = make_scheduler(
+        study_of(LINE, fidelity=(1, 9), scheduler="mobster", params={"promote_by": "score"})
+    )
+    assert wide._get_job(h).id == score_first._get_job(h).id
     assert abs(sched._get_job(h).config["x"] - 0.8) == pytest.approx(0.05)
 
     agree = History(st)
@@ -870,3 +887,17 @@ def test_tau_difference_sd_is_the_spread_of_two_independent_taus_by_enumeration(
     assert sum(d * d for d in diffs) / len(diffs) == pytest.approx(tau_difference_sd(5) ** 2)
     assert tau_difference_sd(5) == pytest.approx(math.sqrt(1 / 3))
     assert [round(tau_difference_sd(n), 2) for n in (5, 8, 16)] == [0.58, 0.41, 0.26]
+
+
+def test_model_beats_rung_keeps_the_old_rule_at_zero_and_counts_a_tied_rung_as_tau_0_above():
+    """``auto_z`` 0 is the rule before it existed: strictly greater, and an all-tied rung (tau
+    None) goes to the model whatever its tau; above 0 a tied rung is tau 0 and the margin is in
+    ``tau_difference_sd(n)`` units."""
+    assert model_beats_rung(-0.9, None, 5, 0.0)
+    assert not model_beats_rung(0.4, 0.4, 5, 0.0)
+    assert model_beats_rung(0.4 + 1e-9, 0.4, 5, 0.0)
+    sd = tau_difference_sd(5)
+    assert not model_beats_rung(sd - 0.01, None, 5, 1.0)
+    assert model_beats_rung(sd + 0.01, None, 5, 1.0)
+    assert model_beats_rung(0.2 + 2 * sd + 0.01, 0.2, 5, 2.0)
+    assert not model_beats_rung(0.2 + 2 * sd - 0.01, 0.2, 5, 2.0)
