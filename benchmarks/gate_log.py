@@ -94,7 +94,14 @@ def record(bench: Any, method: str, seed: int, limit_s: float) -> list[Answer]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from benchmarks.compare import HPO_VARIANTS, SYNTHETIC, TABULAR, make_benchmark
+    from benchmarks.compare import (
+        HPO_METHODS,
+        HPO_VARIANTS,
+        SYNTHETIC,
+        TABULAR,
+        hpo_scheduler,
+        make_benchmark,
+    )
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--benchmark", required=True, choices=sorted([*SYNTHETIC, *TABULAR]))
@@ -104,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--method", default="hpo-mobster")
     ap.add_argument("--windows", type=int, default=8)
     args = ap.parse_args(argv)
-    mobsters = ["hpo-mobster", *(m for m, (s, _) in HPO_VARIANTS.items() if s == "mobster")]
+    mobsters = [m for m in (*HPO_METHODS, *HPO_VARIANTS) if hpo_scheduler(m)[0] == "mobster"]
     if args.method not in mobsters:
         ap.error(f"--method must be one of hpo's MOBSTER methods: {mobsters}")
     if args.hours <= 0 or args.windows < 1:

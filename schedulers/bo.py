@@ -355,8 +355,8 @@ def model_beats_rung(model: float, rung: float | None, n: int, z: float) -> bool
     """``GPSearcher.model_ranks_better``'s rule on one answer of ``held_out_agreement``: the
     model's tau over ``n`` trials beats the rung's (None: the rung's results are all tied) by
     more than ``z`` times ``tau_difference_sd(n)``. With ``z`` 0 it is the rule before the
-    thirty-third session: strictly greater, and an all-tied rung always loses; above 0 an
-    all-tied rung counts as tau 0."""
+    thirty-third session: strictly greater, and an all-tied rung always goes to the model;
+    above 0 an all-tied rung counts as tau 0."""
     if rung is None:
         if z == 0:
             return True
