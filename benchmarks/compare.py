@@ -47,7 +47,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.peers import PEER_METHODS, MethodUnavailable, run_peer
+from benchmarks.peers import CHECKPOINTED, PEER_METHODS, MethodUnavailable, run_peer
 from benchmarks.synthetic import BENCHMARKS as SYNTHETIC
 from benchmarks.synthetic import SyntheticBenchmark
 
@@ -725,9 +725,10 @@ def _run_one(
     origin: str | None = None,
 ) -> tuple[list[tuple[float, float]], float] | str:
     """One seed of one method: (trajectory, real seconds), or why the method is unavailable.
-    A top-level function, so that ``--jobs`` can run it in other processes. hpo's methods
-    resume from and save to the file ``checkpoint`` when given (the real seconds then sum over
-    the processes that ran it), which records ``origin`` as where this part ran."""
+    A top-level function, so that ``--jobs`` can run it in other processes. hpo's methods and
+    Syne Tune's (``CHECKPOINTED``) resume from and save to the file ``checkpoint`` when given
+    (the real seconds then sum over the processes that ran it), which records ``origin`` as
+    where this part ran."""
     import logging
 
     logging.getLogger("hpo").setLevel(logging.ERROR)  # runs cut by the time limit are expected
@@ -745,6 +746,14 @@ def _run_one(
                 return traj, ck.seconds()
         elif method in OPTUNA_METHODS:
             traj = run_optuna(bb, method, seed, workers, limit)
+        elif method in CHECKPOINTED and checkpoint:
+            # Syne Tune's searches keep their own checkpoint (benchmarks.peers.synetune), in the
+            # same file layout, so the real seconds sum over the processes that ran it
+            part = Path(checkpoint)
+            prior = Checkpoint.read(part)["seconds"] if part.exists() else 0.0
+            where = origin or run_origin()
+            events = run_peer(bb, method, seed, workers, limit, checkpoint=part, origin=where)
+            return _trajectory(bb, events), prior + time.perf_counter() - t0
         else:
             traj = _trajectory(bb, run_peer(bb, method, seed, workers, limit))
     except MethodUnavailable as e:
@@ -757,13 +766,14 @@ class SavedRuns:
 
     ``root/<benchmark>-w<workers>-h<hours>-n<noise>/<method>-seed<seed>.json`` holds the
     trajectory and the real seconds (or why the method was unavailable); files are written
-    whole (a temporary file renamed). An hpo run killed mid-way leaves its last ``Checkpoint``
-    in ``<method>-seed<seed>.partial`` (at most 30 real seconds old), from which the next
-    invocation goes on; peers' runs start again. Each file's ``"from"`` says where the run ran
-    (``run_origin``; every place in turn for a run resumed from its checkpoint). The origin is
-    found once, when the invocation starts (``origin``), since that is the code its processes
-    import: a commit made while the runs go on does not change it. ``read_only`` (tables from
-    stored runs, ``--saved-only``) skips it: nothing is saved, so git is not asked.
+    whole (a temporary file renamed). An hpo or Syne Tune run killed mid-way leaves its last
+    checkpoint in ``<method>-seed<seed>.partial`` (at most 30 real seconds old), from which the
+    next invocation goes on; Optuna's and Ray Tune's runs start again. Each file's ``"from"``
+    says where the run ran (``run_origin``; every place in turn for a run resumed from its
+    checkpoint). The origin is found once, when the invocation starts (``origin``), since that
+    is the code its processes import: a commit made while the runs go on does not change it.
+    ``read_only`` (tables from stored runs, ``--saved-only``) skips it: nothing is saved, so
+    git is not asked.
     """
 
     def __init__(
@@ -801,7 +811,8 @@ class SavedRuns:
         return [tuple(p) for p in data["trajectory"]], data["seconds"]
 
     def checkpoint(self, method: str, seed: int) -> str | None:
-        """Where an unfinished hpo run keeps its state (``Checkpoint``), or None."""
+        """Where an unfinished hpo or Syne Tune run keeps its state (``Checkpoint``, or Syne
+        Tune's in the same layout), or None."""
         if self.dir is None:
             return None
         return str(self._partial(method, seed))

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Issue 7's comparison: hpo's GP schedulers against the peers on every benchmark, on the device
 # host's CPUs (no GPU is used). Resumable: every (method, seed) run lands in RUNS as it finishes
-# (compare.py --runs-dir), and hpo's runs in flight keep a checkpoint there every 30 real seconds
-# (<method>-seed<n>.partial), so a call cut short by LIMIT seconds loses at most 30 s of each hpo
-# run (a peer's run in flight starts again) and the next call with the same RUNS goes on; carry
-# RUNS to every call.
+# (compare.py --runs-dir), and hpo's and Syne Tune's runs in flight keep a checkpoint there every
+# 30 real seconds (<method>-seed<n>.partial), so a call cut short by LIMIT seconds loses at most
+# 30 s of each such run (Optuna's and Ray Tune's runs in flight start again) and the next call
+# with the same RUNS goes on; carry RUNS to every call (or leave it on a warm host).
 #   eval "$(bash .devwheels/install.sh)"
 #   bash benchmarks/device/compare_gp.sh RUNS [LIMIT]           # the model-based and fast methods
 #   RAY=1 bash benchmarks/device/compare_gp.sh RUNS [LIMIT]     # Ray Tune's BOHB (real-time replay)
@@ -64,4 +64,7 @@ for spec in "branin-mf 8 0 0.0021" "hartmann6-mf 8 0.05 0.0021" "digits-mlp 0.03
   fi
 done
 wait
+# a Syne Tune run in the legacy interpreter is a grandchild that timeout's signal may not reach:
+# stop it, so that it cannot write its checkpoint while the next call resumes from it
+pkill -f benchmarks.peers.synetune_legacy_runner 2> /dev/null
 ls "$runs"/*/ | wc -l

@@ -35,7 +35,15 @@ class MethodUnavailable(RuntimeError):
     message says why)."""
 
 
-def run_peer(bb: Any, method: str, seed: int, workers: int, limit_s: float) -> list:
-    """Events of one search by a peer's method (see the module docstring)."""
+def run_peer(bb: Any, method: str, seed: int, workers: int, limit_s: float, **options: Any) -> list:
+    """Events of one search by a peer's method (see the module docstring); ``options`` go to
+    the adapter's ``run`` (``checkpoint`` and ``origin`` for Syne Tune's, see
+    ``CHECKPOINTED``)."""
     module, name = PEER_METHODS[method]
-    return importlib.import_module(module).run(bb, name, seed, workers, limit_s)
+    return importlib.import_module(module).run(bb, name, seed, workers, limit_s, **options)
+
+
+#: Peer methods whose runs resume from a checkpoint file (``run(..., checkpoint=, origin=)``).
+CHECKPOINTED = frozenset(
+    m for m, (module, _) in PEER_METHODS.items() if module.endswith("synetune")
+)

@@ -75,14 +75,17 @@ placeholder that refuses to download stands in for that import.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import io
 import json
 import logging
 import os
+import pickle
 import re
 import subprocess
 import sys
 import tempfile
+import time
 import types
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -128,6 +131,7 @@ LAST_VALUE_SEARCHER_LOGGER = (
 # 0.13.0's synchronous schedulers warn that max_resource_level is used, not max_resource_attr
 SYNC_HYPERBAND_LOGGER = "syne_tune.optimizer.schedulers.synchronous.hyperband"
 _FOREVER_S = 1e9  # real seconds: Syne Tune's periodic saving and printing never comes due
+CHECKPOINT_EVERY_S = 30.0  # real seconds between a checkpointed search's saves
 
 _ENABLE_LEGACY = (
     'To run it, make a virtualenv with `pip install "syne-tune[gpsearchers,kde]==0.13.0" '
@@ -158,29 +162,72 @@ _UNAVAILABLE["mobster-promotion"] = _UNAVAILABLE["mobster"]
 
 
 def run(
-    bb: Any, method: str, seed: int, workers: int, limit_s: float, *, clock: str = "events"
+    bb: Any,
+    method: str,
+    seed: int,
+    workers: int,
+    limit_s: float,
+    *,
+    clock: str = "events",
+    checkpoint: str | os.PathLike | None = None,
+    origin: str | None = None,
 ) -> list[tuple[float, dict, float]]:
     """Events ``(simulated_seconds, config, value)`` of one Syne Tune search on ``bb``, one per
     epoch reported to the scheduler up to ``limit_s`` simulated seconds (see the module
-    docstring for the methods and ``clock``): in this process where the syne_tune installed
-    here has ``method``, else in the interpreter named by ``HPO_SYNETUNE_LEGACY_PYTHON``."""
+    docstring for the methods, ``clock`` and ``checkpoint``): in this process where the
+    syne_tune installed here has ``method``, else in the interpreter named by
+    ``HPO_SYNETUNE_LEGACY_PYTHON``."""
     _check(method, workers, limit_s, clock)
+    if checkpoint is not None:
+        checkpoint = os.fspath(Path(checkpoint).resolve())  # the runner's cwd is the repo root
     if method.endswith(LEGACY_SUFFIX):
         base = method[: -len(LEGACY_SUFFIX)]
         why = _UNAVAILABLE["legacy"].format(method=method, base=base)
     else:
         st = _import_syne_tune()
         if method in st["schedulers"]:
-            return simulate(bb, method, seed, workers, limit_s, clock=clock)
+            return simulate(
+                bb,
+                method,
+                seed,
+                workers,
+                limit_s,
+                clock=clock,
+                checkpoint=checkpoint,
+                origin=origin,
+            )
         base, why = method, _UNAVAILABLE[method].format(version=st["version"])
-    return _run_in_legacy_python(bb, base, seed, workers, limit_s, clock, why)
+    job = dict(
+        method=base,
+        seed=seed,
+        workers=workers,
+        limit_s=limit_s,
+        clock=clock,
+        checkpoint=checkpoint,
+        origin=origin,
+    )
+    return _run_in_legacy_python(bb, job, why)
 
 
 def simulate(
-    bb: Any, method: str, seed: int, workers: int, limit_s: float, *, clock: str = "events"
+    bb: Any,
+    method: str,
+    seed: int,
+    workers: int,
+    limit_s: float,
+    *,
+    clock: str = "events",
+    checkpoint: str | os.PathLike | None = None,
+    origin: str | None = None,
+    every_s: float = CHECKPOINT_EVERY_S,
 ) -> list[tuple[float, dict, float]]:
     """:func:`run`, always in this process, with the syne_tune installed here (0.16.0, or
-    syne-tune<0.15 in the legacy runner); :class:`MethodUnavailable` where it lacks ``method``."""
+    syne-tune<0.15 in the legacy runner); :class:`MethodUnavailable` where it lacks ``method``.
+
+    With ``checkpoint`` (a file), the search resumes from it where it exists and saves its whole
+    state there every ``every_s`` real seconds as it goes (see "Checkpoints" in the module
+    docstring); ``origin`` is recorded as where this part ran. The file is left in place: the
+    caller removes it once the run's events are stored."""
     _check(method, workers, limit_s, clock)
     st = _import_syne_tune()
     if method not in st["schedulers"]:
@@ -193,6 +240,9 @@ def simulate(
     # The baselines pass points_to_evaluate twice themselves, and the searcher warns each time
     logging.getLogger(LAST_VALUE_SEARCHER_LOGGER).setLevel(logging.ERROR)
     logging.getLogger(SYNC_HYPERBAND_LOGGER).setLevel(logging.ERROR)
+    job = dict(method=method, seed=seed, workers=workers, limit_s=limit_s, clock=clock)
+    saver = None if checkpoint is None else _Checkpoint(Path(checkpoint), job, origin, every_s)
+    saved = None if saver is None else saver.load(st["version"])
 
     with (
         tempfile.TemporaryDirectory(prefix="hpo-synetune-") as tmp,
@@ -203,24 +253,131 @@ def simulate(
     ):
         # BOHB's KDE searcher hands a RandomState to pandas, which announces a future change
         warnings.filterwarnings("ignore", "After 0.17", FutureWarning)
-        blackbox = st["make_blackbox"](bb)
-        backend, callback = _backend(st, blackbox, clock)
-        scheduler = st["schedulers"][method](blackbox.configuration_space, bb.max_epochs, seed)
-        tuner = st["Tuner"](
-            trial_backend=backend,
-            scheduler=scheduler,
-            stop_criterion=st["StoppingCriterion"](max_wallclock_time=limit_s),
-            n_workers=workers,
-            sleep_time=0,
-            results_update_interval=_FOREVER_S,
-            print_update_interval=_FOREVER_S,
-            tuner_name="hpo-compare",
-            callbacks=[callback],
-            save_tuner=False,
-            trial_backend_path=tmp,
-        )
+        if saved is not None:
+            tuner, callback = _resumed_tuner(st, saved, tmp)
+        else:
+            blackbox = st["make_blackbox"](bb)
+            backend, callback = _backend(st, blackbox, clock)
+            scheduler = st["schedulers"][method](blackbox.configuration_space, bb.max_epochs, seed)
+            tuner = st["Tuner"](
+                trial_backend=backend,
+                scheduler=scheduler,
+                stop_criterion=st["StoppingCriterion"](max_wallclock_time=limit_s),
+                n_workers=workers,
+                sleep_time=0,
+                results_update_interval=_FOREVER_S,
+                print_update_interval=_FOREVER_S,
+                tuner_name="hpo-compare",
+                callbacks=[callback, st["CheckpointCallback"]()],
+                save_tuner=False,
+                trial_backend_path=tmp,
+            )
+        _checkpoint_callback(tuner).saver = saver
         tuner.run()
     return _events(callback.results, bb.space, limit_s, st["ST_TUNER_TIME"])
+
+
+class _Checkpoint:
+    """Where one search keeps its resumable state, and when it saves it.
+
+    The file is a gzipped pickle of a dict, in the layout of benchmarks.compare's
+    ``Checkpoint`` (so ``SavedRuns`` reads its ``"from"`` and ``"seconds"``): ``state`` holds the
+    search itself as :mod:`dill` bytes (the Tuner with its scheduler, searcher, simulator backend
+    and callbacks, Tuner.run's loop state and numpy's global generator), which only an
+    interpreter with the same syne_tune unpickles; ``job`` the run's arguments, checked on load;
+    ``seconds`` the real seconds spent on the run so far; ``from`` where it ran, in turn.
+    Written whole (a temporary file renamed), so a process killed at any moment leaves the
+    previous one.
+    """
+
+    def __init__(self, path: Path, job: dict[str, Any], origin: str | None, every_s: float):
+        self.path, self.job, self.origin, self.every_s = path, job, origin, every_s
+        self.prior_s, self.origins = 0.0, []
+        self._t0 = self._last = time.perf_counter()
+
+    def load(self, version: str) -> dict[str, Any] | None:
+        if not self.path.exists():
+            return None
+        data = pickle.loads(gzip.decompress(self.path.read_bytes()))
+        if data.get("job") != self.job or data.get("syne_tune") != version:
+            raise ValueError(
+                f"{self.path} holds another run (syne-tune {data.get('syne_tune')}, "
+                f"{data.get('job')}), not syne-tune {version}'s {self.job}: remove it to start over"
+            )
+        self.prior_s, self.origins = float(data["seconds"]), list(data.get("from", []))
+        import dill
+
+        return dill.loads(data["state"])
+
+    def due(self) -> bool:
+        return time.perf_counter() - self._last >= self.every_s
+
+    def save(self, state: dict[str, Any], version: str) -> None:
+        import dill
+
+        origins = self.origins
+        if self.origin is not None and (not origins or origins[-1] != self.origin):
+            origins = [*origins, self.origin]
+        data = {
+            "state": dill.dumps(state),
+            "job": self.job,
+            "syne_tune": version,
+            "seconds": self.prior_s + time.perf_counter() - self._t0,
+            "from": origins,
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_bytes(gzip.compress(pickle.dumps(data), compresslevel=1))
+        tmp.replace(self.path)
+        self._last = time.perf_counter()
+
+
+def _tuner_run_locals() -> dict[str, Any]:
+    """The local variables of the ``Tuner.run`` that is calling back now (found up the stack).
+
+    Tuner.run keeps its loop state in locals (``running_trials_ids``, ``done_trials_statuses``,
+    ``config_space_exhausted``); Syne Tune has no API to save or set them, so the checkpoint
+    callback reads them here and, on resume, adds the saved trials into the fresh set and dict in
+    place. Syne Tune 0.13.0 and 0.16.0 both name them so; another version that does not fails
+    here, loudly."""
+    from syne_tune import Tuner
+
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code is not Tuner.run.__code__:
+        frame = frame.f_back
+    names = ("running_trials_ids", "done_trials_statuses", "config_space_exhausted")
+    if frame is None or not all(n in frame.f_locals for n in names):
+        raise RuntimeError(
+            "cannot checkpoint this Syne Tune search: Tuner.run is not on the stack with the loop "
+            f"state {names} (syne-tune changed?)"
+        )
+    return frame.f_locals
+
+
+def _checkpoint_callback(tuner: Any) -> Any:
+    found = [c for c in tuner.callbacks if isinstance(c, _SYNE_TUNE["CheckpointCallback"])]
+    assert len(found) == 1, "every search here has one CheckpointCallback"
+    return found[0]
+
+
+def _resumed_tuner(st: dict[str, Any], saved: dict[str, Any], tmp: str) -> tuple[Any, Any]:
+    """The Tuner of a saved search, ready for ``run()`` to go on where it stopped, and its
+    simulator callback (which holds the results so far)."""
+    tuner = saved["tuner"]
+    callback = next(c for c in tuner.callbacks if isinstance(c, st["EventSimulatorCallback"]))
+    # SimulatorCallback swapped the stop criterion for one on simulated time at the start and
+    # does it again at this start; it also restarts the clock, which resume_at moves on
+    tuner.stop_criterion = callback._backup_stop_criterion
+    callback.resume_at = saved["time"]
+    if getattr(tuner.scheduler, "time_keeper", None) is not None:
+        # syne-tune<0.15's schedulers take the backend's clock once, at the start, and refuse it
+        # a second time; it is the same clock object, restored with the backend
+        tuner.scheduler.time_keeper = None
+    _checkpoint_callback(tuner).pending = (saved["running"], saved["done"])
+    tuner.tuner_path = Path(tmp) / "hpo-compare"
+    tuner.trial_backend.set_path(results_root=str(tuner.tuner_path), tuner_name=tuner.name)
+    np.random.set_state(saved["np_random"])
+    return tuner, callback
 
 
 def _check(method: str, workers: int, limit_s: float, clock: str) -> None:
@@ -233,11 +390,12 @@ def _check(method: str, workers: int, limit_s: float, clock: str) -> None:
 
 
 def _run_in_legacy_python(
-    bb: Any, method: str, seed: int, workers: int, limit_s: float, clock: str, why: str
+    bb: Any, job: dict[str, Any], why: str
 ) -> list[tuple[float, dict, float]]:
     """:func:`simulate` in the interpreter named by ``HPO_SYNETUNE_LEGACY_PYTHON`` (through
     benchmarks/peers/synetune_legacy_runner.py: a JSON job on its stdin, the events as one JSON
-    line on its stdout); :class:`MethodUnavailable` with ``why`` and what to do where it can't."""
+    line on its stdout), with ``job``'s arguments; :class:`MethodUnavailable` with ``why`` and
+    what to do where it can't."""
     from benchmarks.peers.synetune_legacy_runner import BenchmarkNotRebuildable, benchmark_spec
 
     python = os.environ.get(LEGACY_PYTHON_ENV, "").strip()
@@ -247,9 +405,7 @@ def _run_in_legacy_python(
         spec = benchmark_spec(bb)
     except BenchmarkNotRebuildable as e:
         raise MethodUnavailable(f"{why} Here it would run in {python}, but {e}") from None
-    job = dict(
-        benchmark=spec, method=method, seed=seed, workers=workers, limit_s=limit_s, clock=clock
-    )
+    job = dict(benchmark=spec, **job)
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), PYTHONNOUSERSITE="1")
     try:
         proc = subprocess.run(
@@ -481,6 +637,7 @@ def _import_syne_tune() -> dict[str, Any]:
     from syne_tune.backend.simulator_backend.time_keeper import SimulatedTimeKeeper
     from syne_tune.config_space import choice, lograndint, loguniform, randint, uniform
     from syne_tune.constants import ST_TUNER_TIME
+    from syne_tune.tuner_callback import TunerCallback
 
     version = syne_tune.__version__
     if _version_tuple(version) < LEGACY_BEFORE:
@@ -512,14 +669,63 @@ def _import_syne_tune() -> dict[str, Any]:
         """SimulatorCallback whose sleep jumps to the simulator's next event (instead of a
         fixed ``tuner_sleep_time``), so the tuner sees each report at its own time."""
 
+        resume_at: float | None = None  # a resumed search's simulated time (checkpoints)
+
         def on_tuning_start(self, tuner: Any) -> None:
-            super().on_tuning_start(tuner)
+            super().on_tuning_start(tuner)  # restarts the simulated clock at 0
             self._backend = tuner.trial_backend
+            if self.resume_at is not None:
+                self._time_keeper.advance_to(self.resume_at)
+                self.resume_at = None
 
         def on_tuning_sleep(self, sleep_time: float) -> None:
             heap = self._backend._simulator_state.event_heap
             now = self._time_keeper.time()
             self._time_keeper.advance_to(heap[0][0] if heap else now + self._tuner_sleep_time)
+
+    class CheckpointCallback(TunerCallback):
+        """Saves the search through ``saver`` (a ``_Checkpoint``, or None: never) at the end of
+        a loop of Tuner.run when it is due, and puts a resumed search's running and finished
+        trials (``pending``) back into Tuner.run's loop state at the first loop."""
+
+        def __init__(self) -> None:
+            self.saver: Any = None
+            self.pending: tuple[set, dict] | None = None
+            self._tuner: Any = None
+
+        def __getstate__(self) -> dict[str, Any]:
+            return {**self.__dict__, "saver": None}  # the file is the caller's, not the state's
+
+        def on_tuning_start(self, tuner: Any) -> None:
+            self._tuner = tuner
+
+        def on_loop_start(self) -> None:
+            if self.pending is not None:
+                loop = _tuner_run_locals()
+                loop["running_trials_ids"].update(self.pending[0])
+                loop["done_trials_statuses"].update(self.pending[1])
+                self.pending = None
+
+        def on_loop_end(self) -> None:
+            if self.saver is None or not self.saver.due():
+                return
+            loop = _tuner_run_locals()
+            if loop["config_space_exhausted"]:
+                return  # a local that cannot be set on resume; the search ends soon anyway
+            state = {
+                "tuner": self._tuner,
+                "running": set(loop["running_trials_ids"]),
+                "done": dict(loop["done_trials_statuses"]),
+                "time": self._tuner.trial_backend.time_keeper.time(),
+                "np_random": np.random.get_state(),
+            }
+            self.saver.save(state, _SYNE_TUNE["version"])
+
+    # module-level names, so that a checkpoint pickles them by reference (benchmark-specific
+    # CurveBlackbox classes are pickled by value)
+    for cls in (EventTimeKeeper, EventSimulatorCallback, CheckpointCallback):
+        cls.__qualname__ = cls.__name__
+        globals()[cls.__name__] = cls
 
     def make_blackbox(bb: Any) -> Any:
         space = {k: _domain(_SYNE_TUNE, k, p) for k, p in bb.space.items()}
@@ -534,6 +740,7 @@ def _import_syne_tune() -> dict[str, Any]:
         SimulatorCallback=SimulatorCallback,
         EventTimeKeeper=EventTimeKeeper,
         EventSimulatorCallback=EventSimulatorCallback,
+        CheckpointCallback=CheckpointCallback,
         UserBlackboxBackend=UserBlackboxBackend,
         ST_TUNER_TIME=ST_TUNER_TIME,
         uniform=uniform,

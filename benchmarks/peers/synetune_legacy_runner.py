@@ -9,7 +9,9 @@ repository root::
 
 The job is one JSON object: ``benchmark`` (:func:`benchmark_spec`), ``method`` (a method of
 benchmarks.peers.synetune that the syne_tune installed there has), ``seed``, ``workers``,
-``limit_s`` and ``clock``. The reply is the last line of stdout, one JSON object: ``events``
+``limit_s``, ``clock`` and, optionally, ``checkpoint`` (a file the search resumes from and
+saves to) and ``origin`` (where this part runs, recorded in it). The reply is the last line of
+stdout, one JSON object: ``events``
 (``[[simulated_seconds, config, value], ...]``, as :func:`benchmarks.peers.synetune.simulate`
 returns them), ``benchmark`` (the spec of the benchmark rebuilt here, for the caller to compare)
 and ``syne_tune`` (the version); or ``unavailable`` (why the method can't run there). Anything
@@ -94,6 +96,8 @@ def serve(job: dict[str, Any]) -> dict[str, Any]:
             int(job["workers"]),
             float(job["limit_s"]),
             clock=job["clock"],
+            checkpoint=job.get("checkpoint"),
+            origin=job.get("origin"),
         )
     except MethodUnavailable as e:
         return {"unavailable": str(e)}
