@@ -14,7 +14,8 @@ import pytest
 
 pytest.importorskip("syne_tune", reason="syne-tune is not installed (the synetune-* peers)")
 
-from benchmarks.peers import run_peer  # noqa: E402
+from benchmarks.compare import Checkpoint  # noqa: E402
+from benchmarks.peers import run_peer, synetune  # noqa: E402
 from benchmarks.peers.synetune import (  # noqa: E402
     LEGACY_PYTHON_ENV,
     REPO_ROOT,
@@ -258,3 +259,60 @@ def test_the_adapter_and_the_legacy_runner_load_without_hpo_or_syne_tune():
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+# --- checkpoints: a search killed after a save goes on from it, to the same events
+
+
+class _Killed(BaseException):
+    """Stands for the process being killed (Syne Tune's searchers catch Exception)."""
+
+
+def _killed_after_every_second_save(monkeypatch) -> None:
+    save, saves = synetune._Checkpoint.save, [0]
+
+    def save_then_die(self, state, version):
+        save(self, state, version)
+        saves[0] += 1
+        if saves[0] % 2 == 0:
+            raise _Killed
+
+    monkeypatch.setattr(synetune._Checkpoint, "save", save_then_die)
+
+
+def test_a_search_killed_at_its_checkpoints_resumes_to_the_same_events(
+    runs, branin, tmp_path, monkeypatch
+):
+    _killed_after_every_second_save(monkeypatch)
+    part, parts = tmp_path / "bohb-seed0.partial", 0
+    while True:
+        try:
+            events = synetune.simulate(
+                branin,
+                "bohb",
+                0,
+                WORKERS,
+                LIMIT_S,
+                checkpoint=part,
+                origin=f"part {parts}",
+                every_s=0.0,
+            )
+            break
+        except _Killed:
+            parts += 1
+    assert parts >= 5
+    assert events == runs["bohb"]
+    # the file in compare's checkpoint layout: where each part ran (every killed part saved;
+    # the last one may have ended before a save), the real seconds so far
+    stored = Checkpoint.read(part)
+    assert stored["from"][:parts] == [f"part {i}" for i in range(parts)]
+    assert stored["seconds"] > 0 and stored["job"]["method"] == "bohb"
+
+
+def test_a_checkpoint_of_another_search_is_refused(branin, tmp_path, monkeypatch):
+    _killed_after_every_second_save(monkeypatch)
+    part = tmp_path / "run.partial"
+    with pytest.raises(_Killed):
+        synetune.simulate(branin, "asha", 0, WORKERS, LIMIT_S, checkpoint=part, every_s=0.0)
+    with pytest.raises(ValueError, match="holds another run"):
+        synetune.simulate(branin, "asha", 1, WORKERS, LIMIT_S, checkpoint=part)
