@@ -65,6 +65,25 @@ machine's speed (MOBSTER's GP fits take real seconds). In both, Syne Tune's back
 report at least 0.01 s after the previous one of the trial, and each stop or pause decision
 moves its clock on by 2 ms.
 
+Checkpoints. With ``checkpoint`` (a file; benchmarks/compare.py passes
+``<method>-seed<n>.partial`` of its runs directory), a search saves its whole state there every
+30 real seconds and, started again with the same file, goes on from it: the Tuner with its
+scheduler and searcher (the GP's data and random states), the simulator backend (its clock and
+event queue), the callbacks (the results so far), numpy's global generator, and the three loop
+variables that Tuner.run keeps as locals (read up the stack at the end of a loop; on resume the
+running and finished trials are put back into the fresh set and dict at the first loop). Syne
+Tune has no such API (its own ``Tuner.load`` restarts the clock and drops the loop state), so
+this is ours. dill pickles it, since Syne Tune's objects hold lambdas. A search resumed from its
+checkpoint gives the uninterrupted search's events exactly where no two reports share a
+simulated time stamp (tested: BOHB killed 58 times; MOBSTER of 0.13.0 on breast_cancer-mlp
+checked by hand, killed 285 times). Where reports tie, Tuner.run hands them to the scheduler in
+the iteration order of a Python set of trial ids, which depends on the set's history and cannot
+be carried over; the resumed search may then take the tied reports in another order and go on
+as a different, equally valid run of the same method (seen with the asynchronous Hyperband on
+branin-mf, whose epochs all cost the same: the same events, two tied ones swapped). Syne Tune's
+MOBSTER needs this: a seed takes about 55 minutes on the 2-core development machine on
+hartmann6-mf and breast_cancer-mlp, longer than a device call.
+
 Experiment files go under a temporary directory that is deleted afterwards; Syne Tune's logging
 is set to WARNING and the tuner's printing is swallowed. Nothing is downloaded: the blackbox
 repository's loaders are never called; where the optional ``huggingface_hub`` (which
