@@ -199,32 +199,16 @@ def run(
     _check(method, workers, limit_s, clock)
     if checkpoint is not None:
         checkpoint = os.fspath(Path(checkpoint).resolve())  # the runner's cwd is the repo root
+    options = dict(clock=clock, checkpoint=checkpoint, origin=origin)
     if method.endswith(LEGACY_SUFFIX):
         base = method[: -len(LEGACY_SUFFIX)]
         why = _UNAVAILABLE["legacy"].format(method=method, base=base)
     else:
         st = _import_syne_tune()
         if method in st["schedulers"]:
-            return simulate(
-                bb,
-                method,
-                seed,
-                workers,
-                limit_s,
-                clock=clock,
-                checkpoint=checkpoint,
-                origin=origin,
-            )
+            return simulate(bb, method, seed, workers, limit_s, **options)
         base, why = method, _UNAVAILABLE[method].format(version=st["version"])
-    job = dict(
-        method=base,
-        seed=seed,
-        workers=workers,
-        limit_s=limit_s,
-        clock=clock,
-        checkpoint=checkpoint,
-        origin=origin,
-    )
+    job = dict(method=base, seed=seed, workers=workers, limit_s=limit_s, **options)
     return _run_in_legacy_python(bb, job, why)
 
 
