@@ -837,6 +837,14 @@ class SavedRuns:
     def save(self, method: str, seed: int, result: Any) -> Any:
         if self.read_only:
             raise RuntimeError("SavedRuns opened read_only (--saved-only) saves nothing")
+        if (
+            isinstance(result, str)
+            and self.dir is not None
+            and self._partial(method, seed).exists()
+        ):
+            # a run begun elsewhere cannot go on here (its peer library is missing): keep its
+            # checkpoint for a host that can, and store nothing that would mark it done
+            return result
         if self.dir is not None:
             self.dir.mkdir(parents=True, exist_ok=True)
             if isinstance(result, str):

@@ -257,6 +257,14 @@ def test_a_saved_run_records_where_it_ran_and_every_host_of_a_resumed_run(
     assert data["from"] == f"{first}; then {second}"
     assert "host B, code of abc1234" in data["from"] and "def5678" not in data["from"]
     assert not (runs.dir / "hpo-asha-seed3.partial").exists()
+    # a run with a checkpoint that turns out unavailable here keeps it, and is not stored as done
+    part = runs.dir / "synetune-mobster-seed3.partial"
+    assert runs.checkpoint("synetune-mobster", 3) == str(part)
+    part.write_bytes(b"state")
+    assert runs.save("synetune-mobster", 3, "no syne-tune<0.15 here") == "no syne-tune<0.15 here"
+    assert part.read_bytes() == b"state" and runs.load("synetune-mobster", 3) is None
+    runs.save("synetune-mobster", 4, "no syne-tune<0.15 here")  # no checkpoint: stored
+    assert runs.load("synetune-mobster", 4) == "no syne-tune<0.15 here"
     # without the environment, the code is git's commit of this checkout (or says it is unknown)
     monkeypatch.delenv("HPO_RUNS_CODE")
     code = run_origin().split(", code of ")[1]
