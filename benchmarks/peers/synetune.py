@@ -287,7 +287,9 @@ class _Checkpoint:
     ``Checkpoint`` (so ``SavedRuns`` reads its ``"from"`` and ``"seconds"``): ``state`` holds the
     search itself as :mod:`dill` bytes (the Tuner with its scheduler, searcher, simulator backend
     and callbacks, Tuner.run's loop state and numpy's global generator), which only an
-    interpreter with the same syne_tune unpickles; ``job`` the run's arguments, checked on load;
+    interpreter with the same syne_tune and the same Python minor version (``python``, checked
+    on load: dill keeps the benchmark's classes as bytecode) unpickles; ``job`` the run's
+    arguments, checked on load;
     ``seconds`` the real seconds spent on the run so far; ``from`` where it ran, in turn.
     Written whole (a temporary file renamed), so a process killed at any moment leaves the
     previous one.
@@ -302,6 +304,15 @@ class _Checkpoint:
         if not self.path.exists():
             return None
         data = pickle.loads(gzip.decompress(self.path.read_bytes()))
+        python = data.get("python")  # absent in checkpoints written before it was recorded
+        if python is not None and python != _python_version():
+            # dill pickles the benchmark's classes by value, with their bytecode: another
+            # Python's interpreter crashes on it (a segmentation fault, seen 3.12 -> 3.11)
+            raise ValueError(
+                f"{self.path} was written by Python {python} and this is Python "
+                f"{_python_version()}: resume it with a Python {python} interpreter (for "
+                "syne-tune < 0.15, HPO_SYNETUNE_LEGACY_PYTHON), or remove it to start over"
+            )
         if data.get("job") != self.job or data.get("syne_tune") != version:
             raise ValueError(
                 f"{self.path} holds another run (syne-tune {data.get('syne_tune')}, "
@@ -325,6 +336,7 @@ class _Checkpoint:
             "state": dill.dumps(state),
             "job": self.job,
             "syne_tune": version,
+            "python": _python_version(),
             "seconds": self.prior_s + time.perf_counter() - self._t0,
             "from": origins,
         }
@@ -333,6 +345,10 @@ class _Checkpoint:
         tmp.write_bytes(gzip.compress(pickle.dumps(data), compresslevel=1))
         tmp.replace(self.path)
         self._last = time.perf_counter()
+
+
+def _python_version() -> str:
+    return "{}.{}".format(*sys.version_info[:2])
 
 
 def _tuner_run_locals() -> dict[str, Any]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import math
 import os
+import pickle
 import random
 import subprocess
 import sys
@@ -316,3 +318,20 @@ def test_a_checkpoint_of_another_search_is_refused(branin, tmp_path, monkeypatch
         synetune.simulate(branin, "asha", 0, WORKERS, LIMIT_S, checkpoint=part, every_s=0.0)
     with pytest.raises(ValueError, match="holds another run"):
         synetune.simulate(branin, "asha", 1, WORKERS, LIMIT_S, checkpoint=part)
+
+
+def test_a_checkpoint_of_another_python_is_refused_before_its_state_is_loaded(
+    branin, tmp_path, monkeypatch
+):
+    _killed_after_every_second_save(monkeypatch)
+    part = tmp_path / "run.partial"
+    with pytest.raises(_Killed):
+        synetune.simulate(branin, "asha", 0, WORKERS, LIMIT_S, checkpoint=part, every_s=0.0)
+    data = pickle.loads(gzip.decompress(part.read_bytes()))
+    assert data["python"] == "{}.{}".format(*sys.version_info[:2])
+    # written by another interpreter: its dill bytes would crash this one, so they are not read
+    data["python"], data["state"] = "2.7", b"not a pickle"
+    part.write_bytes(gzip.compress(pickle.dumps(data)))
+    with pytest.raises(ValueError, match=r"written by Python 2\.7 .* Python 2\.7 interpreter"):
+        synetune.simulate(branin, "asha", 0, WORKERS, LIMIT_S, checkpoint=part)
+    assert pickle.loads(gzip.decompress(part.read_bytes()))["state"] == b"not a pickle"
