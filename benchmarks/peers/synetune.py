@@ -82,7 +82,11 @@ be carried over; the resumed search may then take the tied reports in another or
 as a different, equally valid run of the same method (seen with the asynchronous Hyperband on
 branin-mf, whose epochs all cost the same: the same events, two tied ones swapped). Syne Tune's
 MOBSTER needs this: a seed takes about 55 minutes on the 2-core development machine on
-hartmann6-mf and breast_cancer-mlp, longer than a device call.
+hartmann6-mf and breast_cancer-mlp, longer than a device call. A checkpoint resumes only under
+the Python minor version that wrote it (recorded as ``python`` and checked before the state is
+read): dill keeps the benchmark's classes by value, as bytecode, and another Python's interpreter
+crashes on that (3.12's checkpoint in 3.11: a segmentation fault), so a device host's checkpoint
+(Python 3.12) goes on elsewhere only under a Python 3.12 with syne-tune.
 
 Experiment files go under a temporary directory that is deleted afterwards; Syne Tune's logging
 is set to WARNING and the tuner's printing is swallowed. Nothing is downloaded: the blackbox
