@@ -19,6 +19,9 @@
 #   HPO_RUNS_CODE=baf4a37 bash benchmarks/device/compare_gp.sh RUNS 530
 # (the copy on the device host has no git history; the host defaults to "device host (N CPU
 # cores)", or set HPO_RUNS_HOST).
+# Bring the runs back with `bash benchmarks/device/pack_runs.sh RUNS "$OUT"` (split into parts: Syne
+# Tune's MOBSTER keeps 1-3 MB checkpoints, and a call returns 8 files of 16 MiB at most); carry
+# only the runs the call goes on from (a call carries 64 MiB in all, .devwheels 20 of them).
 # Tables, from the runs (anywhere): python -m benchmarks.compare <same args> --runs-dir RUNS
 #   --saved-only
 set -uo pipefail
