@@ -31,6 +31,8 @@ mkdir -p "$runs"
 export PYTHONSAFEPATH=1 PYTHONPATH=/tmp/site:$PWD PATH=/tmp/site/bin:$PATH RAY_AUTH_MODE=disabled
 export HPO_RUNS_HOST=${HPO_RUNS_HOST:-device host ($(nproc) CPU cores)}
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 PYTHONUNBUFFERED=1
+instance=$$-$(date +%s%N)
+export HPO_COMPARE_GP_INSTANCE=$instance
 # Syne Tune's MOBSTER is only in syne-tune<0.15: its pure-Python 0.13.0 wheel (and autograd's) in
 # .legacywheels/, run by the same python with them ahead on the path (benchmarks.peers.synetune
 # starts HPO_SYNETUNE_LEGACY_PYTHON for it)
@@ -68,6 +70,12 @@ for spec in "branin-mf 8 0 0.0021" "hartmann6-mf 8 0.05 0.0021" "digits-mlp 0.03
 done
 wait
 # a Syne Tune run in the legacy interpreter is a grandchild that timeout's signal may not reach:
-# stop it, so that it cannot write its checkpoint while the next call resumes from it
-pkill -f benchmarks.peers.synetune_legacy_runner 2> /dev/null
+# stop it, so that it cannot write its checkpoint while the next call resumes from it; only this
+# instance's (their environment carries its tag): another instance on the same host may still be
+# running its own (killing those ended a whole call early once, when one benchmark finished first)
+for pid in $(pgrep -f benchmarks.peers.synetune_legacy_runner); do
+  if tr '\0' '\n' < "/proc/$pid/environ" 2> /dev/null | grep -qx "HPO_COMPARE_GP_INSTANCE=$instance"; then
+    kill "$pid" 2> /dev/null
+  fi
+done
 ls "$runs"/*/ | wc -l
