@@ -837,29 +837,26 @@ class SavedRuns:
     def save(self, method: str, seed: int, result: Any) -> Any:
         if self.read_only:
             raise RuntimeError("SavedRuns opened read_only (--saved-only) saves nothing")
-        if (
-            isinstance(result, str)
-            and self.dir is not None
-            and self._partial(method, seed).exists()
-        ):
+        if self.dir is None:
+            return result
+        if isinstance(result, str) and self._partial(method, seed).exists():
             # a run begun elsewhere cannot go on here (its peer library is missing): keep its
             # checkpoint for a host that can, and store nothing that would mark it done
             return result
-        if self.dir is not None:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            if isinstance(result, str):
-                data: dict[str, Any] = {"unavailable": result}
-            else:
-                data = {"trajectory": result[0], "seconds": result[1]}
-                settings = run_settings(method)
-                if settings is not None:
-                    data["settings"] = settings
-            assert self.origin is not None
-            data["from"] = "; then ".join(_with_origin(self._origins(method, seed), self.origin))
-            tmp = self._path(method, seed).with_suffix(".tmp")
-            tmp.write_text(json.dumps(data))
-            tmp.replace(self._path(method, seed))
-            self._partial(method, seed).unlink(missing_ok=True)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if isinstance(result, str):
+            data: dict[str, Any] = {"unavailable": result}
+        else:
+            data = {"trajectory": result[0], "seconds": result[1]}
+            settings = run_settings(method)
+            if settings is not None:
+                data["settings"] = settings
+        assert self.origin is not None
+        data["from"] = "; then ".join(_with_origin(self._origins(method, seed), self.origin))
+        tmp = self._path(method, seed).with_suffix(".tmp")
+        tmp.write_text(json.dumps(data))
+        tmp.replace(self._path(method, seed))
+        self._partial(method, seed).unlink(missing_ok=True)
         return result
 
 

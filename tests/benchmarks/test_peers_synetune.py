@@ -327,11 +327,11 @@ def test_a_checkpoint_of_another_python_is_refused_before_its_state_is_loaded(
     part = tmp_path / "run.partial"
     with pytest.raises(_Killed):
         synetune.simulate(branin, "asha", 0, WORKERS, LIMIT_S, checkpoint=part, every_s=0.0)
-    data = pickle.loads(gzip.decompress(part.read_bytes()))
+    data = Checkpoint.read(part)
     assert data["python"] == "{}.{}".format(*sys.version_info[:2])
     # written by another interpreter: its dill bytes would crash this one, so they are not read
     data["python"], data["state"] = "2.7", b"not a pickle"
     part.write_bytes(gzip.compress(pickle.dumps(data)))
     with pytest.raises(ValueError, match=r"written by Python 2\.7 .* Python 2\.7 interpreter"):
         synetune.simulate(branin, "asha", 0, WORKERS, LIMIT_S, checkpoint=part)
-    assert pickle.loads(gzip.decompress(part.read_bytes()))["state"] == b"not a pickle"
+    assert Checkpoint.read(part)["state"] == b"not a pickle"
