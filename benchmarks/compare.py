@@ -47,7 +47,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.peers import CHECKPOINTED, PEER_METHODS, MethodUnavailable, run_peer
+from benchmarks.peers import (
+    CHECKPOINTED,
+    PEER_METHODS,
+    MethodUnavailable,
+    RunInterrupted,
+    run_peer,
+)
 from benchmarks.synthetic import BENCHMARKS as SYNTHETIC
 from benchmarks.synthetic import SyntheticBenchmark
 
@@ -958,6 +964,16 @@ def main(argv: list[str] | None = None) -> int:
     except StaleRun as e:
         ap.error(str(e))
     todo = [job for job in jobs if results[job] is None and not args.saved_only]
+    interrupted: dict[tuple[str, int], str] = {}
+
+    def store(job: tuple[str, int], run: Any) -> None:
+        """Saves the run ``run()`` returns; one killed from outside is left unsaved (its
+        checkpoint, if any, is kept) while the other jobs go on."""
+        try:
+            results[job] = saved.save(*job, run())
+        except RunInterrupted as e:
+            interrupted[job] = str(e)
+
     if args.jobs > 1 and todo:
         from concurrent.futures import ProcessPoolExecutor, as_completed
         from multiprocessing import get_context
@@ -970,15 +986,17 @@ def main(argv: list[str] | None = None) -> int:
                 for job in todo
             }
             for fut in as_completed(futures):
-                results[futures[fut]] = saved.save(*futures[fut], fut.result())
+                store(futures[fut], fut.result)
     else:
         for job in todo:
-            results[job] = saved.save(
-                *job,
-                _run_one(
+            store(
+                job,
+                lambda job=job: _run_one(
                     *spec, *job, bb=bb, checkpoint=saved.checkpoint(*job), origin=saved.origin
                 ),
             )
+    for (m, seed), why in interrupted.items():
+        print(f"  {m:22s} seed {seed} interrupted: {why}", file=sys.stderr)
     missing = sorted({m for (m, _), r in results.items() if r is None})
     for m in missing:
         print(f"  {m:22s} left out: not every seed is in {args.runs_dir}", file=sys.stderr)
@@ -1059,7 +1077,7 @@ def main(argv: list[str] | None = None) -> int:
             yaxis_type="log",
         )
         fig.write_html(args.html, include_plotlyjs="cdn")
-    return 0
+    return 1 if interrupted else 0  # the tables lack the interrupted runs: run again to finish
 
 
 if __name__ == "__main__":

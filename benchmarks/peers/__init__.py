@@ -35,6 +35,11 @@ class MethodUnavailable(RuntimeError):
     message says why)."""
 
 
+class RunInterrupted(RuntimeError):
+    """A peer's run was stopped from outside before it ended (the process running it was killed
+    by a signal); a run that keeps a checkpoint goes on from it the next time it is asked for."""
+
+
 def run_peer(bb: Any, method: str, seed: int, workers: int, limit_s: float, **options: Any) -> list:
     """Events of one search by a peer's method (see the module docstring); ``options`` go to
     the adapter's ``run`` (``checkpoint`` and ``origin`` for Syne Tune's, see

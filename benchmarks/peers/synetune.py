@@ -105,6 +105,7 @@ import logging
 import os
 import pickle
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -117,9 +118,9 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.peers import MethodUnavailable
+from benchmarks.peers import MethodUnavailable, RunInterrupted
 
-__all__ = ["METHODS", "MethodUnavailable", "run", "simulate"]
+__all__ = ["METHODS", "MethodUnavailable", "RunInterrupted", "run", "simulate"]
 
 #: Methods of Syne Tune 0.16.0 and of syne-tune<0.15 (see the module docstring).
 CURRENT_METHODS = ("asha", "hyperband", "bohb")
@@ -444,6 +445,14 @@ def _run_in_legacy_python(
         raise MethodUnavailable(
             f"{why} {LEGACY_PYTHON_ENV}={python} does not run ({e}). {_ENABLE_LEGACY}"
         ) from None
+    if proc.returncode < 0:  # killed from outside (a time limit, the OOM killer, a person)
+        kept = job.get("checkpoint")
+        kept = f"; its checkpoint {kept} is kept" if kept and Path(kept).exists() else ""
+        try:
+            how = signal.Signals(-proc.returncode).name
+        except ValueError:
+            how = f"signal {-proc.returncode}"
+        raise RunInterrupted(f"the Syne Tune legacy runner in {python} was stopped by {how}{kept}")
     lines = proc.stdout.strip().splitlines()
     reply = _json_or_none(lines[-1]) if proc.returncode == 0 and lines else None
     if not isinstance(reply, dict):

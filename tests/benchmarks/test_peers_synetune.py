@@ -22,6 +22,7 @@ from benchmarks.peers.synetune import (  # noqa: E402
     LEGACY_PYTHON_ENV,
     REPO_ROOT,
     MethodUnavailable,
+    RunInterrupted,
     run,
 )
 from benchmarks.synthetic import mf_branin  # noqa: E402
@@ -335,3 +336,43 @@ def test_a_checkpoint_of_another_python_is_refused_before_its_state_is_loaded(
     with pytest.raises(ValueError, match=r"written by Python 2\.7 .* Python 2\.7 interpreter"):
         synetune.simulate(branin, "asha", 0, WORKERS, LIMIT_S, checkpoint=part)
     assert Checkpoint.read(part)["state"] == b"not a pickle"
+
+
+# --- a legacy runner killed from outside: its seed is left for later, the other runs go on
+
+
+def _self_killing_python(tmp_path) -> str:
+    """An 'interpreter' that dies of SIGTERM at once, as a runner stopped by a time limit does."""
+    python = tmp_path / "killed-python"
+    python.write_text("#!/bin/sh\nkill -TERM $$\n")
+    python.chmod(0o755)
+    return str(python)
+
+
+def test_a_legacy_runner_killed_by_a_signal_is_an_interruption_not_a_failure(
+    branin, tmp_path, monkeypatch
+):
+    monkeypatch.setenv(LEGACY_PYTHON_ENV, _self_killing_python(tmp_path))
+    part = tmp_path / "mobster-seed0.partial"
+    with pytest.raises(RunInterrupted, match=r"stopped by SIGTERM$"):
+        run(branin, "mobster", 0, WORKERS, LIMIT_S, checkpoint=part)
+    part.write_bytes(b"an earlier part's state")
+    with pytest.raises(RunInterrupted, match=f"SIGTERM; its checkpoint {part} is kept"):
+        run(branin, "mobster", 0, WORKERS, LIMIT_S, checkpoint=part)
+
+
+def test_compare_stores_the_other_runs_when_a_legacy_runner_is_killed(
+    tmp_path, monkeypatch, capsys
+):
+    from benchmarks.compare import main
+
+    monkeypatch.setenv(LEGACY_PYTHON_ENV, _self_killing_python(tmp_path))
+    runs = tmp_path / "runs"
+    args = ["--benchmark", "branin-mf", "--seeds", "2", "--workers", "2", "--hours", "1"]
+    args += ["--methods", "synetune-mobster,hpo-random", "--runs-dir", str(runs)]
+    assert main(args) == 1  # not every run is in: the caller is told
+    out = capsys.readouterr()
+    stored = sorted(p.name for p in runs.glob("*/*.json"))
+    assert stored == ["hpo-random-seed0.json", "hpo-random-seed1.json"]
+    assert out.err.count("interrupted: the Syne Tune legacy runner") == 2
+    assert "| hpo-random |" in out.out and "| synetune-mobster |" not in out.out
