@@ -414,8 +414,10 @@ def _git_code() -> str:
 
 
 def _with_origin(origins: list[str], origin: str) -> list[str]:
-    """``origins`` with ``origin`` appended unless it is already the last one."""
-    return origins if origins and origins[-1] == origin else [*origins, origin]
+    """``origins`` with ``origin`` appended unless it is already the last one (as it is, too,
+    when the last one is ``origin`` with the stack of the interpreter that ran the search
+    appended, as Syne Tune's legacy runner records it: ``synetune_legacy_runner.origin_here``)."""
+    return origins if origins and origins[-1].startswith(origin) else [*origins, origin]
 
 
 class Checkpoint:

@@ -10,12 +10,13 @@ repository root::
 The job is one JSON object: ``benchmark`` (:func:`benchmark_spec`), ``method`` (a method of
 benchmarks.peers.synetune that the syne_tune installed there has), ``seed``, ``workers``,
 ``limit_s``, ``clock`` and, optionally, ``checkpoint`` (a file the search resumes from and
-saves to) and ``origin`` (where this part runs, recorded in it). The reply is the last line of
-stdout, one JSON object: ``events``
-(``[[simulated_seconds, config, value], ...]``, as :func:`benchmarks.peers.synetune.simulate`
-returns them), ``benchmark`` (the spec of the benchmark rebuilt here, for the caller to compare)
-and ``syne_tune`` (the version); or ``unavailable`` (why the method can't run there). Anything
-else the libraries print goes to stderr. Floats survive JSON exactly (``repr`` round-trips).
+saves to) and ``origin`` (where this part runs, recorded in it with this interpreter's
+numerical stack, :func:`origin_here`). The reply is the last line of stdout, one JSON
+object: ``events`` (``[[simulated_seconds, config, value], ...]``, as
+:func:`benchmarks.peers.synetune.simulate` returns them), ``benchmark`` (the spec of the
+benchmark rebuilt here, for the caller to compare) and ``syne_tune`` (the version); or
+``unavailable`` (why the method can't run there). Anything else the libraries print goes to
+stderr. Floats survive JSON exactly (``repr`` round-trips).
 
 A benchmark is rebuilt from its description, not pickled: a
 :class:`~benchmarks.synthetic.SyntheticBenchmark` from its dataclass fields (name, space,
@@ -79,6 +80,25 @@ def benchmark_from_spec(spec: dict[str, Any]) -> Any:
     raise BenchmarkNotRebuildable(f"unknown benchmark kind {spec['kind']!r}")
 
 
+def origin_here(origin: str | None) -> str | None:
+    """``origin`` (where the caller runs, with the caller's numerical stack) and the stack of
+    this interpreter, which is the one whose floating point the search's numbers come from:
+    "<origin>; run by Python 3.12.1 with numpy 2.5.2, scipy 1.18.1, autograd 1.9.1, syne-tune
+    0.13.0" (a package not installed is left out)."""
+    if origin is None:
+        return None
+    import platform
+    from importlib import metadata
+
+    libs = []
+    for name in ("numpy", "scipy", "autograd", "syne-tune"):
+        try:
+            libs.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return f"{origin}; run by Python {platform.python_version()} with {', '.join(libs)}"
+
+
 def serve(job: dict[str, Any]) -> dict[str, Any]:
     """The reply to one job (see the module docstring)."""
     try:
@@ -97,7 +117,7 @@ def serve(job: dict[str, Any]) -> dict[str, Any]:
             float(job["limit_s"]),
             clock=job["clock"],
             checkpoint=job.get("checkpoint"),
-            origin=job.get("origin"),
+            origin=origin_here(job.get("origin")),
         )
     except MethodUnavailable as e:
         return {"unavailable": str(e)}

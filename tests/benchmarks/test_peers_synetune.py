@@ -376,3 +376,21 @@ def test_compare_stores_the_other_runs_when_a_legacy_runner_is_killed(
     assert stored == ["hpo-random-seed0.json", "hpo-random-seed1.json"]
     assert out.err.count("interrupted: the Syne Tune legacy runner") == 2
     assert "| hpo-random |" in out.out and "| synetune-mobster |" not in out.out
+
+
+def test_a_legacy_part_records_the_stack_of_the_interpreter_that_ran_it():
+    import platform
+    from importlib import metadata
+
+    from benchmarks.compare import _with_origin
+    from benchmarks.peers.synetune_legacy_runner import origin_here
+
+    caller = "host A (2 CPU cores), code of abc1234, 2026-12-06 (torch 2.13.0, numpy 2.4.6; cpu)"
+    here = origin_here(caller)
+    numpy, st = metadata.version("numpy"), metadata.version("syne-tune")
+    assert here.startswith(f"{caller}; run by Python {platform.python_version()} with ")
+    assert f"numpy {numpy}, " in here and here.endswith(f", syne-tune {st}")
+    assert origin_here(None) is None
+    # the caller, storing the finished run, does not count its own process as another part
+    assert _with_origin(["device host", here], caller) == ["device host", here]
+    assert _with_origin(["device host"], caller) == ["device host", caller]
