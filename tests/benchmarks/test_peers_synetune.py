@@ -394,3 +394,35 @@ def test_a_legacy_part_records_the_stack_of_the_interpreter_that_ran_it():
     # the caller, storing the finished run, does not count its own process as another part
     assert _with_origin(["device host", here], caller) == ["device host", here]
     assert _with_origin(["device host"], caller) == ["device host", caller]
+
+
+def test_a_checkpoint_leaves_the_benchmark_out_and_an_older_one_with_it_still_resumes(
+    runs, branin, tmp_path, monkeypatch
+):
+    _killed_after_every_second_save(monkeypatch)
+    part = tmp_path / "bohb-seed0.partial"
+    with pytest.raises(_Killed):
+        synetune.simulate(branin, "bohb", 0, WORKERS, LIMIT_S, checkpoint=part, every_s=0.0)
+    data = Checkpoint.read(part)
+    assert b"CurveBlackbox" not in data["state"]  # only a persistent id stands for it
+    # a file of the earlier layout (the blackbox pickled with the rest) resumes too, and its
+    # next save leaves the blackbox out
+    st = synetune._import_syne_tune()
+    blackbox = st["make_blackbox"](branin)
+    state = synetune._undill(data["state"], blackbox)
+    import dill
+
+    data["state"] = dill.dumps(state)
+    assert b"CurveBlackbox" in data["state"]
+    part.write_bytes(gzip.compress(pickle.dumps(data)))
+    parts = 0
+    while True:
+        try:
+            events = synetune.simulate(
+                branin, "bohb", 0, WORKERS, LIMIT_S, checkpoint=part, every_s=0.0
+            )
+            break
+        except _Killed:
+            parts += 1
+            assert b"CurveBlackbox" not in Checkpoint.read(part)["state"]
+    assert parts >= 1 and events == runs["bohb"]
