@@ -34,14 +34,15 @@ from typing import Any
 
 def host_of(origin: str) -> str:
     """The machine part of a run's origin (``compare.run_origin``): the host label and, where
-    recorded, the numerical stack, without the code and the date; for a run resumed elsewhere,
-    every part in turn."""
+    recorded, the numerical stack (with the interpreter that ran a Syne Tune legacy search,
+    "; run by Python ...", ``synetune_legacy_runner.origin_here``), without the code and the
+    date; for a run resumed elsewhere, every part in turn."""
     parts = []
     for part in origin.split("; then "):
         host, _, rest = part.partition(", code of ")
         # the stack is the parenthesis after the date (the code may hold one of its own: "an
         # unknown commit (no git here; ...)")
-        m = re.search(r", \d{4}-\d{2}-\d{2}(?P<stack> \(.*\))?$", rest)
+        m = re.search(r", \d{4}-\d{2}-\d{2}(?P<stack> \(.*\)(?:; run by .*)?)?$", rest)
         parts.append(host + ((m.group("stack") or "") if m else ""))
     return "; then ".join(parts)
 

@@ -22,6 +22,12 @@ def test_host_of_keeps_the_machine_and_stack_not_the_code_or_date() -> None:
         host_of(f"{unknown}, 2026-12-04 (numpy 2.4.6; Xeon)")
         == "dev (2 CPU cores) (numpy 2.4.6; Xeon)"
     )
+    # a Syne Tune legacy search: the stack of the interpreter that ran it belongs to the host
+    legacy = f"{A}; run by Python 3.12.1 with numpy 2.5.2, syne-tune 0.13.0"
+    assert (
+        host_of(legacy) == f"{host_of(A)}; run by Python 3.12.1 with numpy 2.5.2, syne-tune 0.13.0"
+    )
+    assert host_of(f"{legacy}; then {A}") == f"{host_of(legacy)}; then {host_of(A)}"
     both = "X (16 CPU cores), code of a, 2026-12-04; then Y (2 CPU cores), code of a, 2026-12-05"
     assert host_of(both) == "X (16 CPU cores); then Y (2 CPU cores)"
 
