@@ -370,7 +370,8 @@ def _dill(state: dict[str, Any], blackbox: Any) -> bytes:
 
     class Pickler(dill.Pickler):
         def persistent_id(self, obj: Any) -> str | None:
-            return _BLACKBOX_ID if obj is blackbox else None
+            # (a search always has one; None would stand for every None in the state)
+            return _BLACKBOX_ID if blackbox is not None and obj is blackbox else None
 
     buf = io.BytesIO()
     Pickler(buf).dump(state)
