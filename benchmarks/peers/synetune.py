@@ -485,8 +485,8 @@ def _run_in_legacy_python(
             f"{why} {LEGACY_PYTHON_ENV}={python} does not run ({e}). {_ENABLE_LEGACY}"
         ) from None
     if proc.returncode < 0:  # killed from outside (a time limit, the OOM killer, a person)
-        kept = job.get("checkpoint")
-        kept = f"; its checkpoint {kept} is kept" if kept and Path(kept).exists() else ""
+        part = job.get("checkpoint")
+        kept = f"; its checkpoint {part} is kept" if part and Path(part).exists() else ""
         try:
             how = signal.Signals(-proc.returncode).name
         except ValueError:
