@@ -282,9 +282,12 @@ def simulate(
                 save_tuner=False,
                 trial_backend_path=tmp,
             )
+        time_key = st["ST_TUNER_TIME"]
+        if saver is not None:
+            saver.events = lambda: _events(callback.results, bb.space, limit_s, time_key)
         _checkpoint_callback(tuner).saver = saver
         tuner.run()
-    return _events(callback.results, bb.space, limit_s, st["ST_TUNER_TIME"])
+    return _events(callback.results, bb.space, limit_s, time_key)
 
 
 class _Checkpoint:
@@ -298,9 +301,11 @@ class _Checkpoint:
     interpreter with the same syne_tune and the same Python minor version (``python``, checked
     on load: dill keeps the benchmark's classes as bytecode) unpickles; ``job`` the run's
     arguments, checked on load;
-    ``seconds`` the real seconds spent on the run so far; ``from`` where it ran, in turn.
-    Written whole (a temporary file renamed), so a process killed at any moment leaves the
-    previous one.
+    ``seconds`` the real seconds spent on the run so far; ``from`` where it ran, in turn;
+    ``progress`` how far the search got, readable without syne_tune (benchmarks.unfinished):
+    ``time``, the simulated seconds, and ``events``, what :func:`simulate` would return so far
+    (absent in files written before it was recorded, until their next save). Written whole (a
+    temporary file renamed), so a process killed at any moment leaves the previous one.
     """
 
     def __init__(self, path: Path, job: dict[str, Any], origin: str | None, every_s: float):
@@ -308,6 +313,8 @@ class _Checkpoint:
         self.prior_s, self.origins = 0.0, []
         self._t0 = self._last = time.perf_counter()
         self.blackbox: Any = None  # the search's, kept out of the file (set by load)
+        # the events so far (set by simulate once the search's callback exists), as progress
+        self.events: Callable[[], list[tuple[float, dict, float]]] | None = None
 
     def load(self, version: str, blackbox: Any) -> dict[str, Any] | None:
         """The saved state, its blackbox being ``blackbox`` (the benchmark rebuilt here; the file
@@ -352,6 +359,8 @@ class _Checkpoint:
             "seconds": self.prior_s + time.perf_counter() - self._t0,
             "from": origins,
         }
+        if self.events is not None:
+            data["progress"] = {"time": float(state["time"]), "events": self.events()}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
         tmp.write_bytes(gzip.compress(pickle.dumps(data), compresslevel=1))

@@ -1,0 +1,221 @@
+"""How far the unfinished runs of a comparison got, and what they can still change.
+
+A Syne Tune MOBSTER seed on an MLP table takes one to two hours of one core, so a comparison's
+seeds are finished over several device calls and sessions from their checkpoints
+(``<method>-seed<n>.partial`` in ``benchmarks.compare --runs-dir``). This script reads one
+setting's runs directory and prints, per unfinished seed, the share of the simulated budget it
+has done, the real seconds spent on it so far and its normalized regret so far; then, per method
+with unfinished or missing seeds, the lowest and highest mean final regret its seeds can still
+end at, set against the best peer with every seed finished and against hpo's method
+(``--against``):
+
+* a finished seed counts with its final regret;
+* an unfinished or missing seed can still end anywhere from 0 up to its regret so far on a table
+  (``observed_regret``: the best value observed so far, which can only fall), or, on a synthetic
+  function (the incumbent's true value, which can rise again) and for a seed not yet started,
+  anywhere upwards: then the mean has no upper bound.
+
+A method whose lowest possible mean lies above the reference cannot end below it, whatever its
+remaining seeds give; one whose highest possible mean lies below it will end below. The rest is
+"open". This is what decides which seeds are worth the next device call (docs/benchmarks.md,
+"Syne Tune's MOBSTER on the MLP tables").
+
+Progress is read without the peer library: a Syne Tune checkpoint records its events so far
+(``progress``, since the session that added this script; older files until their next save
+show no regret so far), an hpo checkpoint its simulator's clock and trace (the regret so far on
+tables only: a synthetic function's regret needs the configurations, which are in its database).
+
+    python -m benchmarks.unfinished --benchmark digits-mlp-best --hours 0.03 --runs-dir RUNS \\
+        [--noise 0] [--workers 4] [--seeds 10] [--against hpo-mobster]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.compare import (
+    Checkpoint,
+    SavedRuns,
+    StaleRun,
+    _trajectory,
+    make_benchmark,
+    regret_at,
+    regret_cell,
+    regret_scale,
+)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One unfinished run: simulated seconds done, real seconds spent, regret so far (None where
+    the checkpoint does not tell)."""
+
+    done_s: float | None
+    real_s: float
+    regret: float | None
+
+
+def progress(part: Path, bb: Any, limit_s: float, scale: float) -> Progress:
+    """What the checkpoint ``part`` says of its run (Syne Tune's ``progress``, or hpo's
+    simulator snapshot)."""
+    data = Checkpoint.read(part)
+    real_s = float(data.get("seconds", 0.0))
+    if "progress" in data:  # Syne Tune's (benchmarks.peers.synetune._Checkpoint)
+        events = [(float(t), cfg, float(v)) for t, cfg, v in data["progress"]["events"]]
+        traj = _trajectory(bb, events)
+        regret = regret_at(traj, limit_s, bb, scale, missing=math.inf) if traj else None
+        return Progress(float(data["progress"]["time"]), real_s, regret)
+    executor = data.get("executor")
+    if executor is not None:  # hpo's (benchmarks.compare.Checkpoint)
+        values = [float(e.value) for e in executor["trace"]]
+        regret = None
+        if values and getattr(bb, "observed_regret", False):
+            regret = max(min(values) - bb.optimum, 0.0) / scale
+        return Progress(float(executor["now"]), real_s, regret)
+    return Progress(None, real_s, None)
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """A method's seeds: finished finals, unfinished runs, seeds not started; the range its mean
+    final regret can still end in."""
+
+    finals: dict[int, float]
+    unfinished: dict[int, Progress]
+    missing: list[int]
+    observed: bool  # regret so far can only fall (tables)
+
+    @property
+    def n(self) -> int:
+        return len(self.finals) + len(self.unfinished) + len(self.missing)
+
+    def lowest(self) -> float:
+        return sum(self.finals.values()) / self.n
+
+    def highest(self) -> float:
+        """Unbounded while a seed is not started, or unfinished where regret so far can rise
+        again (a synthetic function) or is not known."""
+        so_far = [p.regret for p in self.unfinished.values()]
+        if self.missing or (so_far and not self.observed) or None in so_far:
+            return math.inf
+        return (sum(self.finals.values()) + sum(so_far)) / self.n  # type: ignore[arg-type]
+
+
+def bounds(
+    saved: SavedRuns, method: str, seeds: range, bb: Any, limit_s: float, scale: float
+) -> Bounds:
+    finals: dict[int, float] = {}
+    unfinished: dict[int, Progress] = {}
+    missing: list[int] = []
+    for seed in seeds:
+        got = saved.load(method, seed)
+        part = Path(saved.checkpoint(method, seed) or "")
+        if got is not None and not isinstance(got, str):
+            finals[seed] = regret_at(got[0], limit_s, bb, scale, missing=math.inf)
+        elif part.name and part.exists():
+            unfinished[seed] = progress(part, bb, limit_s, scale)
+        else:
+            missing.append(seed)
+    return Bounds(finals, unfinished, missing, bool(getattr(bb, "observed_regret", False)))
+
+
+def verdict(b: Bounds, name: str, reference: float) -> str:
+    """Whether ``b``'s mean final can still end below ``reference`` (``name``'s mean final)."""
+    lo, hi = b.lowest(), b.highest()
+    if lo > reference:
+        return f"ends above {name}'s {regret_cell(reference)} whatever its other seeds give"
+    if hi < reference:
+        return f"ends below {name}'s {regret_cell(reference)} whatever its other seeds give"
+    return f"open against {name}'s {regret_cell(reference)}"
+
+
+def _cell(x: float) -> str:
+    return "unbounded" if math.isinf(x) else regret_cell(x)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from benchmarks.compare import SYNTHETIC, TABULAR
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--benchmark", required=True, choices=sorted([*SYNTHETIC, *TABULAR]))
+    ap.add_argument("--hours", type=float, required=True)
+    ap.add_argument("--noise", type=float, default=0.0)
+    ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1")
+    ap.add_argument("--runs-dir", required=True)
+    ap.add_argument(
+        "--against", default="hpo-mobster", help="hpo's method to set the others against"
+    )
+    ap.add_argument(
+        "--methods",
+        default=None,
+        help="comma-separated methods to bound (default: those with an unfinished seed)",
+    )
+    args = ap.parse_args(argv)
+    if args.hours <= 0 or args.seeds < 1:
+        ap.error("--hours must be > 0 and --seeds >= 1")
+    saved = SavedRuns(
+        args.runs_dir, args.benchmark, args.workers, args.hours, args.noise, read_only=True
+    )
+    folder = saved.dir
+    assert folder is not None
+    if not folder.is_dir():
+        ap.error(f"{folder} does not exist: no runs of this setting in {args.runs_dir}")
+    stems = {p.name.rsplit("-seed", 1)[0] for p in folder.glob("*-seed*.json")}
+    partial = {p.name.rsplit("-seed", 1)[0] for p in folder.glob("*-seed*.partial")}
+    names = [m.strip() for m in (args.methods or "").split(",") if m.strip()]
+    unknown = [m for m in names if m not in stems | partial]
+    if unknown:
+        ap.error(f"no runs of {', '.join(unknown)} in {folder}")
+    bb = make_benchmark(args.benchmark, args.noise)
+    scale, limit_s, seeds = regret_scale(bb), args.hours * 3600, range(args.seeds)
+    per_method: dict[str, Bounds] = {}
+    for m in sorted(stems | partial):
+        try:
+            per_method[m] = bounds(saved, m, seeds, bb, limit_s, scale)
+        except StaleRun as e:  # made with other settings than the method has now
+            print(f"left out: {e}", file=sys.stderr)
+    complete = {m: b.lowest() for m, b in per_method.items() if len(b.finals) == b.n}
+    peers = {m: v for m, v in complete.items() if not m.startswith("hpo-")}
+
+    if not names:
+        names = [m for m, b in per_method.items() if b.unfinished]
+    todo = {m: b for m in names if (b := per_method.get(m)) is not None and len(b.finals) < b.n}
+    print(f"# {args.benchmark}: {args.workers} workers, {args.hours:g} h, seeds 0-{seeds[-1]}")
+    print(f"runs in {folder}\n")
+    if not todo:
+        print("no unfinished seeds" if not args.methods else "all their seeds are finished")
+        return 0
+    print("| method | seed | budget done | real s so far | regret so far |")
+    print("|---|---:|---:|---:|---:|")
+    for m, b in todo.items():
+        for seed, p in sorted(b.unfinished.items()):
+            done = "?" if p.done_s is None else f"{p.done_s / limit_s:.0%}"
+            regret = "?" if p.regret is None else regret_cell(p.regret)
+            print(f"| {m} | {seed} | {done} | {p.real_s:.0f} | {regret} |")
+    best = min(peers, key=lambda m: peers[m]) if peers else None
+    print("\n| method | finished | unfinished | not started | mean final: lowest | highest |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for m, b in todo.items():
+        print(
+            f"| {m} | {len(b.finals)} | {len(b.unfinished)} | {len(b.missing)} | "
+            f"{_cell(b.lowest())} | {_cell(b.highest())} |"
+        )
+    print()
+    for m, b in todo.items():
+        said = []
+        if best is not None and best != m:
+            said.append(verdict(b, best, peers[best]) + " (the best peer with every seed)")
+        if args.against in complete and args.against != m:
+            said.append(verdict(b, args.against, complete[args.against]))
+        print(f"- {m}: " + ("; ".join(said) if said else "no finished method to set it against"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
