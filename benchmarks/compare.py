@@ -249,6 +249,16 @@ def add_hpo_run_args(
     ap.add_argument("--hours", type=float, default=hours, help="simulated time budget")
 
 
+def add_setting_args(ap: argparse.ArgumentParser) -> None:
+    """The arguments that name one setting of stored runs (``SavedRuns``: benchmark, simulated
+    hours, noise, workers) and its seeds 0..N-1, for the scripts that read ``--runs-dir``."""
+    ap.add_argument("--benchmark", required=True, choices=sorted([*SYNTHETIC, *TABULAR]))
+    ap.add_argument("--hours", type=float, required=True)
+    ap.add_argument("--noise", type=float, default=0.0)
+    ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1")
+
+
 def regret_scale(bb: Any) -> float:
     """What regret is normalized by: the median regret of 2,000 uniformly random configurations
     (drawn with a fixed seed, so every script and table divides by the same number)."""

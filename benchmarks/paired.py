@@ -91,21 +91,16 @@ def bootstrap_mean(xs: list[float], n: int = 1000, seed: int = 0) -> tuple[float
 
 def main(argv: list[str] | None = None) -> int:
     from benchmarks.compare import (
-        SYNTHETIC,
-        TABULAR,
         SavedRuns,
+        add_setting_args,
         make_benchmark,
         regret_at,
         regret_scale,
     )
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--benchmark", required=True, choices=sorted([*SYNTHETIC, *TABULAR]))
+    add_setting_args(ap)
     ap.add_argument("--methods", required=True, help="two methods, comma-separated")
-    ap.add_argument("--seeds", type=int, default=10, help="seeds 0 .. n-1")
-    ap.add_argument("--workers", type=int, default=4)
-    ap.add_argument("--hours", type=float, required=True)
-    ap.add_argument("--noise", type=float, default=0.0)
     ap.add_argument(
         "--runs-dir",
         required=True,

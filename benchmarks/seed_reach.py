@@ -22,6 +22,7 @@ from typing import Any
 
 from benchmarks.compare import (
     SavedRuns,
+    add_setting_args,
     make_benchmark,
     mean_curve,
     regret_cell,
@@ -67,14 +68,8 @@ def seed_table(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from benchmarks.compare import SYNTHETIC, TABULAR
-
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--benchmark", required=True, choices=sorted([*SYNTHETIC, *TABULAR]))
-    ap.add_argument("--hours", type=float, required=True)
-    ap.add_argument("--noise", type=float, default=0.0)
-    ap.add_argument("--workers", type=int, default=4)
-    ap.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1")
+    add_setting_args(ap)
     ap.add_argument("--method", required=True)
     ap.add_argument("--runs-dir", required=True)
     ap.add_argument(

@@ -43,6 +43,7 @@ from benchmarks.compare import (
     SavedRuns,
     StaleRun,
     _trajectory,
+    add_setting_args,
     make_benchmark,
     regret_at,
     regret_cell,
@@ -139,14 +140,8 @@ def _cell(x: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from benchmarks.compare import SYNTHETIC, TABULAR
-
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--benchmark", required=True, choices=sorted([*SYNTHETIC, *TABULAR]))
-    ap.add_argument("--hours", type=float, required=True)
-    ap.add_argument("--noise", type=float, default=0.0)
-    ap.add_argument("--workers", type=int, default=4)
-    ap.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1")
+    add_setting_args(ap)
     ap.add_argument("--runs-dir", required=True)
     ap.add_argument(
         "--against", default="hpo-mobster", help="hpo's method to set the others against"
