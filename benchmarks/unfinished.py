@@ -18,7 +18,7 @@ end at, set against the best peer with every seed finished and against hpo's met
 A method whose lowest possible mean lies above the reference cannot end below it, whatever its
 remaining seeds give; one whose highest possible mean lies below it will end below. The rest is
 "open". This is what decides which seeds are worth the next device call (docs/benchmarks.md,
-"Syne Tune's MOBSTER on the MLP tables").
+"Unfinished seeds, and Hartmann6's local optimum").
 
 Progress is read without the peer library: a Syne Tune checkpoint records its events so far
 (``progress``, since the session that added this script; older files until their next save
