@@ -37,7 +37,7 @@ def local_minimum() -> np.ndarray:
     from benchmarks.synthetic import hartmann6
 
     start = [0.40, 0.88, 0.85, 0.57, 0.14, 0.04]
-    return minimize(lambda x: hartmann6(x), start, bounds=[(0.0, 1.0)] * 6).x
+    return minimize(hartmann6, start, bounds=[(0.0, 1.0)] * 6).x
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -835,6 +835,12 @@ class SavedRuns:
             return None
         return str(self._partial(method, seed))
 
+    def methods(self, suffix: str = ".json") -> set[str]:
+        """The methods with a stored run (``suffix`` ".json") or a checkpoint (".partial") here."""
+        if self.dir is None:
+            return set()
+        return {p.name.rsplit("-seed", 1)[0] for p in self.dir.glob(f"*-seed*{suffix}")}
+
     def _partial(self, method: str, seed: int) -> Path:
         return self._path(method, seed).with_suffix(".partial")
 

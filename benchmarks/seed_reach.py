@@ -99,8 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     if target is None:
         names = [args.target] if args.target else None
         if names is None:
-            stems = {p.name.rsplit("-seed", 1)[0] for p in folder.glob("*-seed*.json")}
-            names = sorted(m for m in stems if not m.startswith("hpo-"))
+            names = sorted(m for m in saved.methods() if not m.startswith("hpo-"))
         curves = {
             m: mean_curve(regret_curves(r, grid, bb, scale))
             for m in names

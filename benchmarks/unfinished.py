@@ -115,11 +115,11 @@ def bounds(
     missing: list[int] = []
     for seed in seeds:
         got = saved.load(method, seed)
-        part = Path(saved.checkpoint(method, seed) or "")
+        part = saved.checkpoint(method, seed)  # (None only without a runs directory)
         if got is not None and not isinstance(got, str):
             finals[seed] = regret_at(got[0], limit_s, bb, scale, missing=math.inf)
-        elif part.name and part.exists():
-            unfinished[seed] = progress(part, bb, limit_s, scale)
+        elif part is not None and Path(part).exists():
+            unfinished[seed] = progress(Path(part), bb, limit_s, scale)
         else:
             missing.append(seed)
     return Bounds(finals, unfinished, missing, bool(getattr(bb, "observed_regret", False)))
@@ -161,16 +161,15 @@ def main(argv: list[str] | None = None) -> int:
     assert folder is not None
     if not folder.is_dir():
         ap.error(f"{folder} does not exist: no runs of this setting in {args.runs_dir}")
-    stems = {p.name.rsplit("-seed", 1)[0] for p in folder.glob("*-seed*.json")}
-    partial = {p.name.rsplit("-seed", 1)[0] for p in folder.glob("*-seed*.partial")}
+    stored = saved.methods() | saved.methods(".partial")
     names = [m.strip() for m in (args.methods or "").split(",") if m.strip()]
-    unknown = [m for m in names if m not in stems | partial]
+    unknown = [m for m in names if m not in stored]
     if unknown:
         ap.error(f"no runs of {', '.join(unknown)} in {folder}")
     bb = make_benchmark(args.benchmark, args.noise)
     scale, limit_s, seeds = regret_scale(bb), args.hours * 3600, range(args.seeds)
     per_method: dict[str, Bounds] = {}
-    for m in sorted(stems | partial):
+    for m in sorted(stored):
         try:
             per_method[m] = bounds(saved, m, seeds, bb, limit_s, scale)
         except StaleRun as e:  # made with other settings than the method has now
