@@ -95,11 +95,15 @@ def test_coordinator_killed_mid_sweep_resumes_without_losing_or_repeating_work(
     db = tmp_path / "db"
     sweep_file(tmp_path, name="r", trials=9, sleep=0.15, scheduler="{name: asha, eta: 3}")
     p = start_sweep(tmp_path, db, "sweep", "sweep.yaml")
-    wait_for(
-        lambda: (
-            sum(len(Client(str(db)).storage.get_reports(t.id)) for t in trials_so_far(db, "r")) >= 6
-        )
-    )
+
+    def mid_sweep() -> bool:
+        """Six values reported and a trial running now (between two trials none is, and a kill
+        there would interrupt no work: the check below failed once that way)."""
+        trials = trials_so_far(db, "r")
+        reports = sum(len(Client(str(db)).storage.get_reports(t.id)) for t in trials)
+        return reports >= 6 and any(t.state is S.RUNNING for t in trials)
+
+    wait_for(mid_sweep)
     children = trial_pids(p.pid)
     p.send_signal(signal.SIGKILL)
     p.communicate(timeout=30)
