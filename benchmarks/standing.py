@@ -55,8 +55,8 @@ class Standing:
     """One benchmark's row: ``final`` is the method's mean final regret; ``peer`` the best peer
     among those with every seed (None: no such peer); ``speedup`` None where the method's mean
     curve never reaches that peer's final; ``band`` the 10th and 90th percentiles of the
-    speed-up over resamples (0: not reached); ``partial`` the peers with only some seeds
-    finished, with their count."""
+    speed-up over resamples (0: not reached); ``partial`` the peers left out, each with why
+    (``left_out``)."""
 
     benchmark: str
     final: float
@@ -64,7 +64,7 @@ class Standing:
     peer_final: float | None
     speedup: float | None
     band: tuple[float, float] | None
-    partial: dict[str, int]
+    partial: dict[str, str]
 
     @property
     def lowest(self) -> bool:
@@ -75,13 +75,13 @@ class Standing:
         return self.speedup is not None and self.speedup >= 2.0
 
 
-def finished_seeds(saved: SavedRuns, method: str, seeds: int) -> int:
-    """How many of seeds 0..seeds-1 of ``method`` are stored as finished runs."""
-    n = 0
-    for seed in range(seeds):
-        got = saved.load(method, seed)
-        n += got is not None and not isinstance(got, str)
-    return n
+def left_out(saved: SavedRuns, method: str, seeds: int) -> str:
+    """Why ``method`` is not compared: how many of seeds 0..seeds-1 are stored as finished runs,
+    or that a seed was recorded as unavailable (the peer's library could not run it)."""
+    got = [saved.load(method, seed) for seed in range(seeds)]
+    if any(isinstance(g, str) for g in got):
+        return "unavailable"
+    return f"{sum(g is not None for g in got)} finished"
 
 
 def standing(
@@ -102,7 +102,7 @@ def standing(
     scale = regret_scale(bb)
     grid = time_grid(hours * 3600)
     per_run = {method: regret_curves(mine, grid, bb, scale)}
-    partial: dict[str, int] = {}
+    partial: dict[str, str] = {}
     # a peer is any method not of hpo; one with a run or a checkpoint here but not every seed
     # finished is reported, not compared
     for peer in sorted((saved.methods() | saved.methods(".partial")) - {method}):
@@ -110,7 +110,7 @@ def standing(
             continue
         runs = load_runs(saved, peer, seeds)
         if runs is None:
-            partial[peer] = finished_seeds(saved, peer, seeds)
+            partial[peer] = left_out(saved, peer, seeds)
         else:
             per_run[peer] = regret_curves(runs, grid, bb, scale)
     curves = {m: mean_curve(c) for m, c in per_run.items()}
@@ -150,7 +150,7 @@ def row(s: Standing) -> str:
         if s.band is not None:
             lo, hi = s.band
             speed += " (not reached)" if not hi else f" ({_ratio(lo)} to {_ratio(hi)})"
-    left = ", ".join(f"{m} ({n} finished)" for m, n in s.partial.items()) or "—"
+    left = ", ".join(f"{m} ({why})" for m, why in s.partial.items()) or "—"
     return f"| {s.benchmark} | {regret_cell(s.final)} | {peer} | {lowest} | {speed} | {left} |"
 
 

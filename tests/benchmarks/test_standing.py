@@ -28,13 +28,17 @@ def write(tmp_path, bb, method: str, seed: int, points: list[tuple[float, float]
 def runs(tmp_path, bb):
     """Two seeds each: hpo-mobster at 0.1 from 2 h and 0.05 from 4 h; optuna-gp (the best
     peer) at 0.1 from 6 h; optuna-tpe at 0.2; hpo-asha (not a peer) at 0; synetune-mobster with
-    one seed of two."""
+    one seed of two; raytune-bohb unavailable."""
     for seed in range(2):
         write(tmp_path, bb, "hpo-mobster", seed, [(1, 0.5), (2, 0.1), (4, 0.05)])
         write(tmp_path, bb, "optuna-gp", seed, [(1, 0.3), (6, 0.1)])
         write(tmp_path, bb, "optuna-tpe", seed, [(1, 0.4), (3, 0.2)])
         write(tmp_path, bb, "hpo-asha", seed, [(1, 0.0)])
     write(tmp_path, bb, "synetune-mobster", 0, [(1, 0.0)])
+    # a peer whose library could not run here: its seeds are stored as "unavailable"
+    saved = SavedRuns(str(tmp_path), BENCH, standing.WORKERS, HOURS, NOISE)
+    for seed in range(2):
+        saved.save("raytune-bohb", seed, "ray is not installed")
     return tmp_path
 
 
@@ -44,7 +48,7 @@ def test_the_row_is_what_the_runs_say(runs) -> None:
     assert s.final == pytest.approx(0.05)
     # hpo-asha ends at 0 but is not a peer; synetune-mobster has 1 seed of 2: reported, not compared
     assert (s.peer, s.peer_final) == ("optuna-gp", pytest.approx(0.1))
-    assert s.partial == {"synetune-mobster": 1}
+    assert s.partial == {"synetune-mobster": "1 finished", "raytune-bohb": "unavailable"}
     assert s.lowest
     # the peer's mean reaches 0.1 at 6 h, ours at 2 h; the seeds are alike, so every resample
     # gives the same ratio
