@@ -701,6 +701,22 @@ def speedups(curves: dict[str, list[float]], grid, peers: list[str]) -> tuple[st
     return best, out
 
 
+def speedup_band(ratios: list[float]) -> tuple[float, float]:
+    """The 10th and 90th percentiles of ``bootstrap_target``'s speed-ups (0: not reached)."""
+    return _percentile(ratios, 0.1), _percentile(ratios, 0.9)
+
+
+def ratio_cell(ratio: float | None) -> str:
+    """A speed-up as the tables print it: "2.06x", or "not reached" (None or 0)."""
+    return "not reached" if not ratio else f"{ratio:.2f}x"
+
+
+def band_cell(lo: float, hi: float) -> str:
+    """A ``speedup_band`` as the tables print it: "1.78x to 2.49x", "not reached to 2.09x", or
+    "not reached" where even the 90th percentile never reaches the target."""
+    return "not reached" if not hi else f"{ratio_cell(lo)} to {ratio_cell(hi)}"
+
+
 def bootstrap_target(
     per_run: dict[str, list[list[float]]],
     grid,
@@ -835,11 +851,15 @@ class SavedRuns:
             return None
         return str(self._partial(method, seed))
 
-    def methods(self, suffix: str = ".json") -> set[str]:
-        """The methods with a stored run (``suffix`` ".json") or a checkpoint (".partial") here."""
+    def methods(self, checkpoints: bool = False) -> set[str]:
+        """The methods with a finished run stored here; with ``checkpoints``, also those with
+        only an unfinished run's checkpoint."""
         if self.dir is None:
             return set()
-        return {p.name.rsplit("-seed", 1)[0] for p in self.dir.glob(f"*-seed*{suffix}")}
+        suffixes = (".json", ".partial") if checkpoints else (".json",)
+        return {
+            p.name.rsplit("-seed", 1)[0] for x in suffixes for p in self.dir.glob(f"*-seed*{x}")
+        }
 
     def _partial(self, method: str, seed: int) -> Path:
         return self._path(method, seed).with_suffix(".partial")
@@ -1073,12 +1093,9 @@ def main(argv: list[str] | None = None) -> int:
             row += " not reached | — |" if t is None else f" {t / 3600:.2f} | {ratio:.2f}x |"
         if boot:
             ratios = boot[m]["speedup"]
-            lo, hi = (_percentile(ratios, q) for q in (0.1, 0.9))
             share = sum(r >= 2.0 for r in ratios) / len(ratios)
-            lo_s, hi_s = ("not reached" if r == 0 else f"{r:.2f}x" for r in (lo, hi))
-            span = "not reached" if hi == 0 else f"{lo_s} to {hi_s}"
             best = statistics.mean(boot[m]["best"])
-            row += f" {span} | {share:.0%} | {best:.0%} |"
+            row += f" {band_cell(*speedup_band(ratios))} | {share:.0%} | {best:.0%} |"
         print(row)
     if args.json:
         Path(args.json).write_text(json.dumps({"scale": scale, "runs": runs, "curves": curves}))

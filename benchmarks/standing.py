@@ -24,13 +24,15 @@ from dataclasses import dataclass
 
 from benchmarks.compare import (
     SavedRuns,
-    _percentile,
+    band_cell,
     bootstrap_target,
     make_benchmark,
     mean_curve,
+    ratio_cell,
     regret_cell,
     regret_curves,
     regret_scale,
+    speedup_band,
     speedups,
     time_grid,
 )
@@ -56,7 +58,7 @@ class Standing:
     among those with every seed (None: no such peer); ``speedup`` None where the method's mean
     curve never reaches that peer's final; ``band`` the 10th and 90th percentiles of the
     speed-up over resamples (0: not reached); ``partial`` the peers left out, each with why
-    (``left_out``)."""
+    (``peer_runs``)."""
 
     benchmark: str
     final: float
@@ -75,13 +77,16 @@ class Standing:
         return self.speedup is not None and self.speedup >= 2.0
 
 
-def left_out(saved: SavedRuns, method: str, seeds: int) -> str:
-    """Why ``method`` is not compared: how many of seeds 0..seeds-1 are stored as finished runs,
-    or that a seed was recorded as unavailable (the peer's library could not run it)."""
-    got = [saved.load(method, seed) for seed in range(seeds)]
+def peer_runs(saved: SavedRuns, peer: str, seeds: int) -> list[list[tuple[float, float]]] | str:
+    """The trajectories of seeds 0..seeds-1 of ``peer``, each file read once; or why the peer is
+    left out: that a seed was recorded as unavailable (its library could not run it), or how
+    many seeds are stored as finished runs."""
+    got = [saved.load(peer, seed) for seed in range(seeds)]
     if any(isinstance(g, str) for g in got):
         return "unavailable"
-    return f"{sum(g is not None for g in got)} finished"
+    if any(g is None for g in got):
+        return f"{sum(g is not None for g in got)} finished"
+    return [g[0] for g in got]
 
 
 def standing(
@@ -105,12 +110,12 @@ def standing(
     partial: dict[str, str] = {}
     # a peer is any method not of hpo; one with a run or a checkpoint here but not every seed
     # finished is reported, not compared
-    for peer in sorted((saved.methods() | saved.methods(".partial")) - {method}):
+    for peer in sorted(saved.methods(checkpoints=True) - {method}):
         if peer.startswith("hpo-"):
             continue
-        runs = load_runs(saved, peer, seeds)
-        if runs is None:
-            partial[peer] = left_out(saved, peer, seeds)
+        runs = peer_runs(saved, peer, seeds)
+        if isinstance(runs, str):
+            partial[peer] = runs
         else:
             per_run[peer] = regret_curves(runs, grid, bb, scale)
     curves = {m: mean_curve(c) for m, c in per_run.items()}
@@ -121,7 +126,7 @@ def standing(
     band = None
     if reps > 0:
         ratios = bootstrap_target(per_run, grid, peers, reps)[method]["speedup"]
-        band = (_percentile(ratios, 0.1), _percentile(ratios, 0.9))
+        band = speedup_band(ratios)
     return Standing(
         benchmark,
         curves[method][-1],
@@ -133,10 +138,6 @@ def standing(
     )
 
 
-def _ratio(x: float | None) -> str:
-    return "not reached" if not x else f"{x:.2f}x"
-
-
 def row(s: Standing) -> str:
     """The markdown row of ``s``."""
     if s.peer is None:
@@ -144,12 +145,11 @@ def row(s: Standing) -> str:
     else:
         peer = f"{s.peer}, {regret_cell(s.peer_final or 0.0)}"
         lowest = "yes" if s.lowest else "no"
-        speed = _ratio(s.speedup)
+        speed = ratio_cell(s.speedup)
         if s.fast:
             speed = f"**{speed}**"
         if s.band is not None:
-            lo, hi = s.band
-            speed += " (not reached)" if not hi else f" ({_ratio(lo)} to {_ratio(hi)})"
+            speed += f" ({band_cell(*s.band)})"
     left = ", ".join(f"{m} ({why})" for m, why in s.partial.items()) or "—"
     return f"| {s.benchmark} | {regret_cell(s.final)} | {peer} | {lowest} | {speed} | {left} |"
 

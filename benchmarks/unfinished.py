@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     assert folder is not None
     if not folder.is_dir():
         ap.error(f"{folder} does not exist: no runs of this setting in {args.runs_dir}")
-    stored = saved.methods() | saved.methods(".partial")
+    stored = saved.methods(checkpoints=True)
     names = [m.strip() for m in (args.methods or "").split(",") if m.strip()]
     unknown = [m for m in names if m not in stored]
     if unknown:
