@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -98,12 +97,9 @@ def study_spec(
         metadata=dict(metadata or {}),
     )
     if check_scheduler:
-        from hpo.schedulers import make_scheduler, with_pinned_defaults
+        from hpo.schedulers import make_scheduler
 
         make_scheduler(Study(**{**spec.__dict__}))  # validates the scheduler's params
-        # the defaults that may change between releases are stored with the study
-        pinned = SchedulerSpec(sched.name, with_pinned_defaults(sched.name, dict(sched.params)))
-        spec = dataclasses.replace(spec, scheduler=pinned)
     return spec
 
 

@@ -104,7 +104,6 @@ class SweepFile(_Strict):
 
     def study_spec(self) -> StudySpec:
         from hpo.client import _fidelity, _objectives, _space
-        from hpo.schedulers import with_pinned_defaults
 
         if self.objective is not None and self.objectives is not None:
             raise InvalidSweepFile("give either 'objective' or 'objectives', not both")
@@ -120,7 +119,7 @@ class SweepFile(_Strict):
             space=_space(self.space),
             objectives=_objectives([o.model_dump() for o in objs], "min"),
             fidelity=_fidelity(self.fidelity.model_dump() if self.fidelity else None),
-            scheduler=SchedulerSpec(name, with_pinned_defaults(name, sched)),
+            scheduler=SchedulerSpec(name, sched),
             budget=Budget(self.budget.max_trials, self.budget.max_fidelity, self.budget.wall_time),
             project=self.project,
             metadata={"sweep": self.model_dump(exclude={"storage"})},

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from hpo.schedulers.asha import ASHA
@@ -14,6 +15,7 @@ from hpo.schedulers.base import (
     Scheduler,
     Searcher,
     Suggestion,
+    legacy_defaults,
     pinned_defaults,
     rung_levels,
     scheduler_defaults,
@@ -67,6 +69,16 @@ def with_pinned_defaults(name: str, params: dict[str, Any]) -> dict[str, Any]:
     return {**pinned_defaults(cls), **params}
 
 
+def with_stored_defaults(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` as stored with a study of scheduler ``name``, plus, for each pinned parameter
+    they lack, the value the study was created under (``Scheduler.legacy``): only a study stored
+    before that parameter was pinned lacks it. Unknown names: unchanged."""
+    cls = SCHEDULERS.get(name)
+    if cls is None:
+        return dict(params)
+    return {**legacy_defaults(cls, params), **params}
+
+
 __all__ = [
     "ASHA",
     "MOBSTER",
@@ -86,4 +98,5 @@ __all__ = [
     "rung_levels",
     "scheduler_defaults",
     "with_pinned_defaults",
+    "with_stored_defaults",
 ]

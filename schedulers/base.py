@@ -116,6 +116,12 @@ class Scheduler:
     # (``with_pinned_defaults``), so that a later release changing such a default does not
     # change how a study created before it searches once its coordinator restarts
     pinned: ClassVar[tuple[str, ...]] = ()
+    # for each of ``pinned``, what a stored study that lacks it searches with: the parameter's
+    # default just before it was pinned (or, for one added then, the value that behaves as the
+    # code did before it existed). A study without the key was stored by a release from before
+    # that pinning, so this keeps its search as it was when a newer release restarts its
+    # coordinator (``with_stored_defaults``). Every pinned parameter has one.
+    legacy: ClassVar[Mapping[str, Any]] = {}
 
     def __init__(self, study: Study, *, seed: int = 0, searcher: Searcher | None = None):
         self.study = study
@@ -298,3 +304,8 @@ def pinned_defaults(cls: type[Scheduler]) -> dict[str, Any]:
     """The current defaults of ``cls.pinned`` (JSON values), by parameter name."""
     defaults = scheduler_defaults(cls)
     return {p: defaults[p] for p in cls.pinned}
+
+
+def legacy_defaults(cls: type[Scheduler], params: Mapping[str, Any]) -> dict[str, Any]:
+    """``cls.legacy``'s values of the pinned parameters that stored ``params`` lack."""
+    return {p: cls.legacy[p] for p in cls.pinned if p not in params}

@@ -1114,6 +1114,17 @@ GP_PINNED = (
     "initial_design",
     "noise_prior",
 )
+# what bo and hypertune searched with before each of GP_PINNED was pinned (``Scheduler.legacy``):
+# random_fraction and output_warping from 820c487, lengthscale_prior from edd83c5 (BoTorch's
+# prior until then), initial_design from 31975f0 (bo) and a8ef16a (hypertune), noise_prior
+# from 10c1956
+GP_LEGACY = {
+    "random_fraction": 0.0,
+    "output_warping": False,
+    "lengthscale_prior": "dim_scaled",
+    "initial_design": "random",
+    "noise_prior": "lognormal",
+}
 
 
 def _searcher_params(
@@ -1174,6 +1185,7 @@ class BayesianOptimization(RandomSearch):
 
     name = "bo"
     pinned = GP_PINNED
+    legacy = GP_LEGACY
 
     def __init__(
         self,
@@ -1298,6 +1310,20 @@ class MOBSTER(ASHA):
         "auto_min",
         "auto_z",
     )
+    # before each was pinned (``Scheduler.legacy``): one bracket (d4b75fc), uniform initial draws
+    # (4af9cdc), log EI at the maximum fidelity (cb14a72), rungs ranked by their results
+    # (d69b916), the model's ranking compared after 8 trials (6f10362) and without a margin
+    # (9f2b72b); random_fraction and output_warping had today's defaults when pinned (820c487)
+    legacy = {
+        **GP_LEGACY,
+        "random_fraction": "auto",
+        "output_warping": True,
+        "brackets": 1,
+        "acquisition_fidelity": "max",
+        "promote_by": "score",
+        "auto_min": 8,
+        "auto_z": 0.0,
+    }
 
     def __init__(
         self,

@@ -56,6 +56,7 @@ from hpo.schedulers.base import (
     rung_levels,
 )
 from hpo.schedulers.bo import (
+    GP_LEGACY,
     GP_PINNED,
     GPSearcher,
     Observation,
@@ -338,6 +339,7 @@ class HyperTune(ASHA):
 
     name = "hypertune"
     pinned = GP_PINNED
+    legacy = GP_LEGACY
 
     def __init__(
         self,

@@ -246,7 +246,8 @@ def test_a_new_study_stores_the_defaults_that_may_change(tmp_path: Path, monkeyp
         "scheduler: {name: mobster, random_fraction: 0.2}\nbudget: {max_trials: 5}\n"
     )
     _, spec = load_sweep(sweep)
-    assert spec.scheduler.params == {
+    assert spec.scheduler.params == {"random_fraction": 0.2}  # the storage pins the rest
+    assert c.storage.create_study(spec).scheduler.params == {
         "random_fraction": 0.2,
         "output_warping": False,
         "brackets": 1,
@@ -258,3 +259,60 @@ def test_a_new_study_stores_the_defaults_that_may_change(tmp_path: Path, monkeyp
         "auto_min": 5,
         "auto_z": 1.0,
     }
+
+
+def test_a_study_stored_before_a_param_was_pinned_keeps_its_search(tmp_path: Path) -> None:
+    """A stored study without a pinned param (an older release stored it) searches on with that
+    param's value from before it was pinned, not with today's default: a mobster study from
+    before auto_z (session 32) ranks its rungs with auto_z 0 after a restart, not 1.0."""
+    pytest.importorskip("botorch")
+    import sqlalchemy as sa
+    from hpo.schedulers import SCHEDULERS
+
+    from hpo.coordinator import Coordinator
+    from hpo.storage.schema import studies
+
+    for cls in set(SCHEDULERS.values()):
+        assert set(cls.legacy) == set(cls.pinned), cls.name
+    url = f"sqlite:///{tmp_path / 'db'}"
+    c = hpo.Client(url)
+    fid = {"name": "epoch", "min": 1, "max": 9}
+    space = {"x": hpo.Float(0, 1), "y": hpo.Float(0, 1)}
+    c.create_study("m", space, "loss", fidelity=fid, scheduler="mobster")
+    c.create_study("b", space, "loss", scheduler="bo", scheduler_params={"n_initial": 4})
+
+    def store_as_older_release(name: str, *dropped: str) -> None:
+        with c.storage.engine.begin() as conn:
+            row = conn.execute(sa.select(studies).where(studies.c.name == name)).one()
+            spec = json.loads(json.dumps(row.spec))
+            for p in dropped:
+                spec["scheduler"]["params"].pop(p, None)
+            conn.execute(sa.update(studies).where(studies.c.id == row.id).values(spec=spec))
+
+    # session 32's mobster stored everything up to auto_min; bo before 31975f0 had no design
+    store_as_older_release("m", "auto_z")
+    store_as_older_release("b", "initial_design")
+    restarted = hpo.Client(url).storage
+    m = restarted.get_study("m")
+    assert m.scheduler.params["auto_z"] == 0.0
+    assert Coordinator(restarted, m).scheduler.model.auto_z == 0.0
+    b = restarted.get_study("b")
+    assert b.scheduler.params == {
+        "n_initial": 4,
+        "random_fraction": 0.0,
+        "output_warping": False,
+        "lengthscale_prior": "dim_scaled",
+        "initial_design": "random",
+        "noise_prior": "lognormal",
+    }
+    assert Coordinator(restarted, b).scheduler.searcher.initial_design == "random"
+    # a study stored before any pinning (no pinned key at all) gets every one's older value
+    store_as_older_release("m", *SCHEDULERS["mobster"].pinned)
+    old = Coordinator(restarted, restarted.get_study("m")).scheduler
+    assert (old.promote_by, old.searcher.acquisition_fidelity) == ("score", "max")
+    assert (old.searcher.initial_design, old.searcher.lengthscale_prior) == ("random", "dim_scaled")
+    # a study stored now keeps today's values, whichever path stored it
+    spec = hpo.client.study_spec("n", space, "loss", fidelity=fid, scheduler="mobster")
+    assert spec.scheduler.params == {}
+    now = restarted.create_study(spec)
+    assert (now.scheduler.params["auto_z"], now.scheduler.params["promote_by"]) == (1.0, "auto")

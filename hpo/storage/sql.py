@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -73,15 +74,21 @@ def resolve_url(url: str | None = None) -> str:
 
 
 def _study_from_row(row: Any) -> Study:
+    from hpo.schedulers import with_stored_defaults
+
     spec = row.spec
     fid = spec.get("fidelity")
+    sched = spec["scheduler"]
     return Study(
         name=row.name,
         project=row.project,
         space=SearchSpace.from_dict(spec["space"]),
         objectives=tuple(Objective(o["name"], o["mode"]) for o in spec["objectives"]),
         fidelity=Fidelity(fid["name"], fid["min"], fid["max"]) if fid else None,
-        scheduler=SchedulerSpec(spec["scheduler"]["name"], spec["scheduler"].get("params", {})),
+        # a pinned param the row lacks: the value of the release that stored it (Scheduler.legacy)
+        scheduler=SchedulerSpec(
+            sched["name"], with_stored_defaults(sched["name"], sched.get("params", {}))
+        ),
         budget=Budget.from_dict(spec.get("budget")),
         metadata=spec.get("metadata", {}),
         id=row.id,
@@ -335,6 +342,17 @@ class SQLStorage:
 
     # ---- studies ----------------------------------------------------------------------------
     def create_study(self, spec: StudySpec, *, exist_ok: bool = False) -> Study:
+        """Stores a new study (``exist_ok``: returns the one of that name instead of raising
+        StudyExists). Its scheduler's ``pinned`` params are stored with their current defaults
+        where ``spec`` leaves them out, so that a later release changing a default does not change
+        how this study searches once its coordinator restarts."""
+        from hpo.schedulers import with_pinned_defaults
+
+        sched = spec.scheduler
+        spec = replace(
+            spec,
+            scheduler=SchedulerSpec(sched.name, with_pinned_defaults(sched.name, sched.params)),
+        )
         d = spec.to_dict()
         with self.engine.begin() as conn:
             try:

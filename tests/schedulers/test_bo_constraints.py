@@ -163,6 +163,7 @@ def test_a_bad_ref_point_or_too_many_objectives_is_an_invalid_study(objectives, 
 
 
 def test_a_sweep_file_with_a_bad_constraint_fails_with_one_line(tmp_path) -> None:
+    from hpo.storage import SQLStorage
     from hpo.sweepfile import load_sweep
 
     p = tmp_path / "sweep.yaml"
@@ -175,7 +176,9 @@ def test_a_sweep_file_with_a_bad_constraint_fails_with_one_line(tmp_path) -> Non
         load_sweep(p)
     p.write_text(p.read_text().replace("'mem_gb < 16'", "'mem_gb <= 16', 'acc >= 0.5'"))
     _, spec = load_sweep(p)
-    assert spec.scheduler.params == {
+    assert spec.scheduler.params == {"constraints": ["mem_gb <= 16", "acc >= 0.5"]}
+    stored = SQLStorage(f"sqlite:///{tmp_path / 'db'}").create_study(spec)
+    assert stored.scheduler.params == {
         "constraints": ["mem_gb <= 16", "acc >= 0.5"],
         "random_fraction": 0.0,  # bo's defaults that a new study stores
         "output_warping": False,
