@@ -47,6 +47,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks import package_versions
 from benchmarks.peers import (
     CHECKPOINTED,
     PEER_METHODS,
@@ -387,14 +388,7 @@ def numeric_stack() -> str:
     """The versions of the numerical libraries a GP run's floating point depends on and the CPU
     model: "torch 2.13.0+cpu, botorch 0.18.1, gpytorch 1.15.2, numpy 2.4.6, scipy 1.17.1; <cpu>"
     (a library not installed is left out; the CPU is "unknown CPU" where /proc/cpuinfo is not)."""
-    from importlib import metadata
-
-    libs = []
-    for name in ("torch", "botorch", "gpytorch", "numpy", "scipy"):
-        try:
-            libs.append(f"{name} {metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            continue
+    libs = package_versions(("torch", "botorch", "gpytorch", "numpy", "scipy"))
     cpu = "unknown CPU"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

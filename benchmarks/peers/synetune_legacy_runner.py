@@ -88,14 +88,10 @@ def origin_here(origin: str | None) -> str | None:
     if origin is None:
         return None
     import platform
-    from importlib import metadata
 
-    libs = []
-    for name in ("numpy", "scipy", "autograd", "syne-tune"):
-        try:
-            libs.append(f"{name} {metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            continue
+    from benchmarks import package_versions
+
+    libs = package_versions(("numpy", "scipy", "autograd", "syne-tune"))
     return f"{origin}; run by Python {platform.python_version()} with {', '.join(libs)}"
 
 
