@@ -6,7 +6,9 @@ and the best peer's final mean regret reached in at most half the simulated time
 takes. ``benchmarks.compare --saved-only`` prints one benchmark's full table; this script reads
 the same stored runs (``compare --runs-dir``) for the seven settings that docs/benchmarks.md
 reports and prints the summary table of "Where issue 7 stands": per benchmark the method's final,
-the best peer with every seed stored and its final, whether the method's final is the lowest,
+the best peer with every seed stored and its final (a peer's unfinished seed already at regret 0
+on a table counts as stored: nothing later changes its curve, ``unfinished.settled``; the row
+says how many; ``--finished-only`` leaves them out), whether the method's final is the lowest,
 the speed-up (``compare.speedups``) with its 10-90 % band over seed resamples
 (``compare.bootstrap_target``), and the peers left out for want of seeds, which can still change
 the best peer (``benchmarks.unfinished`` says by how much). The counts at the end are the two
@@ -20,7 +22,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from benchmarks.compare import (
     SavedRuns,
@@ -37,6 +41,7 @@ from benchmarks.compare import (
     time_grid,
 )
 from benchmarks.seed_reach import load_runs
+from benchmarks.unfinished import settled
 
 # the settings docs/benchmarks.md reports for issue 7 (those of benchmarks/device/compare_gp.sh):
 # benchmark, simulated hours, noise; 4 workers each
@@ -67,6 +72,8 @@ class Standing:
     speedup: float | None
     band: tuple[float, float] | None
     partial: dict[str, str]
+    # peer -> how many of its seeds are unfinished runs already settled (``peer_runs``)
+    settled: dict[str, int] = field(default_factory=dict)
 
     @property
     def lowest(self) -> bool:
@@ -77,16 +84,33 @@ class Standing:
         return self.speedup is not None and self.speedup >= 2.0
 
 
-def peer_runs(saved: SavedRuns, peer: str, seeds: int) -> list[list[tuple[float, float]]] | str:
-    """The trajectories of seeds 0..seeds-1 of ``peer``, each file read once; or why the peer is
-    left out: that a seed was recorded as unavailable (its library could not run it), or how
-    many seeds are stored as finished runs."""
-    got = [saved.load(peer, seed) for seed in range(seeds)]
+def peer_runs(
+    saved: SavedRuns,
+    peer: str,
+    seeds: int,
+    bb: Any = None,
+    limit_s: float = 0.0,
+    scale: float = 1.0,
+) -> tuple[list[list[tuple[float, float]]], int] | str:
+    """The trajectories of seeds 0..seeds-1 of ``peer``, each file read once, and how many of
+    them come from an unfinished run that is already settled (``unfinished.settled``: at regret
+    0 on a table; looked for only where ``bb`` is given); or why the peer is left out: that a
+    seed was recorded as unavailable (its library could not run it), or how many seeds are
+    finished (settled ones among them)."""
+    got: list[Any] = [saved.load(peer, seed) for seed in range(seeds)]
     if any(isinstance(g, str) for g in got):
         return "unavailable"
+    early = 0
+    for seed, g in enumerate(got):
+        part = saved.checkpoint(peer, seed)
+        if g is None and bb is not None and part is not None and Path(part).exists():
+            traj = settled(Path(part), bb, limit_s, scale)
+            if traj is not None:
+                got[seed], early = (traj, None), early + 1
     if any(g is None for g in got):
-        return f"{sum(g is not None for g in got)} finished"
-    return [g[0] for g in got]
+        n = sum(g is not None for g in got)
+        return f"{n} finished" + (f", {early} of them settled" if early else "")
+    return [g[0] for g in got], early
 
 
 def standing(
@@ -97,8 +121,10 @@ def standing(
     method: str,
     seeds: int,
     reps: int,
+    finished_only: bool = False,
 ) -> Standing | None:
-    """The row for one benchmark (None where ``method`` lacks some of its seeds there)."""
+    """The row for one benchmark (None where ``method`` lacks some of its seeds there). A peer's
+    unfinished seed that is settled counts as finished unless ``finished_only``."""
     saved = SavedRuns(runs_dir, benchmark, WORKERS, hours, noise, read_only=True)
     mine = load_runs(saved, method, seeds)
     if mine is None:
@@ -108,20 +134,24 @@ def standing(
     grid = time_grid(hours * 3600)
     per_run = {method: regret_curves(mine, grid, bb, scale)}
     partial: dict[str, str] = {}
+    early: dict[str, int] = {}
+    limit_s = hours * 3600
     # a peer is any method not of hpo; one with a run or a checkpoint here but not every seed
     # finished is reported, not compared
     for peer in sorted(saved.methods(checkpoints=True) - {method}):
         if peer.startswith("hpo-"):
             continue
-        runs = peer_runs(saved, peer, seeds)
-        if isinstance(runs, str):
-            partial[peer] = runs
+        got = peer_runs(saved, peer, seeds, None if finished_only else bb, limit_s, scale)
+        if isinstance(got, str):
+            partial[peer] = got
         else:
-            per_run[peer] = regret_curves(runs, grid, bb, scale)
+            per_run[peer] = regret_curves(got[0], grid, bb, scale)
+            if got[1]:
+                early[peer] = got[1]
     curves = {m: mean_curve(c) for m, c in per_run.items()}
     peers = [m for m in curves if m != method]
     if not peers:
-        return Standing(benchmark, curves[method][-1], None, None, None, None, partial)
+        return Standing(benchmark, curves[method][-1], None, None, None, None, partial, early)
     best, speed = speedups(curves, grid, peers)
     band = None
     if reps > 0:
@@ -135,6 +165,7 @@ def standing(
         speed[method][1],
         band,
         partial,
+        early,
     )
 
 
@@ -144,6 +175,8 @@ def row(s: Standing) -> str:
         peer, lowest, speed = "none with every seed", "—", "—"
     else:
         peer = f"{s.peer}, {regret_cell(s.peer_final or 0.0)}"
+        if s.settled.get(s.peer):
+            peer += f" ({s.settled[s.peer]} seeds settled)"
         lowest = "yes" if s.lowest else "no"
         speed = ratio_cell(s.speedup)
         if s.fast:
@@ -167,6 +200,12 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join(b for b, _, _ in SETTINGS),
         help="comma-separated, from " + ", ".join(b for b, _, _ in SETTINGS),
     )
+    ap.add_argument(
+        "--finished-only",
+        action="store_true",
+        help="count only finished peer runs (not the unfinished ones already at regret 0 on a"
+        " table)",
+    )
     args = ap.parse_args(argv)
     if args.seeds < 1:
         ap.error("--seeds must be at least 1")
@@ -180,7 +219,15 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Standing] = []
     skipped: list[str] = []
     for b in names:
-        got = standing(args.runs_dir, b, *known[b], args.method, args.seeds, args.bootstrap)
+        got = standing(
+            args.runs_dir,
+            b,
+            *known[b],
+            args.method,
+            args.seeds,
+            args.bootstrap,
+            args.finished_only,
+        )
         if got is None:
             skipped.append(b)
         else:

@@ -9,7 +9,10 @@ with unfinished or missing seeds, the lowest and highest mean final regret its s
 end at, set against the best peer with every seed finished and against hpo's method
 (``--against``):
 
-* a finished seed counts with its final regret;
+* a finished seed counts with its final regret, and so does an unfinished one that is settled:
+  on a table, once a run has observed the table's best value (regret 0) the rest of its budget
+  cannot change its curve (``settled``), so it counts as finished at 0 (``--finished-only``
+  leaves such seeds unfinished);
 * an unfinished or missing seed can still end anywhere from 0 up to its regret so far on a table
   (``observed_regret``: the best value observed so far, which can only fall), or, on a synthetic
   function (the incumbent's true value, which can rise again) and for a seed not yet started,
@@ -34,7 +37,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,24 +64,51 @@ class Progress:
     regret: float | None
 
 
+def _events(data: dict[str, Any], bb: Any) -> list[tuple[float, Any, float]] | None:
+    """The (simulated time, configuration, value) results a checkpoint holds so far; None where
+    it does not tell. Syne Tune's record them (``progress``); hpo's record its simulator's trace,
+    whose configurations are in the run's database, so only on a table (where the regret needs
+    the values alone) are they given, with None for each configuration."""
+    if "progress" in data:  # Syne Tune's (benchmarks.peers.synetune._Checkpoint)
+        return [(float(t), cfg, float(v)) for t, cfg, v in data["progress"]["events"]]
+    executor = data.get("executor")
+    if executor is not None and getattr(bb, "observed_regret", False):
+        return [(float(e.time), None, float(e.value)) for e in executor["trace"]]
+    return None
+
+
 def progress(part: Path, bb: Any, limit_s: float, scale: float) -> Progress:
     """What the checkpoint ``part`` says of its run (Syne Tune's ``progress``, or hpo's
     simulator snapshot)."""
     data = Checkpoint.read(part)
     real_s = float(data.get("seconds", 0.0))
-    if "progress" in data:  # Syne Tune's (benchmarks.peers.synetune._Checkpoint)
-        events = [(float(t), cfg, float(v)) for t, cfg, v in data["progress"]["events"]]
-        traj = _trajectory(bb, events)
-        regret = regret_at(traj, limit_s, bb, scale, missing=math.inf) if traj else None
-        return Progress(float(data["progress"]["time"]), real_s, regret)
-    executor = data.get("executor")
-    if executor is not None:  # hpo's (benchmarks.compare.Checkpoint)
-        values = [float(e.value) for e in executor["trace"]]
-        regret = None
-        if values and getattr(bb, "observed_regret", False):
-            regret = max(min(values) - bb.optimum, 0.0) / scale
-        return Progress(float(executor["now"]), real_s, regret)
-    return Progress(None, real_s, None)
+    done_s = None
+    if "progress" in data:
+        done_s = float(data["progress"]["time"])
+    elif data.get("executor") is not None:  # hpo's (benchmarks.compare.Checkpoint)
+        done_s = float(data["executor"]["now"])
+    events = _events(data, bb)
+    traj = _trajectory(bb, events) if events else []
+    regret = regret_at(traj, limit_s, bb, scale, missing=math.inf) if traj else None
+    return Progress(done_s, real_s, regret)
+
+
+def settled(part: Path, bb: Any, limit_s: float, scale: float) -> list[tuple[float, float]] | None:
+    """The whole trajectory of an unfinished run whose curve can no longer change, or None.
+
+    On a table (``observed_regret``) a run's regret is the best value observed so far, and once
+    that is the table's best value (regret 0) nothing later can lower it: the trajectory
+    (``compare._trajectory``) records only improvements, so the events so far already give it
+    for the whole budget, and the run counts as finished with final regret 0. On a synthetic
+    function the incumbent's true value can rise again, so no run there is settled early.
+    """
+    if not getattr(bb, "observed_regret", False):
+        return None
+    events = _events(Checkpoint.read(part), bb)
+    if not events:
+        return None
+    traj = _trajectory(bb, events)
+    return traj if regret_at(traj, limit_s, bb, scale, missing=math.inf) == 0.0 else None
 
 
 @dataclass(frozen=True)
@@ -90,6 +120,8 @@ class Bounds:
     unfinished: dict[int, Progress]
     missing: list[int]
     observed: bool  # regret so far can only fall (tables)
+    # unfinished seeds already at regret 0 on a table (``settled``): counted in ``finals`` at 0
+    settled: dict[int, Progress] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -108,21 +140,35 @@ class Bounds:
 
 
 def bounds(
-    saved: SavedRuns, method: str, seeds: range, bb: Any, limit_s: float, scale: float
+    saved: SavedRuns,
+    method: str,
+    seeds: range,
+    bb: Any,
+    limit_s: float,
+    scale: float,
+    finished_only: bool = False,
 ) -> Bounds:
+    """``method``'s seeds as they stand; an unfinished seed that is ``settled`` counts as
+    finished at 0 (unless ``finished_only``)."""
     finals: dict[int, float] = {}
     unfinished: dict[int, Progress] = {}
     missing: list[int] = []
+    done_early: dict[int, Progress] = {}
+    observed = bool(getattr(bb, "observed_regret", False))
     for seed in seeds:
         got = saved.load(method, seed)
         part = saved.checkpoint(method, seed)  # (None only without a runs directory)
         if got is not None and not isinstance(got, str):
             finals[seed] = regret_at(got[0], limit_s, bb, scale, missing=math.inf)
         elif part is not None and Path(part).exists():
-            unfinished[seed] = progress(Path(part), bb, limit_s, scale)
+            p = progress(Path(part), bb, limit_s, scale)
+            if not finished_only and observed and p.regret == 0.0:  # ``settled``
+                finals[seed], done_early[seed] = 0.0, p
+            else:
+                unfinished[seed] = p
         else:
             missing.append(seed)
-    return Bounds(finals, unfinished, missing, bool(getattr(bb, "observed_regret", False)))
+    return Bounds(finals, unfinished, missing, observed, done_early)
 
 
 def verdict(b: Bounds, name: str, reference: float) -> str:
@@ -151,6 +197,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="comma-separated methods to bound (default: those with an unfinished seed)",
     )
+    ap.add_argument(
+        "--finished-only",
+        action="store_true",
+        help="count only finished runs as finished (not the unfinished ones already at regret 0"
+        " on a table)",
+    )
     args = ap.parse_args(argv)
     if args.hours <= 0 or args.seeds < 1:
         ap.error("--hours must be > 0 and --seeds >= 1")
@@ -171,15 +223,19 @@ def main(argv: list[str] | None = None) -> int:
     per_method: dict[str, Bounds] = {}
     for m in sorted(stored):
         try:
-            per_method[m] = bounds(saved, m, seeds, bb, limit_s, scale)
+            per_method[m] = bounds(saved, m, seeds, bb, limit_s, scale, args.finished_only)
         except StaleRun as e:  # made with other settings than the method has now
             print(f"left out: {e}", file=sys.stderr)
     complete = {m: b.lowest() for m, b in per_method.items() if len(b.finals) == b.n}
     peers = {m: v for m, v in complete.items() if not m.startswith("hpo-")}
 
     if not names:
-        names = [m for m, b in per_method.items() if b.unfinished]
-    todo = {m: b for m in names if (b := per_method.get(m)) is not None and len(b.finals) < b.n}
+        names = [m for m, b in per_method.items() if b.unfinished or b.settled]
+    todo = {
+        m: b
+        for m in names
+        if (b := per_method.get(m)) is not None and (len(b.finals) < b.n or b.settled)
+    }
     print(f"# {args.benchmark}: {args.workers} workers, {args.hours:g} h, seeds 0-{seeds[-1]}")
     print(f"runs in {folder}\n")
     if not todo:
@@ -188,16 +244,19 @@ def main(argv: list[str] | None = None) -> int:
     print("| method | seed | budget done | real s so far | regret so far |")
     print("|---|---:|---:|---:|---:|")
     for m, b in todo.items():
-        for seed, p in sorted(b.unfinished.items()):
+        for seed, p in sorted({**b.unfinished, **b.settled}.items()):
             done = "?" if p.done_s is None else f"{p.done_s / limit_s:.0%}"
             regret = "?" if p.regret is None else regret_cell(p.regret)
+            if seed in b.settled:
+                regret += " (settled: counted as finished)"
             print(f"| {m} | {seed} | {done} | {p.real_s:.0f} | {regret} |")
     best = min(peers, key=lambda m: peers[m]) if peers else None
     print("\n| method | finished | unfinished | not started | mean final: lowest | highest |")
     print("|---|---:|---:|---:|---:|---:|")
     for m, b in todo.items():
         print(
-            f"| {m} | {len(b.finals)} | {len(b.unfinished)} | {len(b.missing)} | "
+            f"| {m} | {len(b.finals)}{f' ({len(b.settled)} settled)' if b.settled else ''} | "
+            f"{len(b.unfinished)} | {len(b.missing)} | "
             f"{_cell(b.lowest())} | {_cell(b.highest())} |"
         )
     print()

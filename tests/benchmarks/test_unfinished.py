@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("syne_tune", reason="syne-tune is not installed (the synetune-* peers)")
 
-from benchmarks import compare, unfinished  # noqa: E402
+from benchmarks import compare, standing, unfinished  # noqa: E402
 from benchmarks.compare import Checkpoint, SavedRuns  # noqa: E402
 from benchmarks.peers import synetune  # noqa: E402
 
@@ -119,3 +119,40 @@ def test_the_report(runs, scale, capsys, monkeypatch):
     with pytest.raises(SystemExit):
         unfinished.main([*args, "--methods", "optuna-gp"])
     assert "no runs of optuna-gp" in capsys.readouterr().err
+
+
+def test_a_run_at_the_tables_best_value_is_settled_and_its_curve_is_the_finished_runs(
+    runs, bb, full, scale, monkeypatch
+):
+    _, saved = runs
+    part = saved.checkpoint("synetune-asha", 1)
+    so_far = [tuple(e) for e in Checkpoint.read(part)["progress"]["events"]]
+    assert unfinished.progress(part, bb, LIMIT_S, scale).regret > 0  # not at the table's best
+    assert unfinished.settled(part, bb, LIMIT_S, scale) is None
+    assert unfinished.bounds(saved, "synetune-asha", range(2), bb, LIMIT_S, scale).settled == {}
+    # make the best value seen so far the table's best: from here on the run cannot improve
+    monkeypatch.setattr(bb, "optimum", min(v for _, _, v in so_far))
+    traj = unfinished.settled(part, bb, LIMIT_S, scale)
+    assert traj == compare._trajectory(bb, so_far)
+    # what the uninterrupted run's curve is over the whole budget, point for point
+    grid = compare.time_grid(LIMIT_S)
+    whole = compare._trajectory(bb, full[1])
+    assert compare.regret_curves([traj], grid, bb, scale) == compare.regret_curves(
+        [whole], grid, bb, scale
+    )
+    b = unfinished.bounds(saved, "synetune-asha", range(2), bb, LIMIT_S, scale)
+    assert b.finals[1] == 0.0 and list(b.settled) == [1] and b.unfinished == {}
+    assert b.lowest() == b.highest() == pytest.approx(b.finals[0] / 2)
+    kept = unfinished.bounds(saved, "synetune-asha", range(2), bb, LIMIT_S, scale, True)
+    assert list(kept.unfinished) == [1] and kept.settled == {}
+    # benchmarks.standing counts it as a peer's finished seed, and says so
+    got = standing.peer_runs(saved, "synetune-asha", 2, bb, LIMIT_S, scale)
+    assert got == ([compare._trajectory(bb, full[0]), traj], 1)
+    assert standing.peer_runs(saved, "synetune-asha", 3, bb, LIMIT_S, scale) == (
+        "2 finished, 1 of them settled"
+    )
+    assert (
+        standing.peer_runs(saved, "synetune-asha", 2) == "1 finished"
+    )  # without bb: not looked for
+    # a synthetic function's incumbent can get worse again: never settled early
+    assert unfinished.settled(part, compare.make_benchmark("branin-mf"), LIMIT_S, 1.0) is None
