@@ -292,9 +292,9 @@ class Coordinator:
         """Stores a result at fidelity ``step`` and returns what the trial should do next.
 
         A report for a (trial, step) that is already stored is not stored again; the decision
-        given the first time is returned.
+        given the first time is returned. A step above the study's maximum fidelity is refused.
         """
-        step = check_step(step)
+        step = check_step(step, self.study.fidelity)
         values = check_metrics(metrics, self.study.objectives)
         if cost_s is not None and (not isinstance(cost_s, (int, float)) or cost_s < 0):
             raise InvalidReport(f"cost_s must be a non-negative number, got {cost_s!r}")
@@ -447,9 +447,12 @@ class Coordinator:
     def resume_trial(self, number: int) -> Trial:
         """Undoes ``pause_trial``. A trial that the hold stopped mid-run is resumed (from its
         checkpoint) before anything new starts; one the scheduler had paused goes back to it.
-        Idempotent; a trial that is not held is returned unchanged."""
+        Idempotent; a trial that is not held is returned unchanged; 409 for ended trials, as
+        for ``pause_trial`` (there is nothing to resume)."""
         with self.storage.write(self.study.id) as w:
             t = self._user_trial(w, number)
+            if t.state.is_final:
+                raise TrialStateError(f"trial {number} has ended ({t.state.value})")
             if t.state is TrialState.HELD:
                 state = TrialState.PAUSED if t.has_checkpoint else TrialState.PENDING
                 self._waiting_logged = False

@@ -271,9 +271,16 @@ def check_metrics(metrics: Mapping[str, Any], objectives: Sequence[Objective]) -
     return out
 
 
-def check_step(step: Any) -> float:
+def check_step(step: Any, fidelity: Fidelity | None = None) -> float:
+    """Validates a report's step: a finite number >= 0 and, in a study with a ``fidelity``, at
+    most its maximum (within a relative 1e-9, for steps summed from fractions of an epoch)."""
     if isinstance(step, bool) or not isinstance(step, (int, float)) or not math.isfinite(step):
         raise InvalidReport(f"step must be a finite number, got {step!r}")
     if step < 0:
         raise InvalidReport(f"step must be >= 0, got {step}")
+    if fidelity is not None and step > fidelity.max * (1 + 1e-9):
+        raise InvalidReport(
+            f"step {step:g} is above the study's maximum fidelity ({fidelity.name} = "
+            f"{fidelity.max:g}); steps go from 0 to {fidelity.max:g}"
+        )
     return step

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -72,11 +73,17 @@ def with_pinned_defaults(name: str, params: dict[str, Any]) -> dict[str, Any]:
 def with_stored_defaults(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """``params`` as stored with a study of scheduler ``name``, plus, for each pinned parameter
     they lack, the value the study was created under (``Scheduler.legacy``): only a study stored
-    before that parameter was pinned lacks it. Unknown names: unchanged."""
+    before that parameter was pinned lacks it. A float ``seed`` (refused at creation since
+    ``check_seed``; older releases truncated it) becomes the integer the study ran with. Unknown
+    names: unchanged."""
     cls = SCHEDULERS.get(name)
     if cls is None:
         return dict(params)
-    return {**legacy_defaults(cls, params), **params}
+    out = {**legacy_defaults(cls, params), **params}
+    seed = out.get("seed")
+    if isinstance(seed, float) and math.isfinite(seed) and seed >= 0:
+        out["seed"] = int(seed)
+    return out
 
 
 __all__ = [

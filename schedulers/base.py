@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import inspect
 import math
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
@@ -125,7 +126,7 @@ class Scheduler:
 
     def __init__(self, study: Study, *, seed: int = 0, searcher: Searcher | None = None):
         self.study = study
-        self.seed = int(seed)
+        self.seed = check_seed(seed)
         self.searcher: Searcher = searcher or RandomSearcher(study, seed=self.seed)
         # False when the study's trial budget is spent: ``suggest`` may still resume a paused
         # trial but proposes no new one (a model-based proposal that would be thrown away costs
@@ -165,8 +166,9 @@ def rung_levels(r_min: float, r_max: float, eta: float, integral: bool) -> list[
     """``r_min * eta**k`` for every k with level < r_max, then ``r_max`` (ASHA's rungs).
 
     With integral fidelities the levels are rounded to integers (duplicates dropped), since
-    trials report at whole epochs or steps.
+    trials report at whole epochs or steps. Raises InvalidStudy where ``check_rungs`` does.
     """
+    check_rungs(r_min, r_max, eta)
     levels: list[float] = []
     k = 0
     while True:
@@ -189,9 +191,48 @@ def fidelity_is_integral(study: Study) -> bool:
 
 
 def check_eta(eta: Any) -> float:
-    if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not eta >= 2:
-        raise InvalidStudy(f"scheduler parameter eta must be a number >= 2, got {eta!r}")
+    if (
+        isinstance(eta, bool)
+        or not isinstance(eta, (int, float))
+        or not eta >= 2
+        or not math.isfinite(eta)
+    ):
+        raise InvalidStudy(f"scheduler parameter eta must be a finite number >= 2, got {eta!r}")
     return float(eta)
+
+
+MAX_SEED = 2**32 - 1  # seeds reach torch.manual_seed multiplied by about 2**20 (surrogates/gp.py)
+
+
+def check_seed(seed: Any) -> int:
+    """A scheduler's or searcher's ``seed``: an integer in [0, MAX_SEED] (a bool is not one)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise InvalidStudy(
+            f"scheduler parameter seed must be an integer from 0 to {MAX_SEED}, got {seed!r}"
+        )
+    return seed
+
+
+MAX_RUNGS = 100  # eta = 2 from 1 epoch to 6e29: far beyond any real fidelity range
+
+
+def check_rungs(r_min: float, r_max: float, eta: float) -> None:
+    """Refuses fidelities ``0 < r_min <= r_max`` and ``eta >= 2`` whose rungs ``r_min * eta**k``
+    number more than MAX_RUNGS, or for which ``eta**k`` overflows a float at some k up to one
+    past the top rung (ASHA's and Hyperband's bracket sizes are such powers; Python raises
+    OverflowError on them). Counted in logarithms, which cannot overflow."""
+    span = (math.log(r_max) - math.log(r_min)) / math.log(eta)  # rungs above r_min, fractional
+    rungs = math.ceil(span - 1e-9) + 1
+    if rungs > MAX_RUNGS:
+        raise InvalidStudy(
+            f"eta={eta:g} between fidelities {r_min:g} and {r_max:g} makes {rungs} rungs, more "
+            f"than {MAX_RUNGS}: raise min_fidelity or eta"
+        )
+    if (span + 2) * math.log(eta) >= math.log(sys.float_info.max):
+        raise InvalidStudy(
+            f"eta={eta:g} is too large for fidelities {r_min:g} to {r_max:g} (its powers "
+            "overflow a float): lower eta or narrow the fidelity range"
+        )
 
 
 def fidelity_range(study: Study, min_fidelity: Any, max_fidelity: Any) -> tuple[float, float]:

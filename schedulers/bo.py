@@ -63,7 +63,7 @@ from typing import Any
 
 import numpy as np
 from hpo.schedulers.asha import ASHA
-from hpo.schedulers.base import INITIAL_DESIGNS, RungIndex, Searcher
+from hpo.schedulers.base import INITIAL_DESIGNS, RungIndex, Searcher, check_seed
 from hpo.schedulers.random_search import RandomSearch
 
 from hpo.errors import InvalidStudy
@@ -463,7 +463,7 @@ class GPSearcher:
         self.ref_point = parse_ref_point(ref_point, study)
         self.study = study
         self.space = study.space
-        self.seed = int(seed)
+        self.seed = check_seed(seed)
         self.n_initial = (
             default_n_initial(len(self.space))
             if n_initial is None

@@ -24,6 +24,7 @@ from hpo.schedulers.base import (
     Searcher,
     Suggestion,
     check_eta,
+    check_rungs,
     fidelity_is_integral,
     fidelity_range,
     top_k,
@@ -43,7 +44,9 @@ class Bracket:
 
 
 def hyperband_brackets(r_min: float, r_max: float, eta: float, integral: bool) -> list[Bracket]:
-    """Brackets ``s = s_max .. 0`` of one Hyperband iteration, as in Algorithm 1."""
+    """Brackets ``s = s_max .. 0`` of one Hyperband iteration, as in Algorithm 1. Raises
+    InvalidStudy where ``check_rungs`` does."""
+    check_rungs(r_min, r_max, eta)
     s_max = int(math.floor(math.log(r_max / r_min) / math.log(eta) + 1e-9))
     out = []
     for s in range(s_max, -1, -1):

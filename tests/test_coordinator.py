@@ -66,6 +66,20 @@ def test_reports_with_bad_values_are_rejected_with_a_message(storage_url: str) -
         co.report(99999, 1, {"loss": 1.0})
 
 
+def test_a_report_above_the_maximum_fidelity_is_refused_and_not_stored(storage_url: str) -> None:
+    c, co = make(storage_url, fidelity={"name": "epoch", "min": 1, "max": 9}, scheduler="asha")
+    a = co.ask("w1")
+    with pytest.raises(InvalidReport, match=r"step 1e\+308 is above the study's maximum fidelity"):
+        c.report("s", a.trial_id, 1e308, loss=0.4)  # the SDK
+    with pytest.raises(InvalidReport, match="above the study's maximum fidelity"):
+        c.tell("s", a.trial_id, 0.4, step=10)
+    assert c.storage.get_reports(a.trial_id) == []
+    assert c.trials("s")[0].state is S.RUNNING and c.best_trial("s") is None
+    # a hair above the maximum (a sum of fractions of an epoch) is the maximum: the end
+    assert c.report("s", a.trial_id, 9 * (1 + 1e-12), loss=0.5) is Decision.STOP
+    assert c.report("s", a.trial_id, 9, loss=0.5) is Decision.STOP
+
+
 def test_max_trials_ends_the_study_when_nothing_runs(storage_url: str) -> None:
     c, co = make(storage_url, budget={"max_trials": 3})
     for _ in range(3):
@@ -264,6 +278,8 @@ def test_a_held_running_trial_pauses_at_its_next_report_and_waits_for_the_user(
     assert co.ask("w3") is None and co.finished
     with pytest.raises(TrialStateError, match="ended"):
         co.pause_trial(a.number)
+    with pytest.raises(TrialStateError, match="ended"):  # nothing to resume either
+        co.resume_trial(a.number)
     with pytest.raises(TrialNotFound):
         co.resume_trial(99)
 

@@ -316,3 +316,31 @@ def test_a_study_stored_before_a_param_was_pinned_keeps_its_search(tmp_path: Pat
     assert spec.scheduler.params == {}
     now = restarted.create_study(spec)
     assert (now.scheduler.params["auto_z"], now.scheduler.params["promote_by"]) == (1.0, "auto")
+
+
+def test_a_study_stored_with_a_float_seed_runs_on_with_the_seed_it_had(tmp_path: Path) -> None:
+    """A float seed is refused at creation now; older releases stored it and truncated it, so a
+    stored one still loads, asks and proposes as it did (seed 1.7 ran as seed 1)."""
+    import sqlalchemy as sa
+
+    from hpo.coordinator import Coordinator
+    from hpo.errors import InvalidStudy
+    from hpo.storage.schema import studies
+
+    url = f"sqlite:///{tmp_path / 'db'}"
+    c = hpo.Client(url)
+    space = {"x": hpo.Float(0, 1)}
+    with pytest.raises(InvalidStudy, match="seed"):
+        c.create_study("bad", space, "loss", scheduler="random", scheduler_params={"seed": 1.7})
+    for name, seed in (("old", 1), ("one", 1)):
+        c.create_study(name, space, "loss", scheduler="random", scheduler_params={"seed": seed})
+    with c.storage.engine.begin() as conn:  # what an older release stored for seed 1.7
+        row = conn.execute(sa.select(studies).where(studies.c.name == "old")).one()
+        spec = json.loads(json.dumps(row.spec))
+        spec["scheduler"]["params"]["seed"] = 1.7
+        conn.execute(sa.update(studies).where(studies.c.id == row.id).values(spec=spec))
+    restarted = hpo.Client(url).storage
+    old = restarted.get_study("old")
+    assert old.scheduler.params["seed"] == 1
+    got = [Coordinator(restarted, restarted.get_study(n)).ask("w").config for n in ("old", "one")]
+    assert got[0] == got[1]

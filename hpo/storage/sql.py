@@ -15,6 +15,7 @@ the last one it saw (see schema.py), so decisions cost O(changes), not O(study).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -52,6 +53,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_URL = "sqlite:///hpo.db"
 HEAD_REVISION = "0004"
+# the range of an sa.Integer column on every backend (PostgreSQL's integer; SQLite's is wider):
+# a key outside it matches no row, and binding one raises (OverflowError, DataError)
+MAX_INTEGER = 2**31 - 1
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -96,6 +100,30 @@ def _study_from_row(row: Any) -> Study:
         finished=bool(row.finished),
         paused=bool(getattr(row, "paused", False)),
     )
+
+
+def _fits_integer(key: int) -> bool:
+    """Whether ``key`` can be bound to an sa.Integer column (ids, trial numbers)."""
+    return -MAX_INTEGER - 1 <= key <= MAX_INTEGER
+
+
+def _spec_differences(stored: StudySpec, spec: StudySpec) -> list[str]:
+    """The parts of ``spec`` (as given, before ``with_pinned_defaults``) that differ from the
+    ``stored`` study's: space, objectives, fidelity, scheduler, budget (not metadata). A pinned
+    scheduler parameter that ``spec`` leaves out is not compared: the stored study keeps the
+    default of the release that created it."""
+    from hpo.schedulers import SCHEDULERS
+
+    def as_stored(x: Any) -> Any:  # what a JSON column gives back (tuples become lists...)
+        return json.loads(json.dumps(x))
+
+    old, new = stored.to_dict(), spec.to_dict()
+    cls = SCHEDULERS.get(new["scheduler"]["name"])
+    for p in cls.pinned if cls is not None else ():
+        if p not in new["scheduler"]["params"]:
+            old["scheduler"]["params"].pop(p, None)
+    parts = ("space", "objectives", "fidelity", "scheduler", "budget")
+    return [k for k in parts if as_stored(old[k]) != as_stored(new[k])]
 
 
 def _trial_from_row(row: Any) -> Trial:
@@ -334,7 +362,7 @@ class SQLStorage:
                     cfg.set_main_option("script_location", str(_MIGRATIONS))
                     cfg.attributes["connection"] = conn
                     command.upgrade(cfg, "head")
-        except OperationalError as e:
+        except sa.exc.DatabaseError as e:  # OperationalError, or a file that is no database
             raise StorageError(f"cannot open storage {self.url!r}: {e.orig}") from None
 
     def close(self) -> None:
@@ -343,17 +371,20 @@ class SQLStorage:
     # ---- studies ----------------------------------------------------------------------------
     def create_study(self, spec: StudySpec, *, exist_ok: bool = False) -> Study:
         """Stores a new study (``exist_ok``: returns the one of that name instead of raising
-        StudyExists). Its scheduler's ``pinned`` params are stored with their current defaults
-        where ``spec`` leaves them out, so that a later release changing a default does not change
-        how this study searches once its coordinator restarts."""
+        StudyExists, provided its spec is ``spec``'s; see ``_spec_differences``). Its scheduler's
+        ``pinned`` params are stored with their current defaults where ``spec`` leaves them out,
+        so that a later release changing a default does not change how this study searches once
+        its coordinator restarts."""
         from hpo.schedulers import with_pinned_defaults
 
+        given = spec
         sched = spec.scheduler
         spec = replace(
             spec,
             scheduler=SchedulerSpec(sched.name, with_pinned_defaults(sched.name, sched.params)),
         )
         d = spec.to_dict()
+        existed = False
         with self.engine.begin() as conn:
             try:
                 conn.execute(
@@ -372,11 +403,22 @@ class SQLStorage:
                         f"a study named {spec.name!r} already exists in project {spec.project!r}; "
                         "pick another name, or resume it"
                     ) from None
-        return self.get_study(spec.name, project=spec.project)
+                existed = True
+        study = self.get_study(spec.name, project=spec.project)
+        differs = _spec_differences(study, given) if existed else []
+        if differs:
+            raise StudyExists(
+                f"a study named {spec.name!r} already exists in project {spec.project!r} with "
+                f"another {', '.join(differs)}: the stored study's spec differs from this one; "
+                "pick another name, or give the stored spec"
+            )
+        return study
 
     def get_study(self, name_or_id: str | int, project: str | None = "default") -> Study:
         q = sa.select(studies)
         if isinstance(name_or_id, int):
+            if not _fits_integer(name_or_id):
+                raise StudyNotFound(f"no study {name_or_id!r}")
             q = q.where(studies.c.id == name_or_id)
         else:
             q = q.where(studies.c.name == name_or_id)
@@ -462,6 +504,8 @@ class SQLStorage:
             return [dict(r._mapping) for r in conn.execute(q)]
 
     def revoke_token(self, token_id: int) -> None:
+        if not _fits_integer(token_id):  # no token has it, and binding it would raise
+            raise StorageError(f"no token with id {token_id}")
         with self.engine.begin() as conn:
             n = conn.execute(
                 sa.update(tokens).where(tokens.c.id == token_id).values(revoked=True)
@@ -506,6 +550,8 @@ class SQLStorage:
 
     def trial_id(self, study_id: int, number: int) -> int:
         """The id of trial ``number`` of the study (one indexed lookup)."""
+        if not _fits_integer(number):
+            raise TrialNotFound(f"no trial {number} in study {study_id}")
         with self.engine.connect() as conn:
             tid = conn.execute(
                 sa.select(trials.c.id).where(
@@ -517,6 +563,8 @@ class SQLStorage:
         return int(tid)
 
     def get_trial(self, study_id: int, trial_id: int) -> Trial:
+        if not _fits_integer(trial_id):
+            raise TrialNotFound(f"no trial {trial_id} in study {study_id}")
         with self.engine.connect() as conn:
             row = conn.execute(
                 sa.select(trials).where(trials.c.id == trial_id, trials.c.study_id == study_id)

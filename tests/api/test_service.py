@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import httpx
 import pytest
 
 import hpo
-from hpo.errors import InvalidSpace, StudyExists, StudyNotFound
+from hpo.errors import InvalidReport, InvalidSpace, StudyExists, StudyNotFound
 from hpo.model import Decision, TrialState
 from hpo.remote import RemoteClient
 
@@ -159,6 +160,54 @@ def test_errors_map_to_4xx_with_one_line_messages(server):
         ("get", "/v1/studies/s/trials?limit=0", None, 422, "limit"),
         ("get", "/v1/studies/s/trials?state=sleeping", None, 422, "state"),
         ("get", "/v1/studies/s/best", None, 404, "no results"),
+        *[
+            (
+                "post",
+                "/v1/studies",
+                {**STUDY, "name": "seed", "scheduler": {"name": n, "params": {"seed": seed}}},
+                422,
+                f"seed must be an integer from 0 to 4294967295, got {shown}",
+            )
+            for n, seed, shown in [
+                ("random", -1, "-1"),
+                ("asha", "abc", "'abc'"),
+                ("random", 1.7, "1.7"),
+                ("asha", True, "True"),
+            ]
+        ],
+        (
+            "post",
+            "/v1/studies",
+            {**STUDY, "name": "wide", "fidelity": {"name": "e", "min": 1e-308, "max": 1e308}},
+            422,
+            "rungs, more than 100",
+        ),
+        *[
+            (method, f"/v1/studies/s/trials/{n}{tail}", body, 404, f"no trial {n}")
+            for n in (2**31, 2**63, 2**64)
+            for method, tail, body in [
+                ("post", "/reports", {"step": 1, "metrics": {"loss": 1}}),
+                ("post", "/finish", {}),
+                ("post", "/fail", {}),
+                ("post", "/pause", None),
+                ("post", "/resume", None),
+                ("get", "", None),
+            ]
+        ],
+        (
+            "post",
+            "/v1/studies/s/trials/0/reports",
+            {"step": 1e308, "metrics": {"loss": 0.4}},
+            422,
+            "step 1e+308 is above the study's maximum fidelity (epoch = 9)",
+        ),
+        (
+            "post",
+            "/v1/studies/s/trials/0/finish",
+            {"step": 10, "metrics": {"loss": 0.4}},
+            422,
+            "maximum fidelity",
+        ),
     ],
 )
 def test_bad_input_gets_a_clear_4xx(server, method, path, body, status, needle):
@@ -169,6 +218,50 @@ def test_bad_input_gets_a_clear_4xx(server, method, path, body, status, needle):
     assert r.status_code == status, r.text
     err = r.json()
     assert needle in err["error"] and "\n" not in err["error"] and err["type"]
+
+
+def test_eta_infinity_is_refused_at_creation(server):
+    body = {**STUDY, "name": "eta-inf", "scheduler": {"name": "asha", "params": {"eta": 1}}}
+    r = httpx.post(
+        f"{server.url}/v1/studies",
+        content=json.dumps(body).replace('"eta": 1', '"eta": Infinity'),
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 422 and "eta must be a finite number" in r.json()["error"], r.text
+    assert httpx.get(f"{server.url}/v1/studies/eta-inf").status_code == 404
+
+
+def test_a_report_above_the_maximum_fidelity_is_refused_and_not_stored(server):
+    httpx.post(f"{server.url}/v1/studies", json={**STUDY, "name": "over"})
+    n = httpx.post(f"{server.url}/v1/studies/over/ask", json={"worker": "w"}).json()
+    num = n["assignment"]["number"]
+    r = httpx.post(
+        f"{server.url}/v1/studies/over/trials/{num}/reports",
+        json={"step": 1e308, "metrics": {"loss": 0.4}},
+    )
+    assert r.status_code == 422 and r.json()["type"] == "InvalidReport", r.text
+    trial = httpx.get(f"{server.url}/v1/studies/over/trials/{num}").json()
+    assert trial["reports"] == [] and trial["state"] == "running"
+    assert httpx.get(f"{server.url}/v1/studies/over/best").status_code == 404
+    with pytest.raises(InvalidReport, match="above the study's maximum fidelity"):
+        hpo.Client(server.url).report("over", n["assignment"]["trial_id"], 10, number=num, loss=1)
+
+
+def test_exist_ok_returns_the_study_with_the_same_spec_and_409_for_another(server):
+    base = {**STUDY, "name": "again", "exist_ok": True}
+    first = httpx.post(f"{server.url}/v1/studies", json=base)
+    same = httpx.post(f"{server.url}/v1/studies", json={**base, "metadata": {"run": 2}})
+    assert first.status_code == same.status_code == 201
+    assert same.json()["id"] == first.json()["id"]
+    other = {"y": {"type": "int", "low": 0, "high": 3}}
+    for change in ({"space": other}, {"objectives": [{"name": "loss", "mode": "max"}]}):
+        r = httpx.post(f"{server.url}/v1/studies", json={**base, **change})
+        assert r.status_code == 409, r.text
+        assert r.json()["type"] == "StudyExists"
+        assert "the stored study's spec differs" in r.json()["error"]
+    with pytest.raises(StudyExists, match="with another space"):  # the remote SDK
+        hpo.Client(server.url).create_study("again", other, "loss", exist_ok=True)
+    assert httpx.get(f"{server.url}/v1/studies/again").json()["space"]["x"]["high"] == 2.0
 
 
 @pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])

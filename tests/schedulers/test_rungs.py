@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 from hpo.schedulers import ASHA, hyperband_brackets, make_scheduler, rung_levels
+from hpo.schedulers.base import MAX_RUNGS
 
 from hpo.errors import InvalidStudy
 from hpo.model import Fidelity, Objective, SchedulerSpec, Study
@@ -181,3 +182,40 @@ def test_asha_all_brackets_are_every_bracket_the_rungs_allow() -> None:
 def test_asha_rejects_brackets_other_than_a_positive_integer_all_or_adaptive(bad: object) -> None:
     with pytest.raises(InvalidStudy, match="positive integer, 'all' or 'adaptive'"):
         ASHA(study(1, 9), eta=3, brackets=bad)  # type: ignore[arg-type]
+
+
+# ---- what a study's eta and fidelity range may be (``check_eta``, ``check_rungs``) --------------
+
+MULTI_FIDELITY = ["asha", "sha", "hyperband"]
+
+
+@pytest.mark.parametrize("scheduler", MULTI_FIDELITY)
+@pytest.mark.parametrize("eta", [float("inf"), float("nan")])
+def test_a_non_finite_eta_is_refused(scheduler: str, eta: float) -> None:
+    with pytest.raises(InvalidStudy, match="eta must be a finite number >= 2"):
+        make_scheduler(study(1, 9, scheduler, eta=eta))
+
+
+@pytest.mark.parametrize("scheduler", MULTI_FIDELITY)
+def test_a_fidelity_range_of_more_than_max_rungs_is_refused(scheduler: str) -> None:
+    with pytest.raises(InvalidStudy, match=r"makes 1293 rungs, more than 100: raise min_fidelity"):
+        make_scheduler(study(1e-308, 1e308, scheduler))
+
+
+@pytest.mark.parametrize("scheduler", MULTI_FIDELITY)
+def test_an_eta_whose_powers_overflow_over_the_fidelity_range_is_refused(scheduler: str) -> None:
+    # three rungs (1e-308, 1e-8, 1e308), but eta**2 and the bracket sizes overflow a float
+    with pytest.raises(InvalidStudy, match="eta=1e\\+300 is too large for fidelities"):
+        make_scheduler(study(1e-308, 1e308, scheduler, eta=1e300))
+
+
+def test_max_rungs_are_accepted_and_one_more_is_refused() -> None:
+    assert len(rung_levels(1, 2 ** (MAX_RUNGS - 1), 2, True)) == MAX_RUNGS
+    assert len(make_scheduler(study(1, 2 ** (MAX_RUNGS - 1), eta=2)).rungs[0]) == 100
+    with pytest.raises(InvalidStudy, match="makes 101 rungs"):
+        rung_levels(1, 2**MAX_RUNGS, 2, True)
+
+
+def test_a_large_finite_eta_over_a_short_range_is_one_rung_per_end() -> None:
+    assert make_scheduler(study(1, 9, eta=1e100)).rungs == [[1.0, 9.0]]
+    assert [b.levels for b in make_scheduler(study(1, 9, "hyperband", eta=1e100)).plan] == [(9,)]

@@ -13,6 +13,7 @@ from hpo.model import Budget, Decision, Fidelity, Objective, Report, SchedulerSp
 from hpo.model import TrialState as S
 from hpo.space import Categorical, Float, SearchSpace
 from hpo.storage import SQLStorage
+from hpo.storage.schema import studies
 from hpo.storage.sql import HEAD_REVISION
 
 
@@ -48,6 +49,56 @@ def test_duplicate_study_name_is_rejected_and_exist_ok_returns_it(storage_url: s
     with pytest.raises(StudyExists, match="already exists"):
         st.create_study(spec())
     assert st.create_study(spec(), exist_ok=True).id == s.id
+
+
+@pytest.mark.parametrize(
+    ("change", "differs"),
+    [
+        ({"space": SearchSpace({"lr": Float(1e-3, 1, log=True)})}, "space"),
+        ({"objectives": (Objective("loss", "max"),)}, "objectives"),
+        ({"fidelity": Fidelity("epoch", 1, 27)}, "fidelity"),
+        ({"scheduler": SchedulerSpec("asha", {"eta": 2})}, "scheduler"),
+        ({"budget": Budget(max_trials=11)}, "budget"),
+    ],
+)
+def test_exist_ok_with_another_spec_raises_study_exists_naming_what_differs(
+    storage_url: str, change: dict, differs: str
+) -> None:
+    st = SQLStorage(storage_url)
+    s = st.create_study(spec())
+    with pytest.raises(StudyExists, match=f"with another {differs}: the stored study's spec"):
+        st.create_study(replace(spec(), **change), exist_ok=True)
+    assert st.get_study("s") == s  # untouched
+    # metadata is not part of what a study searches
+    assert st.create_study(replace(spec(), metadata={"run": 2}), exist_ok=True).id == s.id
+
+
+def test_exist_ok_does_not_compare_pinned_defaults_the_caller_left_out(storage_url: str) -> None:
+    st = SQLStorage(storage_url)
+    mobster = replace(spec(), scheduler=SchedulerSpec("mobster", {"eta": 3}))
+    s = st.create_study(mobster)
+    assert "random_fraction" in s.scheduler.params  # pinned into the stored study
+    # as if an older release had stored it, before random_fraction was pinned
+    with st.engine.begin() as c:
+        row = c.execute(sa.select(studies.c.spec).where(studies.c.id == s.id)).scalar_one()
+        del row["scheduler"]["params"]["random_fraction"]
+        c.execute(sa.update(studies).where(studies.c.id == s.id).values(spec=row))
+    assert st.create_study(mobster, exist_ok=True).id == s.id
+    given = replace(spec(), scheduler=SchedulerSpec("mobster", {"eta": 3, "random_fraction": 0.5}))
+    with pytest.raises(StudyExists, match="another scheduler"):
+        st.create_study(given, exist_ok=True)
+
+
+@pytest.mark.parametrize("key", [2**31, 2**63, 2**64, -(2**63) - 1])
+def test_a_key_beyond_the_integer_columns_is_not_found(storage_url: str, key: int) -> None:
+    st = SQLStorage(storage_url)
+    s = st.create_study(spec())
+    with pytest.raises(TrialNotFound, match=f"no trial {key}"):
+        st.trial_id(s.id, key)
+    with pytest.raises(TrialNotFound):
+        st.get_trial(s.id, key)
+    with pytest.raises(StudyNotFound):
+        st.get_study(key)
 
 
 def test_unknown_study_raises_study_not_found(storage_url: str) -> None:
