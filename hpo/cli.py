@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hpo.errors import HpoError
+from hpo.errors import HpoError, StorageError, SweepFailed
 
 app = typer.Typer(
     add_completion=False,
@@ -32,10 +32,34 @@ StorageOpt = typer.Option(
 ProjectOpt = typer.Option("default", "--project", help="Project the study belongs to.")
 
 
-def _storage(url: str | None) -> Any:
-    from hpo.storage import SQLStorage
+def _storage(url: str | None, *, keeps_results: bool = False) -> Any:
+    """Opens the storage; ``keeps_results``: the command stores results that must outlive it
+    (trials run or are served), which an in-memory SQLite database cannot."""
+    from hpo.storage import SQLStorage, resolve_url
 
+    if keeps_results and _in_memory(resolve_url(url)):
+        raise StorageError(
+            f"storage {resolve_url(url)!r} is an in-memory SQLite database, which every "
+            "connection sees empty and which is gone when hpo exits: every result would be "
+            "lost; give a file (--storage hpo.db) or a database server URL"
+        )
     return SQLStorage(url)
+
+
+def _in_memory(url: str) -> bool:
+    """Whether ``url`` names an in-memory SQLite database (``sqlite://``, ``:memory:``)."""
+    import sqlalchemy as sa
+
+    try:
+        u = sa.make_url(url)
+    except sa.exc.ArgumentError:
+        return False  # SQLStorage says what is wrong with it
+    if u.get_backend_name() != "sqlite":
+        return False
+    db = u.database or ""
+    return (
+        db in ("", ":memory:") or db.startswith("file::memory:") or u.query.get("mode") == "memory"
+    )
 
 
 def _fmt(v: Any) -> str:
@@ -82,20 +106,19 @@ def _sweep_executor(
     )
 
 
-def _drive(
-    storage: Any,
-    study: Any,
-    sweep: dict[str, Any],
-    parallelism: int | None,
-    executor: str = "local",
-    ray_address: str | None = None,
-) -> int:
+def _drive(storage: Any, study: Any, sweep: dict[str, Any], ex: Any) -> int:
+    """Runs the study's trials on executor ``ex``; 0 if the sweep produced a result.
+
+    The sweep fails (SweepFailed, exit 1) when trials failed and none ended otherwise
+    (completed, or paused or stopped by the scheduler), naming the first error, or when no
+    trial of the study reported its objective.
+    """
     from hpo.coordinator import Coordinator
     from hpo.progress import SweepProgress
-    from hpo.runner import Driver
+    from hpo.results import best_trial
+    from hpo.runner import Driver, error_line
 
     coord = Coordinator(storage, study, lease_s=sweep.get("lease_s", 60.0))
-    ex = _sweep_executor(sweep, parallelism, executor, ray_address)
     try:
         with SweepProgress(coord, console=err) as p:
             summary = Driver(coord, ex, on_progress=p.update).run()
@@ -107,10 +130,23 @@ def _drive(
     _print_best(storage, study)
     out.print(f"results: {storage.url} (hpo status {study.name} --storage {storage.url})")
     out.print(f"trial logs and checkpoints: {Path(ex.runs_dir).resolve() / study.name}")
-    if summary.failed_errors:
+    failed = summary.failed_errors
+    if failed and not summary.succeeded:
+        raise SweepFailed(
+            f"{len(failed)} trial(s) failed and none completed; first: {error_line(failed[0])}"
+        )
+    if failed:
         err.print(
-            f"warning: {len(summary.failed_errors)} trial(s) failed; first: "
-            + summary.failed_errors[0].splitlines()[0]
+            f"warning: {len(failed)} trial(s) failed; first: {error_line(failed[0])}",
+            markup=False,
+            highlight=False,
+        )
+    h = storage.history(study.id)
+    if h.n_trials and best_trial(h) is None:
+        names = ", ".join(repr(o.name) for o in study.objectives)
+        raise SweepFailed(
+            f"no trial reported the objective {names}: a trial prints lines like "
+            f'{{"hpo": {{"step": 1, "{study.objective.name}": 0.5}}}} or reports with hpo.trial'
         )
     return 0
 
@@ -134,7 +170,7 @@ def _print_best(storage: Any, study: Any) -> None:
 def sweep(
     file: Path = typer.Argument(..., help="sweep.yaml"),
     storage: str | None = StorageOpt,
-    parallelism: int | None = typer.Option(None, "--parallelism", "-j", min=1),
+    parallelism: int | None = typer.Option(None, "--parallelism", "-j", min=1, max=1024),
     name: str | None = typer.Option(None, "--name", help="Override the study name."),
     executor: str = typer.Option(
         "local", "--executor", help="Where trials run: local (processes) or ray (docs/ray.md)."
@@ -148,14 +184,19 @@ def sweep(
 
     from hpo.sweepfile import load_sweep
 
+    # Everything is checked (file, options, executor, storage) before the study is created,
+    # so that a mistake leaves nothing behind and the same command works once it is fixed.
     sw, spec = load_sweep(file)
-    if name:
+    if name is not None:
+        if not name.strip() or len(name) > 200:
+            raise HpoError(f"--name must be 1 to 200 characters, got {name!r}")
         spec = replace(spec, name=name)
-    st = _storage(storage or sw.storage)
     if ray_address and executor != "ray":
         raise HpoError("--ray-address needs --executor ray")
+    ex = _sweep_executor(spec.metadata["sweep"], parallelism, executor, ray_address)
+    st = _storage(storage or sw.storage, keeps_results=True)
     study = st.create_study(spec)
-    raise typer.Exit(_drive(st, study, spec.metadata["sweep"], parallelism, executor, ray_address))
+    raise typer.Exit(_drive(st, study, spec.metadata["sweep"], ex))
 
 
 @app.command()
@@ -163,18 +204,19 @@ def resume(
     study: str = typer.Argument(...),
     storage: str | None = StorageOpt,
     project: str = ProjectOpt,
-    parallelism: int | None = typer.Option(None, "--parallelism", "-j", min=1),
+    parallelism: int | None = typer.Option(None, "--parallelism", "-j", min=1, max=1024),
 ) -> None:
     """Continue a stopped, interrupted or crashed sweep where it left off."""
-    st = _storage(storage)
+    st = _storage(storage, keeps_results=True)
     s = st.get_study(study, project)
     sweep_meta = s.metadata.get("sweep")
     if not sweep_meta:
         raise HpoError(f"study {study!r} was not created by 'hpo sweep'; drive it with the SDK")
+    ex = _sweep_executor(sweep_meta, parallelism)
     if s.finished:
         st.set_study_finished(s.id, False)
         s = st.get_study(s.id)
-    raise typer.Exit(_drive(st, s, sweep_meta, parallelism))
+    raise typer.Exit(_drive(st, s, sweep_meta, ex))
 
 
 @app.command()
@@ -204,7 +246,7 @@ def status(
     study: str = typer.Argument(...),
     storage: str | None = StorageOpt,
     project: str = ProjectOpt,
-    limit: int = typer.Option(50, help="Show at most this many trials (best first)."),
+    limit: int = typer.Option(50, min=0, help="Show at most this many trials (best first)."),
 ) -> None:
     """Table of a study's trials, best first, and the best so far."""
     from hpo.results import latest_results
@@ -281,6 +323,8 @@ def export(
     """Export trials (config, state, latest values) and, in JSON, every report."""
     if fmt not in ("csv", "json"):
         raise HpoError(f"--format must be csv or json, got {fmt!r}")
+    if output is not None and output.is_dir():
+        raise HpoError(f"--output {output} is a directory; name a file in it")
     from hpo.results import export_csv, export_json
 
     st = _storage(storage)
@@ -290,7 +334,10 @@ def export(
     if output is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     else:
-        output.write_text(text)
+        try:
+            output.write_text(text)
+        except OSError as e:
+            raise HpoError(f"cannot write {output}: {e.strerror}") from None
         err.print(f"wrote {len(h.trials())} trials to {output}")
 
 
@@ -336,10 +383,14 @@ def serve(
         from hpo.api import create_app
     except ImportError as e:
         raise HpoError(f"hpo serve needs the api extra: pip install 'hpo[api]' ({e})") from e
-    from hpo.storage import SQLStorage, resolve_url
+    from uvicorn.config import LOG_LEVELS
+
+    if log_level.lower() not in LOG_LEVELS:
+        raise HpoError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
+    from hpo.storage import resolve_url
 
     url = resolve_url(storage)
-    has_tokens = SQLStorage(url).has_tokens()
+    has_tokens = _storage(url, keeps_results=True).has_tokens()
     if not loopback and not has_tokens:
         raise HpoError(
             f"refusing to bind {host} without API tokens: create one with "
@@ -353,7 +404,7 @@ def serve(
             f"hpo service on http://{host}:{port} over {url}: no API tokens configured, so "
             "localhost only and every caller is in project 'default'"
         )
-    uvicorn.run(application, host=host, port=port, log_level=log_level)
+    uvicorn.run(application, host=host, port=port, log_level=log_level.lower())
 
 
 @app.command()

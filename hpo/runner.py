@@ -24,6 +24,16 @@ class RunSummary:
     counts: dict[str, int]
     elapsed_s: float
     failed_errors: list[str]
+    succeeded: int = 0  # runs that ended completed, paused or stopped (not failed)
+
+
+def error_line(error: str, lines: int = 3) -> str:
+    """A trial's (multi-line) error on one line: its first line, then its last ones (where a
+    traceback or a stderr tail says what went wrong), joined by `` | ``."""
+    rows = [x.strip() for x in error.splitlines() if x.strip()]
+    if len(rows) > lines:
+        rows = rows[:1] + rows[len(rows) - lines + 1 :]
+    return " | ".join(rows)
 
 
 class Driver:
@@ -77,10 +87,9 @@ class Driver:
                     self._handle(e)
                     changed = True
                 if self.fail_fast and self._failed >= self.fail_fast and self._succeeded == 0:
-                    last = self.failed_errors[-1].splitlines()
                     raise SweepFailed(
                         f"{self._failed} trials failed and none succeeded; last: "
-                        + " | ".join(x for x in last[-3:] if x.strip())
+                        + error_line(self.failed_errors[-1])
                     )
                 for w in ex.free_workers():
                     a = coord.ask(w)
@@ -103,7 +112,9 @@ class Driver:
         if self.on_progress is not None:
             self.on_progress(coord)
         counts = coord.counts()
-        return RunSummary(coord.study, counts, time.time() - t0, self.failed_errors)
+        return RunSummary(
+            coord.study, counts, time.time() - t0, self.failed_errors, self._succeeded
+        )
 
 
 def run(

@@ -95,6 +95,20 @@ class SweepFile(_Strict):
         default=None, description="Ray executor settings (docs/ray.md): resources per trial etc."
     )
 
+    @field_validator("command", mode="before")
+    @classmethod
+    def _one_string_or_strings(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            bad = next((a for a in v if not isinstance(a, str)), None)
+            if bad is not None:
+                raise ValueError(
+                    "must be one string, or a list of strings (quote every argument): "
+                    f"{bad!r} is not a string"
+                )
+        elif not isinstance(v, str):
+            raise ValueError(f"must be one string (or a list of strings), got {v!r}")
+        return v
+
     @field_validator("command")
     @classmethod
     def _nonempty(cls, v: str | list[str]) -> str | list[str]:
@@ -134,9 +148,13 @@ def load_sweep(path: str | Path) -> tuple[SweepFile, StudySpec]:
     """Reads and validates a sweep file; raises InvalidSweepFile with one line on any problem."""
     p = Path(path)
     try:
-        text = p.read_text()
+        text = p.read_text(encoding="utf-8")
     except OSError as e:
         raise InvalidSweepFile(f"{p}: cannot read: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise InvalidSweepFile(
+            f"{p}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start})"
+        ) from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as e:
@@ -153,6 +171,8 @@ def load_sweep(path: str | Path) -> tuple[SweepFile, StudySpec]:
         msg = first["msg"]
         if first["type"] == "extra_forbidden":
             msg = "unknown key"
+        elif first["type"] == "value_error" and "error" in first.get("ctx", {}):
+            msg = str(first["ctx"]["error"])  # our validators' messages, without "Value error, "
         more = f" (and {e.error_count() - 1} more problems)" if e.error_count() > 1 else ""
         raise InvalidSweepFile(f"{p}: {_loc(first)}: {msg}{more}") from None
     try:

@@ -75,7 +75,10 @@ def render_command(
     A leading ``python``/``python3`` becomes this interpreter, so trials run in the same
     environment as hpo.
     """
-    args = shlex.split(template) if isinstance(template, str) else list(template)
+    try:
+        args = shlex.split(template) if isinstance(template, str) else list(template)
+    except ValueError as e:  # an unbalanced quote or a trailing backslash
+        raise InvalidStudy(f"cannot split the command {template!r} into arguments: {e}") from None
     values = {**extra, **config}
     out = []
     for a in args:
@@ -111,6 +114,8 @@ class _Run:
     kill_at: float | None = None
     signalled: bool = False
     notes: list[str] = field(default_factory=list)
+    accepted: int = 0  # reports the coordinator took
+    rejected: list[str] = field(default_factory=list)  # why each rejected report was rejected
 
 
 class LocalExecutor:
@@ -155,6 +160,7 @@ class LocalExecutor:
         instance = new_instance()
         self.workers = [worker_id("local", i, instance) for i in range(n_slots)]
         self._runs: dict[str, _Run] = {}
+        self._not_started: dict[str, Ended] = {}  # runs that failed to start, until poll()
         self._lock = threading.Lock()
         self.coordinator: Coordinator | None = None
 
@@ -164,11 +170,11 @@ class LocalExecutor:
 
     def free_workers(self) -> list[str]:
         with self._lock:
-            return [w for w in self.workers if w not in self._runs]
+            return [w for w in self.workers if w not in self._runs and w not in self._not_started]
 
     def busy_workers(self) -> list[str]:
         with self._lock:
-            return list(self._runs)
+            return [*self._runs, *self._not_started]
 
     def trial_dir(self, a: Assignment) -> Path:
         return self.runs_dir / a.study / f"trial-{a.number}"
@@ -187,7 +193,7 @@ class LocalExecutor:
                 try:
                     ckpt.fetch(a.checkpoint_step)
                 except CheckpointError as e:
-                    self.coordinator.fail(a.trial_id, str(e), worker=a.worker)
+                    self._start_failed(a, str(e))
                     return
         extra = {
             "trial_id": a.trial_id,
@@ -234,7 +240,7 @@ class LocalExecutor:
                 os.close(fd)
             stdout_log.close()
             stderr_log.close()
-            self.coordinator.fail(a.trial_id, f"cannot start {argv[0]!r}: {e}", worker=a.worker)
+            self._start_failed(a, f"cannot start {argv[0]!r}: {e}")
             return
         os.close(w_report)
         os.close(r_decision)
@@ -250,6 +256,12 @@ class LocalExecutor:
             self._runs[a.worker] = run
         for t in run.readers:
             t.start()
+
+    def _start_failed(self, a: Assignment, error: str) -> None:
+        """The run ended before it began: the next poll() hands it to the driver, which fails
+        the trial as any other failed run (so fail-fast and the failure summary count it)."""
+        with self._lock:
+            self._not_started[a.worker] = Ended(a.trial_id, a.worker, False, error)
 
     # ---- reporting channels -----------------------------------------------------------------
     def _report(self, run: _Run, msg: Mapping[str, Any], via_stdout: bool) -> Decision:
@@ -269,6 +281,7 @@ class LocalExecutor:
             worker=run.a.worker,
             checkpoint=checkpoint,
         )
+        run.accepted += 1
         if run.ckpt is not None:
             run.ckpt.after_report(step, checkpoint)
         if decision is not Decision.CONTINUE and run.decision is None:
@@ -301,6 +314,7 @@ class LocalExecutor:
                 try:
                     self._report(run, obj["hpo"], via_stdout=True)
                 except HpoError as e:
+                    run.rejected.append(str(e))
                     run.notes.append(f"rejected report {line.decode(errors='replace')}: {e}")
                     log.warning("trial %d: rejected report: %s", run.a.number, e)
 
@@ -323,6 +337,7 @@ class LocalExecutor:
                         "decision": self._report(run, msg, via_stdout=False).value
                     }
                 except (HpoError, ValueError, TypeError) as e:
+                    run.rejected.append(str(e))
                     reply = {"error": str(e)}
                 except Exception as e:  # storage down etc.: tell the trial, keep serving
                     log.exception("trial %d: report failed", run.a.number)
@@ -341,8 +356,9 @@ class LocalExecutor:
     def poll(self) -> list[Ended]:
         """Collects runs that ended and enforces PAUSE/STOP grace periods."""
         now = time.monotonic()
-        ended: list[Ended] = []
         with self._lock:
+            ended = list(self._not_started.values())
+            self._not_started.clear()
             runs = list(self._runs.items())
         for w, run in runs:
             rc = run.proc.poll()
@@ -365,6 +381,14 @@ class LocalExecutor:
         if rc == 0 and run.decision is Decision.PAUSE and run.ckpt and not run.ckpt.at_exit():
             # it checkpointed on PAUSE, and that checkpoint could not be copied out
             return Ended(run.a.trial_id, run.a.worker, False, "\n".join(run.notes))
+        if rc == 0 and run.rejected and not run.accepted:
+            # it reported, but nothing it reported could be stored (say, the objective was
+            # missing from every report): a clean exit without a result is a failed run
+            why = f"no report was accepted ({len(run.rejected)} rejected): {run.rejected[0]}"
+            tail = "\n".join(run.stderr_tail)
+            return Ended(
+                run.a.trial_id, run.a.worker, False, "\n".join(x for x in (why, tail) if x)
+            )
         if rc == 0:
             return Ended(run.a.trial_id, run.a.worker, True)
         why = f"killed by signal {-rc}" if rc < 0 else f"exit code {rc}"
@@ -387,6 +411,11 @@ class LocalExecutor:
         grace = self.grace_s if grace_s is None else grace_s
         with self._lock:
             runs = list(self._runs.items())
+            not_started = list(self._not_started.values())
+            self._not_started.clear()
+        if self.coordinator is not None:
+            for e in not_started:
+                self.coordinator.end(e.trial_id, exit_ok=False, error=e.error, worker=e.worker)
         for _w, run in runs:
             self._signal(run, signal.SIGTERM)
         deadline = time.monotonic() + grace

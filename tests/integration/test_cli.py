@@ -136,12 +136,24 @@ def test_stdout_json_lines_are_reports(tmp_path: Path) -> None:
             "objective: {name: l}\nbudget: {max_trials: -2}\n",
             "budget.max_trials",
         ),
+        (
+            "name: a\ncommand: 'python train.py {x} \"unbalanced'\n"
+            "space: {x: {type: float, low: 0, high: 1}}\nobjective: {name: l}\n"
+            "budget: {max_trials: 2}\n",
+            "No closing quotation",
+        ),
+        (
+            "name: a\ncommand: [python, train.py, 5]\nspace: {x: {type: float, low: 0, high: 1}}\n"
+            "objective: {name: l}\nbudget: {max_trials: 2}\n",
+            "command: must be one string, or a list of strings",
+        ),
+        (b"name: \xff\xfe\ncommand: echo\n", "not UTF-8 text"),
     ],
 )
 def test_bad_sweep_files_fail_with_one_line_and_write_nothing(
-    tmp_path: Path, body: str, message: str
+    tmp_path: Path, body: str | bytes, message: str
 ) -> None:
-    (tmp_path / "sweep.yaml").write_text(body)
+    (tmp_path / "sweep.yaml").write_bytes(body if isinstance(body, bytes) else body.encode())
     r = hpo_cli("sweep", "sweep.yaml", "--storage", str(tmp_path / "db"), cwd=tmp_path)
     assert r.returncode != 0
     lines = r.stderr.strip().splitlines()
@@ -204,3 +216,178 @@ def test_trial_pause_and_resume_from_the_cli(tmp_path: Path) -> None:
     assert r.returncode == 0 and "paused" in r.stdout
     r = hpo_cli("trial", "pause", "cli-hold", "9", "--storage", db, cwd=tmp_path)
     assert r.returncode == 2 and r.stderr.strip() == "error: no trial 9 in study 'cli-hold'"
+
+
+def one_error_line(r: subprocess.CompletedProcess[str]) -> str:
+    """The single ``error:`` line of a failed command (which printed no traceback)."""
+    assert "Traceback" not in r.stderr, r.stderr
+    errors = [x for x in r.stderr.splitlines() if x.startswith("error:")]
+    assert len(errors) == 1, r.stderr
+    return errors[0]
+
+
+def test_a_command_that_cannot_start_trips_fail_fast_with_its_error(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        """
+        name: nobin
+        command: no-such-binary-xyz {x}
+        space: {x: {type: float, low: 0, high: 1}}
+        objective: {name: loss}
+        budget: {max_trials: 6}
+        parallelism: 1
+        """,
+    )
+    r = hpo_cli("sweep", "sweep.yaml", "--storage", str(tmp_path / "db"), cwd=tmp_path)
+    assert r.returncode == 1
+    line = one_error_line(r)
+    assert "3 trials failed" in line and "cannot start 'no-such-binary-xyz'" in line
+    h = Client(str(tmp_path / "db")).history("nobin")
+    assert [t.state for t in h.trials()] == [S.FAILED] * 3
+
+
+def test_a_sweep_whose_every_trial_fails_exits_1_naming_the_first_error(tmp_path: Path) -> None:
+    write(  # fewer trials than fail-fast's 3
+        tmp_path,
+        """
+        name: exits3
+        command: [python, -c, "import sys; print('bad {x}', file=sys.stderr); sys.exit(3)"]
+        space: {x: {type: categorical, choices: [data]}}
+        objective: {name: loss}
+        budget: {max_trials: 2}
+        parallelism: 1
+        """,
+    )
+    r = hpo_cli("sweep", "sweep.yaml", "--storage", str(tmp_path / "db"), cwd=tmp_path)
+    assert r.returncode == 1
+    line = one_error_line(r)
+    assert "2 trial(s) failed and none completed; first: trial 0: exit code 3 | bad data" in line
+
+
+def test_reports_without_the_objective_fail_the_trial_and_the_sweep(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        f"""
+        name: noobj
+        command: python {HERE / "stdout_trial.py"} {{x}}
+        space: {{x: {{type: float, low: 0, high: 2}}}}
+        objective: {{name: x}}
+        budget: {{max_trials: 2}}
+        parallelism: 1
+        """,
+    )
+    r = hpo_cli("sweep", "sweep.yaml", "--storage", str(tmp_path / "db"), cwd=tmp_path)
+    assert r.returncode == 1
+    assert "report lacks the objective metric(s) ['x']; got ['loss']" in one_error_line(r)
+    h = Client(str(tmp_path / "db")).history("noobj")
+    assert [t.state for t in h.trials()] == [S.FAILED] * 2
+    assert "no report was accepted (3 rejected)" in h.trials()[0].error
+
+
+def test_a_sweep_in_which_no_trial_reports_exits_1(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        """
+        name: silent
+        command: python -c pass {x}
+        space: {x: {type: float, low: 0, high: 1}}
+        objective: {name: loss}
+        budget: {max_trials: 2}
+        parallelism: 1
+        """,
+    )
+    r = hpo_cli("sweep", "sweep.yaml", "--storage", str(tmp_path / "db"), cwd=tmp_path)
+    assert r.returncode == 1
+    assert "no trial reported the objective 'loss'" in one_error_line(r)
+
+
+def small_sweep(tmp_path: Path, name: str = "small") -> Path:
+    return write(
+        tmp_path,
+        f"""
+        name: {name}
+        command: python {HERE / "stdout_trial.py"} {{x}}
+        space: {{x: {{type: float, low: 0, high: 2}}}}
+        objective: {{name: loss}}
+        budget: {{max_trials: 1}}
+        """,
+    )
+
+
+def test_a_bad_option_leaves_no_study_behind(tmp_path: Path) -> None:
+    small_sweep(tmp_path)
+    db = tmp_path / "db"
+    r = hpo_cli(
+        "sweep", "sweep.yaml", "--executor", "foo", "--name", "ex1", "-s", str(db), cwd=tmp_path
+    )
+    assert r.returncode == 2
+    assert one_error_line(r) == "error: --executor must be local or ray, got 'foo'"
+    assert not db.exists()
+    r = hpo_cli("sweep", "sweep.yaml", "--name", "ex1", "-s", str(db), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_an_in_memory_storage_is_refused_where_results_must_be_kept(
+    tmp_path: Path, url: str
+) -> None:
+    small_sweep(tmp_path)
+    for args in (("sweep", "sweep.yaml"), ("resume", "small"), ("serve",)):
+        r = hpo_cli(*args, "--storage", url, cwd=tmp_path, timeout=60)
+        assert r.returncode == 2
+        assert "in-memory SQLite database" in one_error_line(r)
+        assert "every result would be lost" in r.stderr
+
+
+def test_a_storage_file_that_is_not_a_database_is_one_line_error(tmp_path: Path) -> None:
+    small_sweep(tmp_path)
+    (tmp_path / "notadb.db").write_text("hello, not a database\n")
+    for args in (("sweep", "sweep.yaml"), ("status", "small"), ("studies",), ("serve",)):
+        r = hpo_cli(*args, "--storage", "notadb.db", cwd=tmp_path, timeout=60)
+        assert r.returncode == 2
+        assert one_error_line(r) == (
+            "error: cannot open storage 'sqlite:///notadb.db': file is not a database"
+        )
+
+
+@pytest.mark.parametrize("where", ["missing/dir/out.csv", "."])
+def test_export_to_a_path_that_cannot_be_written_is_one_line_error(
+    tmp_path: Path, where: str
+) -> None:
+    c = Client(str(tmp_path / "db"))
+    c.create_study("ex", {"x": {"type": "float", "low": 0.0, "high": 1.0}}, "loss")
+    r = hpo_cli("export", "ex", "-o", where, "--storage", str(tmp_path / "db"), cwd=tmp_path)
+    assert r.returncode == 2
+    line = one_error_line(r)
+    assert "is a directory" in line if where == "." else "No such file or directory" in line
+
+
+def test_out_of_range_token_ids_and_log_levels_are_one_line_errors(tmp_path: Path) -> None:
+    db = str(tmp_path / "db")
+    r = hpo_cli("token", "revoke", "99999999999999999999999", "--storage", db, cwd=tmp_path)
+    assert r.returncode == 2
+    assert one_error_line(r) == "error: no token with id 99999999999999999999999"
+    r = hpo_cli("serve", "--log-level", "bogus", "--storage", db, cwd=tmp_path, timeout=60)
+    assert r.returncode == 2
+    assert one_error_line(r).startswith("error: --log-level must be one of critical, error")
+
+
+def test_status_rejects_a_negative_limit(tmp_path: Path) -> None:
+    c = Client(str(tmp_path / "db"))
+    c.create_study("lim", {"x": {"type": "float", "low": 0.0, "high": 1.0}}, "loss")
+    r = hpo_cli("status", "lim", "--limit", "-1", "--storage", str(tmp_path / "db"), cwd=tmp_path)
+    assert r.returncode == 2
+    assert "--limit" in one_error_line(r)
+
+
+def test_trial_resume_of_an_ended_trial_is_an_error_as_pause_is(tmp_path: Path) -> None:
+    db = str(tmp_path / "db")
+    c = Client(db)
+    s = c.create_study("ended", {"x": {"type": "float", "low": 0.0, "high": 1.0}}, "loss")
+    co = c.coordinator(s)
+    a = co.ask("w1")
+    co.tell(a.trial_id, 0.5)
+    for verb in ("pause", "resume"):
+        r = hpo_cli("trial", verb, "ended", str(a.number), "--storage", db, cwd=tmp_path)
+        assert r.returncode == 2
+        assert one_error_line(r) == f"error: trial {a.number} has ended (completed)"
