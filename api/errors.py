@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from hpo.errors import (
     HpoError,
@@ -62,12 +64,33 @@ def install(app: FastAPI) -> None:
         detail = []
         for err in e.errors():
             loc = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
-            detail.append({"loc": loc, "msg": err.get("msg", ""), "type": err.get("type", "")})
+            msg = err.get("msg", "")
+            if err.get("type") == "json_invalid":  # loc is the character offset
+                why = (err.get("ctx") or {}).get("error", "")
+                msg, loc = f"malformed JSON at character {loc}" + (f": {why}" if why else ""), ""
+            detail.append({"loc": loc, "msg": msg, "type": err.get("type", "")})
         first = detail[0] if detail else {"loc": "", "msg": "invalid request"}
         message = f"{first['loc']}: {first['msg']}" if first["loc"] else first["msg"]
         if len(detail) > 1:
             message += f" (and {len(detail) - 1} more)"
         return JSONResponse(_body(message, "ValidationError", detail), status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, e: HTTPException) -> JSONResponse:
+        """Starlette's own answers (no such route, method not allowed, a body that is not
+        UTF-8 or nests too deep) in the same body as ours."""
+        try:
+            phrase = HTTPStatus(e.status_code).phrase
+        except ValueError:  # not a standard code
+            phrase = "Error"
+        if e.status_code == 404:
+            message = f"no such endpoint: {request.method} {request.url.path}"
+        elif e.status_code == 405:
+            message = f"method {request.method} is not allowed on {request.url.path}"
+        else:
+            message = e.detail if isinstance(e.detail, str) else phrase
+        kind = phrase.title().replace(" ", "").replace("-", "")
+        return JSONResponse(_body(message, kind), status_code=e.status_code, headers=e.headers)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, e: Exception) -> JSONResponse:  # pragma: no cover

@@ -511,3 +511,21 @@ def test_one_trial_is_held_and_resumed_over_http_while_the_others_run(server):
     assert again.trial_id == a.trial_id and again.resume and again.checkpoint_step == 1
     c.tell(s, again.trial_id, 0.1, number=again.number, worker="w3")
     assert c.ask(s, worker="w3") is None and c.get_study(s.name).finished
+
+
+def test_starlettes_own_errors_come_in_the_same_body_as_ours(server):
+    """No such route, a method the route lacks, malformed JSON: {"error", "type"}, one line."""
+    r = httpx.get(f"{server.url}/v1/no-such-thing")
+    assert r.status_code == 404
+    assert r.json() == {"error": "no such endpoint: GET /v1/no-such-thing", "type": "NotFound"}
+    r = httpx.delete(f"{server.url}/v1/studies")
+    assert r.status_code == 405 and r.headers.get("allow")
+    assert r.json()["type"] == "MethodNotAllowed"
+    assert r.json()["error"] == "method DELETE is not allowed on /v1/studies"
+    r = httpx.post(
+        f"{server.url}/v1/studies",
+        content=b'{"name": "s",',
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 422
+    assert r.json()["error"].startswith("malformed JSON at character 13"), r.text
