@@ -435,8 +435,6 @@ def worker(
     from hpo.remote import RemoteClient, RemoteCoordinator
     from hpo.runner import Driver
 
-    if not server.startswith(("http://", "https://")):
-        raise HpoError(f"--server must be an http(s) URL, got {server!r}")
     coord = RemoteCoordinator(RemoteClient(server, token=token), study, lease_s=lease_s)
     sweep = dict(coord.study.metadata.get("sweep") or {})
     cmd = command or sweep.get("command")

@@ -108,6 +108,11 @@ class RemoteClient:
         import httpx
 
         self.url = url.rstrip("/")
+        scheme = httpx.URL(self.url).scheme if "://" in self.url else ""
+        if scheme not in ("http", "https"):  # checked here, not by seven failed retries
+            raise E.HpoError(
+                f"server URL {url!r} must start with http:// or https:// (e.g. http://host:8000)"
+            )
         headers = {"user-agent": "hpo-sdk"}
         if token:
             headers["authorization"] = f"Bearer {token}"

@@ -391,3 +391,15 @@ def test_trial_resume_of_an_ended_trial_is_an_error_as_pause_is(tmp_path: Path) 
         r = hpo_cli("trial", verb, "ended", str(a.number), "--storage", db, cwd=tmp_path)
         assert r.returncode == 2
         assert one_error_line(r) == f"error: trial {a.number} has ended (completed)"
+
+
+@pytest.mark.parametrize("cmd", [["trial", "pause", "s", "1"], ["worker", "--study", "s"]])
+@pytest.mark.parametrize("server", ["notaurl", "ftp://host/", "localhost:8000"])
+def test_a_server_that_is_not_an_http_url_is_one_line_error_at_once(
+    tmp_path: Path, cmd: list[str], server: str
+) -> None:
+    r = hpo_cli(*cmd, "--server", server, cwd=tmp_path)
+    assert r.returncode == 2
+    assert one_error_line(r) == (
+        f"error: server URL {server!r} must start with http:// or https:// (e.g. http://host:8000)"
+    )
