@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -65,6 +66,21 @@ def _fidelity(f: Any) -> Fidelity | None:
     raise InvalidStudy(f"fidelity must be Fidelity(name, min, max) or a mapping, got {f!r}")
 
 
+def _metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``metadata`` as stored: JSON (a NaN or an infinity would come back as null, a tuple as a
+    list, an object not at all), so anything JSON cannot keep as given is refused."""
+    out = dict(metadata or {})
+    try:
+        text = json.dumps(out, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise InvalidStudy(
+            f"metadata must be plain JSON (finite numbers, strings...): {e}"
+        ) from None
+    if json.loads(text) != out:
+        raise InvalidStudy("metadata must be plain JSON: tuples, sets and non-string keys change")
+    return out
+
+
 def study_spec(
     name: str,
     space: SearchSpace | Mapping[str, Any],
@@ -94,7 +110,7 @@ def study_spec(
         scheduler=sched,
         budget=budget if isinstance(budget, Budget) else Budget.from_dict(budget),
         project=project,
-        metadata=dict(metadata or {}),
+        metadata=_metadata(metadata),
     )
     if check_scheduler:
         from hpo.schedulers import make_scheduler

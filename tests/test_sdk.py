@@ -344,3 +344,17 @@ def test_a_study_stored_with_a_float_seed_runs_on_with_the_seed_it_had(tmp_path:
     assert old.scheduler.params["seed"] == 1
     got = [Coordinator(restarted, restarted.get_study(n)).ask("w").config for n in ("old", "one")]
     assert got[0] == got[1]
+
+
+@pytest.mark.parametrize(
+    "metadata", [{"a": float("nan")}, {"a": float("inf")}, {"a": (1, 2)}, {1: "x"}, {"a": {1, 2}}]
+)
+def test_metadata_that_json_would_change_is_refused(tmp_path: Path, metadata) -> None:
+    """It is stored as JSON: a NaN would come back as null, a tuple as a list, 1 as "1"."""
+    from hpo.errors import InvalidStudy
+
+    c = hpo.Client(f"sqlite:///{tmp_path / 'db'}")
+    with pytest.raises(InvalidStudy, match="metadata must be plain JSON"):
+        c.create_study("m", {"x": hpo.Float(0, 1)}, "loss", metadata=metadata)
+    kept = {"note": "ok", "xs": [1, 2.5, {"k": None}]}
+    assert c.create_study("m", {"x": hpo.Float(0, 1)}, "loss", metadata=kept).metadata == kept
