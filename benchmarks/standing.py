@@ -8,7 +8,8 @@ the same stored runs (``compare --runs-dir``) for the seven settings that docs/b
 reports and prints the summary table of "Where issue 7 stands": per benchmark the method's final,
 the best peer with every seed stored and its final (a peer's unfinished seed already at regret 0
 on a table counts as stored: nothing later changes its curve, ``unfinished.settled``; the row
-says how many; ``--finished-only`` leaves them out), whether the method's final is the lowest,
+says how many; ``--finished-only`` leaves them out, and ``--so-far`` takes the others on a table
+as if they ended now, the peer's worst case), whether the method's final is the lowest,
 the speed-up (``compare.speedups``) with its 10-90 % band over seed resamples
 (``compare.bootstrap_target``), and the peers left out for want of seeds, which can still change
 the best peer (``benchmarks.unfinished`` says by how much). The counts at the end are the two
@@ -72,8 +73,10 @@ class Standing:
     speedup: float | None
     band: tuple[float, float] | None
     partial: dict[str, str]
-    # peer -> how many of its seeds are unfinished runs already settled (``peer_runs``)
+    # peer -> how many of its seeds are unfinished runs already settled, and how many are taken
+    # as if they ended now (``--so-far``) (``peer_runs``)
     settled: dict[str, int] = field(default_factory=dict)
+    so_far: dict[str, int] = field(default_factory=dict)
 
     @property
     def lowest(self) -> bool:
@@ -91,26 +94,32 @@ def peer_runs(
     bb: Any = None,
     limit_s: float = 0.0,
     scale: float = 1.0,
-) -> tuple[list[list[tuple[float, float]]], int] | str:
-    """The trajectories of seeds 0..seeds-1 of ``peer``, each file read once, and how many of
-    them come from an unfinished run that is already settled (``unfinished.settled``: at regret
-    0 on a table; looked for only where ``bb`` is given); or why the peer is left out: that a
-    seed was recorded as unavailable (its library could not run it), or how many seeds are
-    finished (settled ones among them)."""
+    so_far: bool = False,
+) -> tuple[list[list[tuple[float, float]]], int, int] | str:
+    """The trajectories of seeds 0..seeds-1 of ``peer``, each file read once, how many of them
+    come from an unfinished run that is already settled (``unfinished.settled``: at regret 0 on
+    a table; looked for only where ``bb`` is given) and, with ``so_far``, how many from an
+    unfinished run on a table taken as if it ended now (the peer's worst case); or why the peer
+    is left out: that a seed was recorded as unavailable (its library could not run it), or how
+    many seeds are finished (settled ones among them)."""
     got: list[Any] = [saved.load(peer, seed) for seed in range(seeds)]
     if any(isinstance(g, str) for g in got):
         return "unavailable"
-    early = 0
+    early = frozen = 0
     for seed, g in enumerate(got):
         part = saved.checkpoint(peer, seed)
         if g is None and bb is not None and part is not None and Path(part).exists():
             traj = settled(Path(part), bb, limit_s, scale)
             if traj is not None:
                 got[seed], early = (traj, None), early + 1
+            elif so_far and (traj := settled(Path(part), bb, limit_s, scale, so_far=True)):
+                got[seed], frozen = (traj, None), frozen + 1
     if any(g is None for g in got):
         n = sum(g is not None for g in got)
-        return f"{n} finished" + (f", {early} of them settled" if early else "")
-    return [g[0] for g in got], early
+        said = [f"{early} of them settled"] if early else []
+        said += [f"{frozen} of them as far as run"] if frozen else []
+        return ", ".join([f"{n} finished", *said])
+    return [g[0] for g in got], early, frozen
 
 
 def standing(
@@ -122,9 +131,11 @@ def standing(
     seeds: int,
     reps: int,
     finished_only: bool = False,
+    so_far: bool = False,
 ) -> Standing | None:
     """The row for one benchmark (None where ``method`` lacks some of its seeds there). A peer's
-    unfinished seed that is settled counts as finished unless ``finished_only``."""
+    unfinished seed that is settled counts as finished unless ``finished_only``; with ``so_far``
+    a peer's other unfinished seeds on a table count as if they ended now."""
     saved = SavedRuns(runs_dir, benchmark, WORKERS, hours, noise, read_only=True)
     mine = load_runs(saved, method, seeds)
     if mine is None:
@@ -135,23 +146,28 @@ def standing(
     per_run = {method: regret_curves(mine, grid, bb, scale)}
     partial: dict[str, str] = {}
     early: dict[str, int] = {}
+    frozen: dict[str, int] = {}
     limit_s = hours * 3600
     # a peer is any method not of hpo; one with a run or a checkpoint here but not every seed
     # finished is reported, not compared
     for peer in sorted(saved.methods(checkpoints=True) - {method}):
         if peer.startswith("hpo-"):
             continue
-        got = peer_runs(saved, peer, seeds, None if finished_only else bb, limit_s, scale)
+        got = peer_runs(saved, peer, seeds, None if finished_only else bb, limit_s, scale, so_far)
         if isinstance(got, str):
             partial[peer] = got
         else:
             per_run[peer] = regret_curves(got[0], grid, bb, scale)
             if got[1]:
                 early[peer] = got[1]
+            if got[2]:
+                frozen[peer] = got[2]
     curves = {m: mean_curve(c) for m, c in per_run.items()}
     peers = [m for m in curves if m != method]
     if not peers:
-        return Standing(benchmark, curves[method][-1], None, None, None, None, partial, early)
+        return Standing(
+            benchmark, curves[method][-1], None, None, None, None, partial, early, frozen
+        )
     best, speed = speedups(curves, grid, peers)
     band = None
     if reps > 0:
@@ -166,6 +182,7 @@ def standing(
         band,
         partial,
         early,
+        frozen,
     )
 
 
@@ -175,8 +192,11 @@ def row(s: Standing) -> str:
         peer, lowest, speed = "none with every seed", "—", "—"
     else:
         peer = f"{s.peer}, {regret_cell(s.peer_final or 0.0)}"
-        if s.settled.get(s.peer):
-            peer += f" ({s.settled[s.peer]} seeds settled)"
+        said = [f"{s.settled[s.peer]} seeds settled"] if s.settled.get(s.peer) else []
+        if s.so_far.get(s.peer):
+            said.append(f"{s.so_far[s.peer]} as far as run")
+        if said:
+            peer += f" ({', '.join(said)})"
         lowest = "yes" if s.lowest else "no"
         speed = ratio_cell(s.speedup)
         if s.fast:
@@ -206,7 +226,15 @@ def main(argv: list[str] | None = None) -> int:
         help="count only finished peer runs (not the unfinished ones already at regret 0 on a"
         " table)",
     )
+    ap.add_argument(
+        "--so-far",
+        action="store_true",
+        help="count a peer's other unfinished seeds on a table as if they ended now (its worst"
+        " case: regret so far only falls); the row says how many",
+    )
     args = ap.parse_args(argv)
+    if args.finished_only and args.so_far:
+        ap.error("--finished-only and --so-far exclude each other")
     if args.seeds < 1:
         ap.error("--seeds must be at least 1")
     if args.bootstrap < 0:
@@ -227,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
             args.seeds,
             args.bootstrap,
             args.finished_only,
+            args.so_far,
         )
         if got is None:
             skipped.append(b)

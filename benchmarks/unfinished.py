@@ -93,8 +93,12 @@ def progress(part: Path, bb: Any, limit_s: float, scale: float) -> Progress:
     return Progress(done_s, real_s, regret)
 
 
-def settled(part: Path, bb: Any, limit_s: float, scale: float) -> list[tuple[float, float]] | None:
-    """The whole trajectory of an unfinished run whose curve can no longer change, or None.
+def settled(
+    part: Path, bb: Any, limit_s: float, scale: float, so_far: bool = False
+) -> list[tuple[float, float]] | None:
+    """The whole trajectory of an unfinished run whose curve can no longer change, or None;
+    with ``so_far``, the trajectory of any unfinished run on a table as if it ended now (the
+    highest curve it can still end with, since its regret only falls).
 
     On a table (``observed_regret``) a run's regret is the best value observed so far, and once
     that is the table's best value (regret 0) nothing later can lower it: the trajectory
@@ -108,7 +112,9 @@ def settled(part: Path, bb: Any, limit_s: float, scale: float) -> list[tuple[flo
     if not events:
         return None
     traj = _trajectory(bb, events)
-    return traj if regret_at(traj, limit_s, bb, scale, missing=math.inf) == 0.0 else None
+    if so_far or regret_at(traj, limit_s, bb, scale, missing=math.inf) == 0.0:
+        return traj
+    return None
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,13 @@ def test_main_prints_the_table_and_the_tallies(runs, capsys) -> None:
 
 
 @pytest.mark.parametrize(
-    "args", [["--benchmarks", "mnist"], ["--seeds", "0"], ["--bootstrap", "-1"]]
+    "args",
+    [
+        ["--benchmarks", "mnist"],
+        ["--seeds", "0"],
+        ["--bootstrap", "-1"],
+        ["--finished-only", "--so-far"],
+    ],
 )
 def test_bad_arguments_are_one_line_errors(tmp_path, args, capsys) -> None:
     with pytest.raises(SystemExit) as e:

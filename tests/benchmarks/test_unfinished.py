@@ -130,6 +130,12 @@ def test_a_run_at_the_tables_best_value_is_settled_and_its_curve_is_the_finished
     assert unfinished.progress(part, bb, LIMIT_S, scale).regret > 0  # not at the table's best
     assert unfinished.settled(part, bb, LIMIT_S, scale) is None
     assert unfinished.bounds(saved, "synetune-asha", range(2), bb, LIMIT_S, scale).settled == {}
+    # as if it ended now (standing --so-far): its curve so far, the highest it can still end with
+    frozen = unfinished.settled(part, bb, LIMIT_S, scale, so_far=True)
+    assert frozen == compare._trajectory(bb, so_far) and frozen
+    got = standing.peer_runs(saved, "synetune-asha", 2, bb, LIMIT_S, scale, so_far=True)
+    assert got == ([compare._trajectory(bb, full[0]), frozen], 0, 1)
+    assert standing.peer_runs(saved, "synetune-asha", 2, bb, LIMIT_S, scale) == "1 finished"
     # make the best value seen so far the table's best: from here on the run cannot improve
     monkeypatch.setattr(bb, "optimum", min(v for _, _, v in so_far))
     traj = unfinished.settled(part, bb, LIMIT_S, scale)
@@ -147,7 +153,7 @@ def test_a_run_at_the_tables_best_value_is_settled_and_its_curve_is_the_finished
     assert list(kept.unfinished) == [1] and kept.settled == {}
     # benchmarks.standing counts it as a peer's finished seed, and says so
     got = standing.peer_runs(saved, "synetune-asha", 2, bb, LIMIT_S, scale)
-    assert got == ([compare._trajectory(bb, full[0]), traj], 1)
+    assert got == ([compare._trajectory(bb, full[0]), traj], 1, 0)
     assert standing.peer_runs(saved, "synetune-asha", 3, bb, LIMIT_S, scale) == (
         "2 finished, 1 of them settled"
     )
