@@ -109,9 +109,10 @@ def _sweep_executor(
 def _drive(storage: Any, study: Any, sweep: dict[str, Any], ex: Any) -> int:
     """Runs the study's trials on executor ``ex``; 0 if the sweep produced a result.
 
-    The sweep fails (SweepFailed, exit 1) when trials failed and none ended otherwise
-    (completed, or paused or stopped by the scheduler), naming the first error, or when no
-    trial of the study reported its objective.
+    The sweep fails (SweepFailed, exit 1) when the study has no result and this run's trials
+    failed and none ended otherwise (completed, or paused or stopped by the scheduler), naming the
+    first error, or when no trial of the study reported its objective. Failures beside a result
+    (of this run or, on resume, an earlier one) are a warning.
     """
     from hpo.coordinator import Coordinator
     from hpo.progress import SweepProgress
@@ -131,7 +132,9 @@ def _drive(storage: Any, study: Any, sweep: dict[str, Any], ex: Any) -> int:
     out.print(f"results: {storage.url} (hpo status {study.name} --storage {storage.url})")
     out.print(f"trial logs and checkpoints: {Path(ex.runs_dir).resolve() / study.name}")
     failed = summary.failed_errors
-    if failed and not summary.succeeded:
+    h = storage.history(study.id)
+    has_result = best_trial(h) is not None  # this run's or, on resume, an earlier one's
+    if failed and not summary.succeeded and not has_result:
         raise SweepFailed(
             f"{len(failed)} trial(s) failed and none completed; first: {error_line(failed[0])}"
         )
@@ -141,8 +144,7 @@ def _drive(storage: Any, study: Any, sweep: dict[str, Any], ex: Any) -> int:
             markup=False,
             highlight=False,
         )
-    h = storage.history(study.id)
-    if h.n_trials and best_trial(h) is None:
+    if h.n_trials and not has_result:
         names = ", ".join(repr(o.name) for o in study.objectives)
         raise SweepFailed(
             f"no trial reported the objective {names}: a trial prints lines like "

@@ -113,9 +113,9 @@ def study_spec(
         metadata=_metadata(metadata),
     )
     if check_scheduler:
-        from hpo.schedulers import make_scheduler
+        from hpo.schedulers import check_new_study
 
-        make_scheduler(Study(**{**spec.__dict__}))  # validates the scheduler's params
+        check_new_study(Study(**{**spec.__dict__}))  # validates the scheduler's params
     return spec
 
 

@@ -452,6 +452,8 @@ class Coordinator:
         with self.storage.write(self.study.id) as w:
             t = self._user_trial(w, number)
             if t.state.is_final:
+                if t.held:  # held while running, then it ended: only the flag is left to clear
+                    return w.update_trial(t, held=False)
                 raise TrialStateError(f"trial {number} has ended ({t.state.value})")
             if t.state is TrialState.HELD:
                 state = TrialState.PAUSED if t.has_checkpoint else TrialState.PENDING

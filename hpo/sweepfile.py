@@ -186,10 +186,10 @@ def load_sweep(path: str | Path) -> tuple[SweepFile, StudySpec]:
 def check_runnable(sweep: SweepFile, spec: StudySpec) -> None:
     """Builds the scheduler and renders the command once, so mistakes surface before any write."""
     from hpo.executors.local import render_command
-    from hpo.schedulers import SCHEDULERS, make_scheduler
+    from hpo.schedulers import SCHEDULERS, check_new_study
 
     study = Study(**spec.__dict__)
-    sched = make_scheduler(study)
+    sched = check_new_study(study)
     if sweep.ray is not None:
         from hpo.executors.ray import RayOptions
 

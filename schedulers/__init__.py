@@ -16,6 +16,7 @@ from hpo.schedulers.base import (
     Scheduler,
     Searcher,
     Suggestion,
+    check_seed_range,
     legacy_defaults,
     pinned_defaults,
     rung_levels,
@@ -61,6 +62,14 @@ def make_scheduler(study: Study, **overrides: Any) -> Scheduler:
         raise InvalidStudy(f"scheduler {name!r}: {e}") from None
 
 
+def check_new_study(study: Study) -> Scheduler:
+    """``make_scheduler`` plus the checks that only a study being created gets (a stored one
+    runs on with what it was created with): the seed's range (``check_seed_range``)."""
+    sched = make_scheduler(study)
+    check_seed_range(sched.seed)
+    return sched
+
+
 def with_pinned_defaults(name: str, params: dict[str, Any]) -> dict[str, Any]:
     """``params`` of scheduler ``name`` plus the current default of each of its ``pinned``
     parameters that ``params`` leaves out: what a new study stores. Unknown names: unchanged."""
@@ -88,6 +97,7 @@ def with_stored_defaults(name: str, params: Mapping[str, Any]) -> dict[str, Any]
 
 __all__ = [
     "ASHA",
+    "check_new_study",
     "MOBSTER",
     "SCHEDULERS",
     "BayesianOptimization",

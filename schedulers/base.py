@@ -205,12 +205,21 @@ MAX_SEED = 2**32 - 1  # seeds reach torch.manual_seed multiplied by about 2**20 
 
 
 def check_seed(seed: Any) -> int:
-    """A scheduler's or searcher's ``seed``: an integer in [0, MAX_SEED] (a bool is not one)."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+    """A scheduler's or searcher's ``seed``: a non-negative integer (a bool is not one). A new
+    study's must also be at most MAX_SEED (``check_seed_range``, at creation only: a study stored
+    before that check, with a larger seed that ran, keeps running)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise InvalidStudy(
             f"scheduler parameter seed must be an integer from 0 to {MAX_SEED}, got {seed!r}"
         )
     return seed
+
+
+def check_seed_range(seed: int) -> None:
+    if seed > MAX_SEED:
+        raise InvalidStudy(
+            f"scheduler parameter seed must be an integer from 0 to {MAX_SEED}, got {seed!r}"
+        )
 
 
 MAX_RUNGS = 100  # eta = 2 from 1 epoch to 6e29: far beyond any real fidelity range
@@ -218,8 +227,8 @@ MAX_RUNGS = 100  # eta = 2 from 1 epoch to 6e29: far beyond any real fidelity ra
 
 def check_rungs(r_min: float, r_max: float, eta: float) -> None:
     """Refuses fidelities ``0 < r_min <= r_max`` and ``eta >= 2`` whose rungs ``r_min * eta**k``
-    number more than MAX_RUNGS, or for which ``eta**k`` overflows a float at some k up to one
-    past the top rung (ASHA's and Hyperband's bracket sizes are such powers; Python raises
+    number more than MAX_RUNGS, or for which ``eta**k`` overflows a float at some k up to the
+    top rung (ASHA's and Hyperband's bracket sizes are such powers; Python raises
     OverflowError on them). Counted in logarithms, which cannot overflow."""
     span = (math.log(r_max) - math.log(r_min)) / math.log(eta)  # rungs above r_min, fractional
     rungs = math.ceil(span - 1e-9) + 1
@@ -228,7 +237,7 @@ def check_rungs(r_min: float, r_max: float, eta: float) -> None:
             f"eta={eta:g} between fidelities {r_min:g} and {r_max:g} makes {rungs} rungs, more "
             f"than {MAX_RUNGS}: raise min_fidelity or eta"
         )
-    if (span + 2) * math.log(eta) >= math.log(sys.float_info.max):
+    if (span + 1) * math.log(eta) >= math.log(sys.float_info.max):
         raise InvalidStudy(
             f"eta={eta:g} is too large for fidelities {r_min:g} to {r_max:g} (its powers "
             "overflow a float): lower eta or narrow the fidelity range"

@@ -11,7 +11,7 @@ import pytest
 
 from hpo.client import Client
 from hpo.coordinator import Coordinator
-from hpo.errors import InvalidReport, TrialNotFound
+from hpo.errors import InvalidReport, TrialNotFound, TrialStateError
 from hpo.model import Decision
 from hpo.model import TrialState as S
 from hpo.storage import SQLStorage
@@ -249,7 +249,6 @@ def test_threads_share_one_sqlite_storage_safely(tmp_path: Path) -> None:
 def test_a_held_running_trial_pauses_at_its_next_report_and_waits_for_the_user(
     storage_url: str,
 ) -> None:
-    from hpo.errors import TrialStateError
 
     c, co = make(
         storage_url, fidelity={"name": "epoch", "min": 1, "max": 9}, budget={"max_trials": 2}
@@ -280,8 +279,23 @@ def test_a_held_running_trial_pauses_at_its_next_report_and_waits_for_the_user(
         co.pause_trial(a.number)
     with pytest.raises(TrialStateError, match="ended"):  # nothing to resume either
         co.resume_trial(a.number)
+
     with pytest.raises(TrialNotFound):
         co.resume_trial(99)
+
+
+def test_resume_clears_the_hold_of_a_trial_that_ended_while_held(storage_url: str) -> None:
+    """Held while running, then finished before its next report: the trial has ended, and
+    ``resume_trial`` clears the flag that would otherwise stay on it (no 409 for that)."""
+    _, co = make(storage_url, budget={"max_trials": 3})
+    a = co.ask("w1")
+    assert co.pause_trial(a.number).held
+    co.tell(a.trial_id, 0.9)
+    assert co.history().trial(a.trial_id).held
+    t = co.resume_trial(a.number)
+    assert t.state is S.COMPLETED and not t.held
+    with pytest.raises(TrialStateError, match="ended"):  # now there is nothing left to resume
+        co.resume_trial(a.number)
 
 
 def test_a_held_paused_trial_is_never_promoted_and_goes_back_to_the_scheduler(

@@ -319,8 +319,9 @@ def test_a_study_stored_before_a_param_was_pinned_keeps_its_search(tmp_path: Pat
 
 
 def test_a_study_stored_with_a_float_seed_runs_on_with_the_seed_it_had(tmp_path: Path) -> None:
-    """A float seed is refused at creation now; older releases stored it and truncated it, so a
-    stored one still loads, asks and proposes as it did (seed 1.7 ran as seed 1)."""
+    """A float seed, or one above 2**32 - 1, is refused at creation now; older releases stored
+    them (and truncated a float), so a stored one still loads, asks and proposes as it did (seed
+    1.7 ran as seed 1)."""
     import sqlalchemy as sa
 
     from hpo.coordinator import Coordinator
@@ -344,6 +345,17 @@ def test_a_study_stored_with_a_float_seed_runs_on_with_the_seed_it_had(tmp_path:
     assert old.scheduler.params["seed"] == 1
     got = [Coordinator(restarted, restarted.get_study(n)).ask("w").config for n in ("old", "one")]
     assert got[0] == got[1]
+    # a seed above today's range (a millisecond timestamp) that a stored study ran with: it runs on
+    with pytest.raises(InvalidStudy, match="seed"):
+        c.create_study("ts", space, "loss", scheduler="random", scheduler_params={"seed": 2**40})
+    c.create_study("ts", space, "loss", scheduler="random", scheduler_params={"seed": 1})
+    with c.storage.engine.begin() as conn:
+        row = conn.execute(sa.select(studies).where(studies.c.name == "ts")).one()
+        spec = json.loads(json.dumps(row.spec))
+        spec["scheduler"]["params"]["seed"] = 1_700_000_000_000
+        conn.execute(sa.update(studies).where(studies.c.id == row.id).values(spec=spec))
+    ts = restarted.get_study("ts")
+    assert Coordinator(restarted, ts).ask("w") is not None
 
 
 @pytest.mark.parametrize(

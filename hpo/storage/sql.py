@@ -112,7 +112,7 @@ def _spec_differences(stored: StudySpec, spec: StudySpec) -> list[str]:
     ``stored`` study's: space, objectives, fidelity, scheduler, budget (not metadata). A pinned
     scheduler parameter that ``spec`` leaves out is not compared: the stored study keeps the
     default of the release that created it."""
-    from hpo.schedulers import SCHEDULERS
+    from hpo.schedulers import SCHEDULERS, scheduler_defaults
 
     def as_stored(x: Any) -> Any:  # what a JSON column gives back (tuples become lists...)
         return json.loads(json.dumps(x))
@@ -122,6 +122,14 @@ def _spec_differences(stored: StudySpec, spec: StudySpec) -> list[str]:
     for p in cls.pinned if cls is not None else ():
         if p not in new["scheduler"]["params"]:
             old["scheduler"]["params"].pop(p, None)
+    for d in (old, new):  # one scheduler under two names ("sha"), a default given or left out
+        c = SCHEDULERS.get(d["scheduler"]["name"])
+        if c is not None:
+            defaults = {k: v for k, v in scheduler_defaults(c).items() if k not in c.pinned}
+            d["scheduler"] = {
+                "name": c.__name__,
+                "params": {**defaults, **d["scheduler"]["params"]},
+            }
     parts = ("space", "objectives", "fidelity", "scheduler", "budget")
     return [k for k in parts if as_stored(old[k]) != as_stored(new[k])]
 

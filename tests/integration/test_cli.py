@@ -264,6 +264,35 @@ def test_a_sweep_whose_every_trial_fails_exits_1_naming_the_first_error(tmp_path
     assert "2 trial(s) failed and none completed; first: trial 0: exit code 3 | bad data" in line
 
 
+def test_a_resume_whose_trials_fail_beside_an_earlier_result_warns_and_exits_0(
+    tmp_path: Path,
+) -> None:
+    from hpo.sweepfile import load_sweep
+
+    path = write(
+        tmp_path,
+        """
+        name: later
+        command: [python, -c, "import sys; print('broken now', file=sys.stderr); sys.exit(3)"]
+        space: {x: {type: float, low: 0, high: 1}}
+        objective: {name: loss}
+        budget: {max_trials: 2}
+        parallelism: 1
+        """,
+    )
+    db = str(tmp_path / "db")
+    c = Client(db)
+    study = c.storage.create_study(load_sweep(path)[1])  # as hpo sweep stores it
+    co = c.coordinator(study)  # an earlier run's trial, completed with a result
+    a = co.ask("w")
+    co.tell(a.trial_id, 0.5)
+    r = hpo_cli("resume", "later", "--storage", db, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr and "error:" not in r.stderr
+    assert "warning: 1 trial(s) failed; first: trial 1: exit code 3 | broken now" in r.stderr
+    assert [t.state for t in c.history("later").trials()] == [S.COMPLETED, S.FAILED]
+
+
 def test_reports_without_the_objective_fail_the_trial_and_the_sweep(tmp_path: Path) -> None:
     write(
         tmp_path,

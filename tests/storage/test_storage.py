@@ -89,6 +89,17 @@ def test_exist_ok_does_not_compare_pinned_defaults_the_caller_left_out(storage_u
         st.create_study(given, exist_ok=True)
 
 
+def test_exist_ok_takes_a_schedulers_other_name_and_its_defaults_as_the_same(
+    storage_url: str,
+) -> None:
+    st = SQLStorage(storage_url)
+    s = st.create_study(replace(spec(), scheduler=SchedulerSpec("sha", {})))
+    for same in (("successive_halving", {}), ("sha", {"eta": 3}), ("sha", {"seed": 0})):
+        assert st.create_study(replace(spec(), scheduler=SchedulerSpec(*same)), exist_ok=True) == s
+    with pytest.raises(StudyExists, match="another scheduler"):
+        st.create_study(replace(spec(), scheduler=SchedulerSpec("sha", {"eta": 4})), exist_ok=True)
+
+
 @pytest.mark.parametrize("key", [2**31, 2**63, 2**64, -(2**63) - 1])
 def test_a_key_beyond_the_integer_columns_is_not_found(storage_url: str, key: int) -> None:
     st = SQLStorage(storage_url)
