@@ -29,12 +29,13 @@ show no regret so far), an hpo checkpoint its simulator's clock and trace (the r
 tables only: a synthetic function's regret needs the configurations, which are in its database).
 
     python -m benchmarks.unfinished --benchmark digits-mlp-best --hours 0.03 --runs-dir RUNS \\
-        [--noise 0] [--workers 4] [--seeds 10] [--against hpo-mobster]
+        [--noise 0] [--workers 4] [--seeds 10] [--against hpo-mobster] [--store-settled]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ from benchmarks.compare import (
     regret_at,
     regret_cell,
     regret_scale,
+    run_settings,
 )
 
 
@@ -115,6 +117,45 @@ def settled(
     if so_far or regret_at(traj, limit_s, bb, scale, missing=math.inf) == 0.0:
         return traj
     return None
+
+
+def store_settled(
+    saved: SavedRuns, method: str, seeds: range, bb: Any, limit_s: float
+) -> list[int]:
+    """Stores each settled unfinished run of ``method`` as a finished run and removes its
+    checkpoint (the checkpoint of a Syne Tune search is 1-3 MB; the run's file is its
+    trajectory). The file says so (``"settled"``: where the run stood) and keeps the checkpoint's
+    "from" and real seconds so far. Returns the seeds stored."""
+    assert saved.dir is not None
+    scale = regret_scale(bb)
+    done: list[int] = []
+    for seed in seeds:
+        part = Path(str(saved.checkpoint(method, seed)))
+        if saved.load(method, seed) is not None or not part.exists():
+            continue
+        traj = settled(part, bb, limit_s, scale)
+        if traj is None:
+            continue
+        data = Checkpoint.read(part)
+        p = progress(part, bb, limit_s, scale)
+        out: dict[str, Any] = {"trajectory": traj, "seconds": p.real_s}
+        settings = run_settings(method)
+        if settings is not None:
+            out["settings"] = settings
+        out["from"] = "; then ".join(data.get("from", []))
+        share = "?" if p.done_s is None else f"{p.done_s / limit_s:.0%}"
+        out["settled"] = (
+            f"stored from its checkpoint at {share} of the budget, where it had observed the "
+            "table's best value: the rest of the run could not change its trajectory "
+            "(benchmarks.unfinished.settled); seconds are those spent until then"
+        )
+        path = saved.dir / f"{method}-seed{seed}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(out))
+        tmp.replace(path)
+        part.unlink()
+        done.append(seed)
+    return done
 
 
 @dataclass(frozen=True)
@@ -209,6 +250,12 @@ def main(argv: list[str] | None = None) -> int:
         help="count only finished runs as finished (not the unfinished ones already at regret 0"
         " on a table)",
     )
+    ap.add_argument(
+        "--store-settled",
+        action="store_true",
+        help="store each settled run (regret 0 on a table) as a finished run, in place of its"
+        " checkpoint",
+    )
     args = ap.parse_args(argv)
     if args.hours <= 0 or args.seeds < 1:
         ap.error("--hours must be > 0 and --seeds >= 1")
@@ -226,6 +273,10 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"no runs of {', '.join(unknown)} in {folder}")
     bb = make_benchmark(args.benchmark, args.noise)
     scale, limit_s, seeds = regret_scale(bb), args.hours * 3600, range(args.seeds)
+    if args.store_settled:
+        for m in sorted(stored):
+            for seed in store_settled(saved, m, seeds, bb, limit_s):
+                print(f"stored {m} seed {seed} (settled) as a finished run", file=sys.stderr)
     per_method: dict[str, Bounds] = {}
     for m in sorted(stored):
         try:

@@ -3,7 +3,9 @@ on a method's mean final regret while some of its seeds are unfinished."""
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -157,8 +159,14 @@ def test_a_run_at_the_tables_best_value_is_settled_and_its_curve_is_the_finished
     assert standing.peer_runs(saved, "synetune-asha", 3, bb, LIMIT_S, scale) == (
         "2 finished, 1 of them settled"
     )
-    assert (
-        standing.peer_runs(saved, "synetune-asha", 2) == "1 finished"
-    )  # without bb: not looked for
+    assert standing.peer_runs(saved, "synetune-asha", 2) == "1 finished"  # bb not given
+    # stored as a finished run in place of its checkpoint: the same curve, said to be settled
+    rw = SavedRuns(saved.dir.parent, BENCH, WORKERS, HOURS, 0.0)
+    assert unfinished.store_settled(rw, "synetune-asha", range(3), bb, LIMIT_S) == [1]
+    assert not Path(part).exists() and saved.load("synetune-asha", 1)[0] == traj
+    stored = json.loads((saved.dir / "synetune-asha-seed1.json").read_text())
+    assert "settled" in stored and stored["seconds"] > 0
+    b = unfinished.bounds(saved, "synetune-asha", range(2), bb, LIMIT_S, scale)
+    assert b.finals[1] == 0.0 and b.settled == {} and b.unfinished == {}
     # a synthetic function's incumbent can get worse again: never settled early
     assert unfinished.settled(part, compare.make_benchmark("branin-mf"), LIMIT_S, 1.0) is None
