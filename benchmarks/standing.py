@@ -42,7 +42,7 @@ from benchmarks.compare import (
     time_grid,
 )
 from benchmarks.seed_reach import load_runs
-from benchmarks.unfinished import settled
+from benchmarks.unfinished import is_settled, trajectory_so_far
 
 # the settings docs/benchmarks.md reports for issue 7 (those of benchmarks/device/compare_gp.sh):
 # benchmark, simulated hours, noise; 4 workers each
@@ -109,10 +109,10 @@ def peer_runs(
     for seed, g in enumerate(got):
         part = saved.checkpoint(peer, seed)
         if g is None and bb is not None and part is not None and Path(part).exists():
-            traj = settled(Path(part), bb, limit_s, scale)
-            if traj is not None:
+            traj = trajectory_so_far(Path(part), bb)  # the checkpoint read once
+            if traj and is_settled(traj, bb, limit_s, scale):
                 got[seed], early = (traj, None), early + 1
-            elif so_far and (traj := settled(Path(part), bb, limit_s, scale, so_far=True)):
+            elif traj and so_far:
                 got[seed], frozen = (traj, None), frozen + 1
     if any(g is None for g in got):
         n = sum(g is not None for g in got)

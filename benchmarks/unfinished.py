@@ -79,28 +79,52 @@ def _events(data: dict[str, Any], bb: Any) -> list[tuple[float, Any, float]] | N
     return None
 
 
-def progress(part: Path, bb: Any, limit_s: float, scale: float) -> Progress:
-    """What the checkpoint ``part`` says of its run (Syne Tune's ``progress``, or hpo's
-    simulator snapshot)."""
-    data = Checkpoint.read(part)
+def _progress(data: dict[str, Any], bb: Any, limit_s: float, scale: float) -> Progress:
+    """``progress`` of a checkpoint already read."""
     real_s = float(data.get("seconds", 0.0))
     done_s = None
     if "progress" in data:
         done_s = float(data["progress"]["time"])
     elif data.get("executor") is not None:  # hpo's (benchmarks.compare.Checkpoint)
         done_s = float(data["executor"]["now"])
-    events = _events(data, bb)
-    traj = _trajectory(bb, events) if events else []
+    traj = _trajectory_of(data, bb)
     regret = regret_at(traj, limit_s, bb, scale, missing=math.inf) if traj else None
     return Progress(done_s, real_s, regret)
+
+
+def progress(part: Path, bb: Any, limit_s: float, scale: float) -> Progress:
+    """What the checkpoint ``part`` says of its run (Syne Tune's ``progress``, or hpo's
+    simulator snapshot)."""
+    return _progress(Checkpoint.read(part), bb, limit_s, scale)
+
+
+def _trajectory_of(data: dict[str, Any], bb: Any) -> list[tuple[float, float]]:
+    """The trajectory of a checkpoint's results so far ([] where it tells none)."""
+    events = _events(data, bb)
+    return _trajectory(bb, events) if events else []
+
+
+def trajectory_so_far(part: Path, bb: Any) -> list[tuple[float, float]] | None:
+    """On a table, the trajectory of the unfinished run ``part`` as if it ended now: the highest
+    curve it can still end with, since its regret only falls. None on a synthetic function (an
+    incumbent's true value can rise again) or where the checkpoint tells no results."""
+    if not getattr(bb, "observed_regret", False):
+        return None
+    return _trajectory_of(Checkpoint.read(part), bb) or None
+
+
+def is_settled(traj: list[tuple[float, float]], bb: Any, limit_s: float, scale: float) -> bool:
+    """Whether a table run's trajectory so far already reached the table's best value (regret
+    0): then nothing later can change it (``settled``)."""
+    return regret_at(traj, limit_s, bb, scale, missing=math.inf) == 0.0
 
 
 def settled(
     part: Path, bb: Any, limit_s: float, scale: float, so_far: bool = False
 ) -> list[tuple[float, float]] | None:
     """The whole trajectory of an unfinished run whose curve can no longer change, or None;
-    with ``so_far``, the trajectory of any unfinished run on a table as if it ended now (the
-    highest curve it can still end with, since its regret only falls).
+    with ``so_far``, the trajectory of any unfinished run on a table as if it ended now
+    (``trajectory_so_far``).
 
     On a table (``observed_regret``) a run's regret is the best value observed so far, and once
     that is the table's best value (regret 0) nothing later can lower it: the trajectory
@@ -108,15 +132,8 @@ def settled(
     for the whole budget, and the run counts as finished with final regret 0. On a synthetic
     function the incumbent's true value can rise again, so no run there is settled early.
     """
-    if not getattr(bb, "observed_regret", False):
-        return None
-    events = _events(Checkpoint.read(part), bb)
-    if not events:
-        return None
-    traj = _trajectory(bb, events)
-    if so_far or regret_at(traj, limit_s, bb, scale, missing=math.inf) == 0.0:
-        return traj
-    return None
+    traj = trajectory_so_far(part, bb)
+    return traj if traj and (so_far or is_settled(traj, bb, limit_s, scale)) else None
 
 
 def store_settled(
@@ -127,17 +144,19 @@ def store_settled(
     trajectory). The file says so (``"settled"``: where the run stood) and keeps the checkpoint's
     "from" and real seconds so far. Returns the seeds stored."""
     assert saved.dir is not None
+    if not getattr(bb, "observed_regret", False):
+        return []
     scale = regret_scale(bb)
     done: list[int] = []
     for seed in seeds:
         part = Path(str(saved.checkpoint(method, seed)))
         if saved.load(method, seed) is not None or not part.exists():
             continue
-        traj = settled(part, bb, limit_s, scale)
-        if traj is None:
-            continue
         data = Checkpoint.read(part)
-        p = progress(part, bb, limit_s, scale)
+        traj = _trajectory_of(data, bb)
+        if not traj or not is_settled(traj, bb, limit_s, scale):
+            continue
+        p = _progress(data, bb, limit_s, scale)
         out: dict[str, Any] = {"trajectory": traj, "seconds": p.real_s}
         settings = run_settings(method)
         if settings is not None:

@@ -16,7 +16,7 @@ from hpo.schedulers.base import (
     Scheduler,
     Searcher,
     Suggestion,
-    check_seed_range,
+    check_seed,
     legacy_defaults,
     pinned_defaults,
     rung_levels,
@@ -64,9 +64,9 @@ def make_scheduler(study: Study, **overrides: Any) -> Scheduler:
 
 def check_new_study(study: Study) -> Scheduler:
     """``make_scheduler`` plus the checks that only a study being created gets (a stored one
-    runs on with what it was created with): the seed's range (``check_seed_range``)."""
+    runs on with what it was created with): the seed's range (``check_seed``)."""
     sched = make_scheduler(study)
-    check_seed_range(sched.seed)
+    check_seed(sched.seed, new=True)
     return sched
 
 

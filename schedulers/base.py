@@ -204,22 +204,15 @@ def check_eta(eta: Any) -> float:
 MAX_SEED = 2**32 - 1  # seeds reach torch.manual_seed multiplied by about 2**20 (surrogates/gp.py)
 
 
-def check_seed(seed: Any) -> int:
-    """A scheduler's or searcher's ``seed``: a non-negative integer (a bool is not one). A new
-    study's must also be at most MAX_SEED (``check_seed_range``, at creation only: a study stored
-    before that check, with a larger seed that ran, keeps running)."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+def check_seed(seed: Any, *, new: bool = False) -> int:
+    """A scheduler's or searcher's ``seed``: a non-negative integer (a bool is not one); a
+    ``new`` study's also at most MAX_SEED (checked at creation only: a study stored before that
+    check, with a larger seed that ran, keeps running)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0 or (new and seed > MAX_SEED):
         raise InvalidStudy(
             f"scheduler parameter seed must be an integer from 0 to {MAX_SEED}, got {seed!r}"
         )
     return seed
-
-
-def check_seed_range(seed: int) -> None:
-    if seed > MAX_SEED:
-        raise InvalidStudy(
-            f"scheduler parameter seed must be an integer from 0 to {MAX_SEED}, got {seed!r}"
-        )
 
 
 MAX_RUNGS = 100  # eta = 2 from 1 epoch to 6e29: far beyond any real fidelity range
