@@ -127,6 +127,9 @@ HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     # significantly in reverse; -1b: one bracket, mobster's default, named so for the A/B runs
     "hpo-mobster-adapt": ("mobster", {"brackets": "adaptive"}),
     "hpo-mobster-1b": ("mobster", {"brackets": 1}),
+    # a rung leaves out results whose curve repeats an earlier one's exactly (never promoted)
+    "hpo-mobster-norep": ("mobster", {"skip_repeats": True}),
+    "hpo-asha-norep": ("asha", {"skip_repeats": True}),
     "hpo-mobster-adapt-nf6": ("mobster", {"brackets": "adaptive", "noise_floor": 1e-6}),
     # Hyper-Tune's learned brackets and delayed promotions, MOBSTER's joint GP, warped outputs
     "hpo-hypertune-joint": ("hypertune", {"model": "joint", "output_warping": True}),

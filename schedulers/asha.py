@@ -128,6 +128,7 @@ class ASHA(Scheduler):
         max_fidelity: float | None = None,
         variant: str = "promotion",
         brackets: int | str = 1,
+        skip_repeats: bool = False,
         seed: int = 0,
         searcher: Searcher | None = None,
     ):
@@ -137,6 +138,11 @@ class ASHA(Scheduler):
         if variant not in ("promotion", "stopping"):
             raise InvalidStudy(f"asha variant must be 'promotion' or 'stopping', got {variant!r}")
         self.variant = variant
+        if not isinstance(skip_repeats, bool):
+            raise InvalidStudy(f"asha skip_repeats must be true or false, got {skip_repeats!r}")
+        if skip_repeats and variant != "promotion":
+            raise InvalidStudy("asha skip_repeats applies to the promotion variant only")
+        self.skip_repeats = skip_repeats
         integral = fidelity_is_integral(study)
         self.rungs: list[list[float]] = []
         s_max = len(rung_levels(self.r_min, self.r_max, self.eta, integral)) - 1
@@ -169,7 +175,7 @@ class ASHA(Scheduler):
         idx = self._rungs.get((bracket, level))
         if idx is None:
             key = None if len(self.rungs) == 1 else (lambda t, b=bracket: self._bracket_of(t) == b)
-            idx = self._rungs[(bracket, level)] = RungIndex(level, key)
+            idx = self._rungs[(bracket, level)] = RungIndex(level, key, self.skip_repeats)
         return idx.update(history)
 
     @staticmethod

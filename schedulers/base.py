@@ -273,11 +273,32 @@ class RungIndex:
     than a sort of the whole rung. The index rebuilds itself from scratch whenever the history
     is not a later state of the one it has seen (another study, an older version, a changed
     score), so decisions stay exactly those of a scheduler rebuilt from the history alone.
+
+    With ``skip_repeats``, a result whose curve up to this level (:func:`curve_up_to`) repeats
+    exactly that of a result already in the rung (earlier in arrival order) is left out of it:
+    it is neither counted nor ranked, so it is never promoted (``repeats`` counts them).
     """
 
-    __slots__ = ("key", "level", "entries", "open", "seen", "last", "changes", "version")
+    __slots__ = (
+        "key",
+        "level",
+        "entries",
+        "open",
+        "seen",
+        "last",
+        "changes",
+        "version",
+        "skip_repeats",
+        "curves",
+        "repeats",
+    )
 
-    def __init__(self, level: float, key: Callable[[Trial], bool] | None = None) -> None:
+    def __init__(
+        self,
+        level: float,
+        key: Callable[[Trial], bool] | None = None,
+        skip_repeats: bool = False,
+    ) -> None:
         self.level = level
         self.key = key  # which trials belong to this rung (e.g. one bracket); None: all
         self.entries: list[tuple[float, int, int]] = []
@@ -286,6 +307,9 @@ class RungIndex:
         self.last: int | None = None
         self.changes = 0
         self.version: tuple[int, int] = (-1, -1)
+        self.skip_repeats = skip_repeats
+        self.curves: set[tuple] = set()  # the curves in the rung, with skip_repeats
+        self.repeats = 0  # results left out as repeats
 
     def update(self, history: History) -> RungIndex:
         log, changes = history.score_log(self.level)
@@ -299,11 +323,18 @@ class RungIndex:
         )
         if stale:
             self.entries, self.open, self.seen, self.changes = [], [], 0, changes
+            self.curves, self.repeats = set(), 0
         scores = history.scores_at(self.level)
         for tid in log[self.seen :]:
             t = history.trial(tid)
             if self.key is not None and not self.key(t):
                 continue
+            if self.skip_repeats:
+                curve = curve_up_to(history, tid, self.level)
+                if curve in self.curves:
+                    self.repeats += 1
+                    continue
+                self.curves.add(curve)
             e = (self.rank_key(history, tid, scores[tid]), t.number, tid)
             bisect.insort(self.entries, e)
             bisect.insort(self.open, e)
@@ -326,6 +357,26 @@ class RungIndex:
     def count_better(self, score: float) -> int:
         """Results at this rung strictly better (lower) than ``score``."""
         return bisect.bisect_left(self.entries, (score,))
+
+
+def curve_up_to(history: History, trial_id: int, level: float) -> tuple:
+    """A trial's reported objective values at every step up to ``level``, as
+    ``((step, values), ...)``: what ``RungIndex(skip_repeats=True)`` compares exactly.
+
+    Two trials with the same curve bit for bit either ran the same configuration of a
+    deterministic objective or sit on a plateau of it (a parameter it ignores, a lookup table
+    answering both with one row): promoting the second would buy the first one's next results
+    again. Different trainings (other configurations, other seeds, a noisy objective) do not
+    repeat a whole curve to the last bit; a metric quantized coarser than the search resolves
+    (accuracy on a few hundred samples) can, over the first steps, and then the two are tied at
+    this rung anyway, where ASHA would promote the earlier one first.
+    """
+    names = [o.name for o in history.study.objectives]
+    return tuple(
+        (r.step, tuple(r.metrics.get(n) for n in names))
+        for r in history.reports(trial_id)
+        if r.step <= level
+    )
 
 
 def scheduler_params(cls: type[Scheduler]) -> list[str]:

@@ -1242,8 +1242,14 @@ class FeasibleFirstRungIndex(RungIndex):
 
     __slots__ = ("constraints",)
 
-    def __init__(self, level: float, constraints: Sequence[Constraint], key: Any = None) -> None:
-        super().__init__(level, key)
+    def __init__(
+        self,
+        level: float,
+        constraints: Sequence[Constraint],
+        key: Any = None,
+        skip_repeats: bool = False,
+    ) -> None:
+        super().__init__(level, key, skip_repeats)
         self.constraints = tuple(constraints)
 
     def rank_key(self, history: History, trial_id: int, score: float) -> tuple[int, float]:
@@ -1350,6 +1356,7 @@ class MOBSTER(ASHA):
         promote_by: str = "auto",
         auto_min: int = AUTO_MIN,
         auto_z: float = AUTO_Z,
+        skip_repeats: bool = False,
         seed: int = 0,
         searcher: Searcher | None = None,
     ):
@@ -1361,6 +1368,7 @@ class MOBSTER(ASHA):
             max_fidelity=max_fidelity,
             variant=variant,
             brackets=brackets,
+            skip_repeats=skip_repeats,
             seed=seed,
             searcher=searcher,
         )
@@ -1404,7 +1412,7 @@ class MOBSTER(ASHA):
         if idx is None:
             key = None if len(self.rungs) == 1 else (lambda t, b=bracket: self._bracket_of(t) == b)
             idx = self._rungs[(bracket, level)] = FeasibleFirstRungIndex(
-                level, self.constraints, key
+                level, self.constraints, key, self.skip_repeats
             )
         return idx.update(history)
 

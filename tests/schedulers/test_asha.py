@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from hpo.schedulers import ASHA
 
+from hpo.errors import InvalidStudy
 from hpo.history import History
 from hpo.model import Decision, Fidelity, Objective, SchedulerSpec, Study, Trial, TrialState
 from hpo.space import SearchSpace
@@ -207,13 +208,17 @@ def algorithm_2(
     eta: float,
     bracket_of: Callable[[int], int],
     n_jobs: int,
+    repeats_at: Callable[[int, float], tuple] | None = None,
 ) -> list[tuple[int, float]]:
     """(trial number, rung level) of each job's result, in order, for one worker.
 
     The paper's get_job per bracket; brackets are searched in order 0, 1, ... (the paper runs
-    each bracket as its own ASHA and does not say how a worker picks between them).
+    each bracket as its own ASHA and does not say how a worker picks between them). With
+    ``repeats_at`` (``skip_repeats``), a result whose ``repeats_at(number, level)`` (its curve
+    up to the level) equals that of a result already in its rung is left out of the rung.
     """
     results: dict[tuple[int, int], dict[int, float]] = {}
+    curves: dict[tuple[int, int], set[tuple]] = {}
     promoted: set[tuple[int, int, int]] = set()
     out: list[tuple[int, float]] = []
     n_new = 0
@@ -236,8 +241,13 @@ def algorithm_2(
             job = (n_new, bracket_of(n_new), 0)
             n_new += 1
         number, b, k = job
-        results.setdefault((b, k), {})[number] = loss(number, rungs[b][k])
         out.append((number, rungs[b][k]))
+        if repeats_at is not None:
+            curve = repeats_at(number, rungs[b][k])
+            if curve in curves.setdefault((b, k), set()):
+                continue
+            curves[(b, k)].add(curve)
+        results.setdefault((b, k), {})[number] = loss(number, rungs[b][k])
     return out
 
 
@@ -277,6 +287,98 @@ def test_a_trial_paused_at_a_rung_is_never_the_next_one_resumed(make_sim) -> Non
     ]
     assert paused_then_asked
     assert all(nxt[:2] != ("resume", n) for n, nxt in paused_then_asked)
+
+
+# ---- skip_repeats: results that repeat an earlier curve exactly ---------------------------
+
+
+def rows_with_repeats(seed: int, n_rows: int = 9):
+    """A loss where each trial reads one of ``n_rows`` learning curves (a lookup table that
+    answers nearby configurations with the same row), rows 1 and 2 equal at step 1 only (a
+    metric tied at the first epoch, apart afterwards), and the curve up to a level."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.random(n_rows), rng.random(n_rows)
+    row = rng.integers(0, n_rows, 500)
+
+    def value(r: int, s: float) -> float:
+        return value(1, 1) if (r, s) == (2, 1) else float(a[r] + b[r] / s)
+
+    def loss(n: int, s: float) -> float:
+        return value(int(row[n]), s)
+
+    def curve(n: int, level: float) -> tuple:
+        return tuple(loss(n, s) for s in range(1, int(level) + 1))
+
+    return loss, curve, row
+
+
+@pytest.mark.parametrize(
+    ("eta", "fmax", "brackets", "seed"), [(3, 9, 1, 0), (3, 27, 1, 1), (2, 8, 1, 2), (3, 9, 2, 3)]
+)
+def test_skip_repeats_matches_algorithm_2_on_rungs_without_the_repeated_curves(
+    make_sim, eta: int, fmax: int, brackets: int, seed: int
+) -> None:
+    loss, curve, row = rows_with_repeats(seed)
+    params = {"eta": eta, "brackets": brackets, "skip_repeats": True}
+    sim = make_sim("asha", params, loss=loss, fidelity=(1, fmax))
+    events = sim.run_one_worker(45)
+    h = sim.history()
+    rungs = ASHA(sim.study, eta=eta, brackets=brackets).rungs
+    bracket = {t.number: t.bracket or 0 for t in h.trials()}
+    actual = [(e[1], e[2]) for e in events if e[0] == "report" and e[2] in rungs[bracket[e[1]]]]
+    expected = algorithm_2(loss, rungs, eta, lambda n: bracket[n], len(actual), curve)
+    assert actual == expected
+    # the repeats mattered: plain ASHA on the same curves runs otherwise
+    assert algorithm_2(loss, rungs, eta, lambda n: bracket[n], len(actual)) != expected
+    # no trial past its bracket's first rung reads a row another trial read that far before it
+    # (rows 1 and 2 only share their first step)
+    first_at: dict[tuple[int, int, float], int] = {}
+    for n, level in actual:
+        if level > rungs[bracket[n]][0]:
+            key = (bracket[n], int(row[n]), level)
+            assert first_at.setdefault(key, n) == n
+
+
+def tied_at_first_step(n: int, s: float) -> float:
+    # #0 and #1 are 0.5 at step 1 and apart from step 2 on
+    return {0: 0.25 + 0.25 / s, 1: 0.375 + 0.125 / s}.get(n, 0.6 + n / 100)
+
+
+def test_skip_repeats_compares_the_curve_up_to_the_rung_only(make_sim) -> None:
+    # rung 1 holds step 1 only, where #1 repeats #0: it is left out of rung 1, so after #0-#2
+    # the rung has 2 results and nothing is promoted yet; plain ASHA promotes #0 after 3
+    sim = make_sim("asha", {"eta": 3, "skip_repeats": True}, loss=tied_at_first_step)
+    events = sim.run_one_worker(5)
+    assert asks(events) == [
+        ("new", 0, 1),
+        ("new", 1, 1),
+        ("new", 2, 1),
+        ("new", 3, 1),
+        ("resume", 0, 3, 1),  # rung 1 = {#0, #2, #3}: its top 1 is #0
+    ]
+    assert sim.state(1) is TrialState.PAUSED
+    plain = make_sim("asha", {"eta": 3}, loss=tied_at_first_step, name="plain")
+    assert asks(plain.run_one_worker(4))[3] == ("resume", 0, 3, 1)
+
+
+def test_a_repeat_of_the_best_is_never_promoted_where_plain_asha_promotes_it(make_sim) -> None:
+    def losses(n: int, s: float) -> float:  # #1 repeats #0, the best, at every step
+        return 0.1 if n < 2 else 0.5 + n / 100
+
+    sim = make_sim("asha", {"eta": 3, "skip_repeats": True}, loss=losses)
+    events = sim.run_one_worker(14)
+    assert ("resume", 0, 3, 1) in asks(events)
+    assert not [e for e in asks(events) if e[0] == "resume" and e[1] == 1]
+    plain = make_sim("asha", {"eta": 3}, loss=losses, name="plain")
+    assert [e for e in asks(plain.run_one_worker(14)) if e[0] == "resume" and e[1] == 1]
+
+
+@pytest.mark.parametrize(
+    "params", [{"skip_repeats": 1}, {"variant": "stopping", "skip_repeats": True}]
+)
+def test_skip_repeats_is_refused_where_it_cannot_apply(make_sim, params) -> None:
+    with pytest.raises(InvalidStudy, match="skip_repeats"):
+        make_sim("asha", {"eta": 3, **params})
 
 
 # ---- brackets -------------------------------------------------------------------------------
