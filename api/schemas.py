@@ -1,18 +1,28 @@
 """Request and response bodies of the REST API (pydantic v2), apart from the storage models.
 
 Every request model forbids unknown keys, so a typo is a 422 with the key's name rather than a
-silently ignored field; metric values must be finite (NaN and infinities are refused).
+silently ignored field; metric values must be finite numbers (NaN, infinities and booleans
+are refused: pydantic would read ``true`` as 1.0).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][\w.\-]*$")]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 Step = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+def _not_bool(v: Any) -> Any:
+    if isinstance(v, bool):
+        raise ValueError(f"must be a number, not a boolean ({str(v).lower()})")
+    return v
+
+
+Metric = Annotated[float, BeforeValidator(_not_bool), Field(allow_inf_nan=False)]
 Worker = Annotated[str, Field(min_length=1, max_length=300)]
 
 
@@ -134,7 +144,7 @@ class AskOut(BaseModel):
 
 class ReportIn(_In):
     step: Step
-    metrics: dict[Name, Finite] = Field(min_length=1, max_length=1000)
+    metrics: dict[Name, Metric] = Field(min_length=1, max_length=1000)
     checkpoint: bool = False
     cost_s: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
     worker: Worker | None = None
@@ -145,7 +155,7 @@ class DecisionOut(BaseModel):
 
 
 class FinishIn(_In):
-    metrics: dict[Name, Finite] | None = Field(
+    metrics: dict[Name, Metric] | None = Field(
         default=None, description="final result, stored at `step` (default: max fidelity)"
     )
     step: Step | None = None

@@ -257,7 +257,9 @@ def check_metrics(metrics: Mapping[str, Any], objectives: Sequence[Objective]) -
     for k, v in metrics.items():
         if not isinstance(k, str) or not k:
             raise InvalidReport(f"metric names must be non-empty strings, got {k!r}")
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
+        if isinstance(v, bool) or type(v).__name__ in ("bool", "bool_"):  # numpy's too
+            raise InvalidReport(f"metric {k!r} must be a number, not a boolean ({v!r})")
+        if not isinstance(v, (int, float)):
             try:
                 v = float(v)  # numpy scalars, tensors with __float__
             except (TypeError, ValueError):

@@ -7,6 +7,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hpo.client import Client
@@ -52,7 +53,7 @@ def test_retried_report_is_stored_once_and_returns_the_first_decision(storage_ur
 
 
 def test_reports_with_bad_values_are_rejected_with_a_message(storage_url: str) -> None:
-    _, co = make(storage_url, budget={"max_trials": 5})
+    c, co = make(storage_url, budget={"max_trials": 5})
     a = co.ask("w1")
     with pytest.raises(InvalidReport, match="finite"):
         co.report(a.trial_id, 1, {"loss": float("nan")})
@@ -60,6 +61,10 @@ def test_reports_with_bad_values_are_rejected_with_a_message(storage_url: str) -
         co.report(a.trial_id, 1, {"acc": 0.3})
     with pytest.raises(InvalidReport, match="must be a number"):
         co.report(a.trial_id, 1, {"loss": "low"})
+    for flag in (True, np.bool_(False)):  # float() would read them as 1.0 and 0.0
+        with pytest.raises(InvalidReport, match="not a boolean"):
+            co.report(a.trial_id, 1, {"loss": 0.5, "ok": flag})
+    assert c.storage.get_reports(a.trial_id) == []
     with pytest.raises(InvalidReport, match="step"):
         co.report(a.trial_id, -1, {"loss": 1.0})
     with pytest.raises(TrialNotFound):

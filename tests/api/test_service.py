@@ -279,6 +279,18 @@ def test_non_finite_metrics_are_refused(server, token):
     assert trial["reports"] == []  # nothing stored
 
 
+def test_a_boolean_metric_is_refused_not_stored_as_one(server):
+    httpx.post(f"{server.url}/v1/studies", json={**STUDY, "name": "flag", "exist_ok": True})
+    n = httpx.post(f"{server.url}/v1/studies/flag/ask", json={"worker": "w"}).json()
+    num = n["assignment"]["number"]
+    url = f"{server.url}/v1/studies/flag/trials/{num}"
+    r = httpx.post(f"{url}/reports", json={"step": 1, "metrics": {"loss": 0.5, "ok": True}})
+    assert r.status_code == 422 and "not a boolean" in r.json()["error"], r.text
+    r = httpx.post(f"{url}/finish", json={"metrics": {"loss": False}, "worker": "w"})
+    assert r.status_code == 422 and "not a boolean" in r.json()["error"], r.text
+    assert httpx.get(url).json()["reports"] == []
+
+
 def test_oversized_body_is_413_and_the_study_is_untouched(server):
     httpx.post(f"{server.url}/v1/studies", json={**STUDY, "name": "big"})
     r = httpx.post(
