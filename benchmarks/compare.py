@@ -318,7 +318,12 @@ class StaleRun(Exception):
 
 # parameters added after stored runs began to record their settings, each with the value that
 # gives the behaviour from before it existed: a stored run that lacks one was made with that value
-PARAMS_BEFORE: dict[str, Any] = {"promote_by": "score", "auto_min": 8, "auto_z": 0.0}
+PARAMS_BEFORE: dict[str, Any] = {
+    "promote_by": "score",
+    "auto_min": 8,
+    "auto_z": 0.0,
+    "skip_repeats": False,
+}
 
 
 def check_settings(method: str, stored: Any, where: Path) -> None:
