@@ -127,8 +127,11 @@ HPO_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     # significantly in reverse; -1b: one bracket, mobster's default, named so for the A/B runs
     "hpo-mobster-adapt": ("mobster", {"brackets": "adaptive"}),
     "hpo-mobster-1b": ("mobster", {"brackets": 1}),
-    # a rung leaves out results whose curve repeats an earlier one's exactly (never promoted)
-    "hpo-mobster-norep": ("mobster", {"skip_repeats": True}),
+    # a rung leaves out results whose curve repeats an earlier one's exactly (never promoted),
+    # over hpo-mobster-random's settings (every mobster default from before the sixteenth
+    # session, filled in below): run by mistake as hpo-mobster-norep in the forty-first session,
+    # when the fill-in below made it so; hpo-mobster-norep (after the loop) has today's defaults
+    "hpo-mobster-random-norep": ("mobster", {"initial_design": "random", "skip_repeats": True}),
     "hpo-asha-norep": ("asha", {"skip_repeats": True}),
     "hpo-mobster-adapt-nf6": ("mobster", {"brackets": "adaptive", "noise_floor": 1e-6}),
     # Hyper-Tune's learned brackets and delayed promotions, MOBSTER's joint GP, warped outputs
@@ -230,6 +233,15 @@ for _sched, _params in HPO_VARIANTS.values():
         _params.setdefault("auto_z", 0.0)
     if _sched in ("mobster", "bo", "hypertune"):
         _params.setdefault("initial_design", "random")
+# variants added from the forty-first session on vary today's defaults (their runs record their
+# settings, so a later change of a default is caught): not filled in above
+HPO_VARIANTS.update(
+    {
+        # skip_repeats: a rung leaves out results whose curve up to it repeats an earlier
+        # result's exactly (a table's row read again), so such copies are never promoted
+        "hpo-mobster-norep": ("mobster", {"skip_repeats": True}),
+    }
+)
 
 
 def add_hpo_run_args(
