@@ -323,7 +323,12 @@ def test_a_stored_run_records_its_settings_and_one_of_other_settings_is_refused(
     # the variants measured before bohb became the default (d618abb) keep max
     assert run_settings("hpo-mobster-np0")["acquisition_fidelity"] == "max"
     assert run_settings("hpo-mobster-gated")["acquisition_fidelity"] == "gated"
-    assert all("acquisition_fidelity" in p for s, p in HPO_VARIANTS.values() if s == "mobster")
+    old_variants = [m for m, (s, _) in HPO_VARIANTS.items() if s == "mobster"]
+    old_variants.remove("hpo-mobster-norep")
+    assert all("acquisition_fidelity" in HPO_VARIANTS[m][1] for m in old_variants)
+    # variants added from the forty-first session on vary today's defaults
+    assert run_settings("hpo-mobster-norep") == {**now, "skip_repeats": True}
+    assert run_settings("hpo-mobster-random-norep")["initial_design"] == "random"
 
     args = ["--benchmark", "branin-mf", "--seeds", "1", "--hours", "1"]
     args += ["--runs-dir", str(tmp_path), "--methods", "hpo-asha"]
@@ -408,7 +413,12 @@ def test_a_parameter_added_later_is_taken_at_its_old_behaviour_in_older_settings
     check_settings("hpo-mobster-auto5", auto5, Path("x.json"))  # no error
     with pytest.raises(StaleRun, match="auto_z=0.0, but hpo-mobster now runs auto_z=1.0"):
         check_settings("hpo-mobster", auto5, Path("x.json"))
-    assert run_settings("hpo-asha").keys().isdisjoint(PARAMS_BEFORE)
+    # of the parameters added later, asha has only skip_repeats (forty-first session)
+    assert run_settings("hpo-asha").keys() & PARAMS_BEFORE.keys() == {"skip_repeats"}
+    asha_old = {k: v for k, v in run_settings("hpo-asha").items() if k != "skip_repeats"}
+    check_settings("hpo-asha", asha_old, Path("x.json"))  # no error: made without it
+    with pytest.raises(StaleRun, match="skip_repeats=False, but hpo-asha-norep now runs"):
+        check_settings("hpo-asha-norep", asha_old, Path("x.json"))
 
 
 def test_first_seed_runs_and_tabulates_the_later_seeds_only(tmp_path, capsys):
