@@ -175,8 +175,12 @@ class ASHA(Scheduler):
         idx = self._rungs.get((bracket, level))
         if idx is None:
             key = None if len(self.rungs) == 1 else (lambda t, b=bracket: self._bracket_of(t) == b)
-            idx = self._rungs[(bracket, level)] = RungIndex(level, key, self.skip_repeats)
+            idx = self._rungs[(bracket, level)] = self._new_rung(level, key)
         return idx.update(history)
+
+    def _new_rung(self, level: float, key: Callable[[Trial], bool] | None) -> RungIndex:
+        """An empty index of the results at ``level`` of the trials ``key`` selects."""
+        return RungIndex(level, key, self.skip_repeats)
 
     @staticmethod
     def _promoted(trial: Trial, level: float) -> bool:

@@ -276,7 +276,7 @@ class RungIndex:
 
     With ``skip_repeats``, a result whose curve up to this level (:func:`curve_up_to`) repeats
     exactly that of a result already in the rung (earlier in arrival order) is left out of it:
-    it is neither counted nor ranked, so it is never promoted (``repeats`` counts them).
+    it is neither counted nor ranked, so it is never promoted.
     """
 
     __slots__ = (
@@ -290,7 +290,6 @@ class RungIndex:
         "version",
         "skip_repeats",
         "curves",
-        "repeats",
     )
 
     def __init__(
@@ -309,7 +308,6 @@ class RungIndex:
         self.version: tuple[int, int] = (-1, -1)
         self.skip_repeats = skip_repeats
         self.curves: set[tuple] = set()  # the curves in the rung, with skip_repeats
-        self.repeats = 0  # results left out as repeats
 
     def update(self, history: History) -> RungIndex:
         log, changes = history.score_log(self.level)
@@ -323,7 +321,7 @@ class RungIndex:
         )
         if stale:
             self.entries, self.open, self.seen, self.changes = [], [], 0, changes
-            self.curves, self.repeats = set(), 0
+            self.curves = set()
         scores = history.scores_at(self.level)
         for tid in log[self.seen :]:
             t = history.trial(tid)
@@ -332,7 +330,6 @@ class RungIndex:
             if self.skip_repeats:
                 curve = curve_up_to(history, tid, self.level)
                 if curve in self.curves:
-                    self.repeats += 1
                     continue
                 self.curves.add(curve)
             e = (self.rank_key(history, tid, scores[tid]), t.number, tid)

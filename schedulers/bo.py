@@ -1405,16 +1405,11 @@ class MOBSTER(ASHA):
         if searcher is None:
             self.searcher = gp_searcher
 
-    def _rung(self, history: History, bracket: int, level: float) -> RungIndex:
+    def _new_rung(self, level: float, key: Callable[[Trial], bool] | None) -> RungIndex:
+        """With constraints, infeasible results rank after every feasible one."""
         if not self.constraints:
-            return super()._rung(history, bracket, level)
-        idx = self._rungs.get((bracket, level))
-        if idx is None:
-            key = None if len(self.rungs) == 1 else (lambda t, b=bracket: self._bracket_of(t) == b)
-            idx = self._rungs[(bracket, level)] = FeasibleFirstRungIndex(
-                level, self.constraints, key, self.skip_repeats
-            )
-        return idx.update(history)
+            return super()._new_rung(level, key)
+        return FeasibleFirstRungIndex(level, self.constraints, key, self.skip_repeats)
 
     def _model_order(self, history: History, rung: RungIndex) -> list[int] | None:
         """The trial ids of ``rung``, best first by the model's score at the maximum fidelity
