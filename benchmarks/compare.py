@@ -515,6 +515,26 @@ class Checkpoint:
         self._last = time.perf_counter()
 
 
+def settled_note(share: float | None) -> str:
+    """What a run's file says when the run was stored once settled, at ``share`` of the budget
+    (None: not known)."""
+    where = "?" if share is None else f"{share:.0%}"
+    return (
+        f"stored at {where} of the budget, where it had observed the table's best value: the "
+        "rest of the run could not change its trajectory (benchmarks.unfinished.settled); "
+        "seconds are those spent until then"
+    )
+
+
+class _Settled(Exception):
+    """Stops a table run that has observed the table's best value (``run_hpo``'s
+    ``settled_out``), at simulated time ``at``."""
+
+    def __init__(self, at: float):
+        super().__init__(at)
+        self.at = at
+
+
 def run_hpo(
     bb: SyntheticBenchmark,
     scheduler: str | tuple[str, dict[str, Any]],
@@ -524,11 +544,19 @@ def run_hpo(
     checkpoint: Checkpoint | None = None,
     trials_out: list[tuple[int, dict[str, Any], float]] | None = None,
     trace_out: list[tuple[float, int, int, float]] | None = None,
+    settled_out: list[float] | None = None,
 ):
     """One hpo run on the simulated clock; with ``checkpoint``, resumed from it when it exists
     and saved to it as the run goes. ``scheduler``: a name, or (name, parameters).
     ``trials_out`` receives every trial's (number, config, last fidelity reached), ``trace_out``
-    every report's (simulated time, trial number, epoch, value)."""
+    every report's (simulated time, trial number, epoch, value).
+
+    With ``settled_out`` on a table (``observed_regret``), the run stops as soon as a report
+    reaches the table's best value, and ``settled_out`` receives that simulated time: from then
+    on the trajectory (the best value observed so far) cannot change, so the rest of the budget
+    would only cost real time (``benchmarks.unfinished.settled`` does the same for a run's
+    checkpoint). On a synthetic function it does nothing: the incumbent's true value can still
+    change."""
     import hpo
     from hpo.coordinator import Coordinator
     from hpo.executors.simulated import SimulatedExecutor
@@ -557,13 +585,23 @@ def run_hpo(
         coord = Coordinator(c.storage, s, lease_s=1e9)
         if saved is not None:
             ex.restore(saved[1])
-        on_progress = None
-        if checkpoint is not None:
+        watch = settled_out is not None and getattr(bb, "observed_regret", False)
+        seen = 0  # trace events already looked at
 
-            def on_progress(_coord: Any) -> None:
+        def on_progress(_coord: Any) -> None:
+            nonlocal seen
+            if watch:
+                new, seen = ex.trace[seen:], len(ex.trace)
+                if any(e.value <= bb.optimum for e in new):
+                    raise _Settled(ex.now)
+            if checkpoint is not None:
                 checkpoint.save(db, ex)
 
-        Driver(coord, ex, on_progress=on_progress).run()
+        try:
+            Driver(coord, ex, on_progress=on_progress).run()
+        except _Settled as e:
+            assert settled_out is not None
+            settled_out.append(e.at)
         trials = c.trials(s)
         configs = {t.number: dict(t.config) for t in trials}
         if trials_out is not None:
@@ -771,12 +809,14 @@ def _run_one(
     bb: Any = None,
     checkpoint: str | None = None,
     origin: str | None = None,
-) -> tuple[list[tuple[float, float]], float] | str:
+    stop_settled: bool = False,
+) -> tuple[list[tuple[float, float]], float] | tuple[list[tuple[float, float]], float, str] | str:
     """One seed of one method: (trajectory, real seconds), or why the method is unavailable.
     A top-level function, so that ``--jobs`` can run it in other processes. hpo's methods and
     Syne Tune's (``CHECKPOINTED``) resume from and save to the file ``checkpoint`` when given
     (the real seconds then sum over the processes that ran it), which records ``origin`` as
-    where this part ran."""
+    where this part ran. With ``stop_settled``, an hpo run on a table stops once it has observed
+    the table's best value (``run_hpo``'s ``settled_out``), and a third item says so."""
     import logging
 
     logging.getLogger("hpo").setLevel(logging.ERROR)  # runs cut by the time limit are expected
@@ -789,9 +829,20 @@ def _run_one(
                 if checkpoint
                 else None
             )
-            traj = run_hpo(bb, hpo_scheduler(method), seed, workers, limit, ck)
-            if ck is not None:
-                return traj, ck.seconds()
+            at: list[float] = []
+            traj = run_hpo(
+                bb,
+                hpo_scheduler(method),
+                seed,
+                workers,
+                limit,
+                ck,
+                settled_out=at if stop_settled else None,
+            )
+            seconds = ck.seconds() if ck is not None else time.perf_counter() - t0
+            if at:
+                return traj, seconds, settled_note(at[0] / limit)
+            return traj, seconds
         elif method in OPTUNA_METHODS:
             traj = run_optuna(bb, method, seed, workers, limit)
         elif method in CHECKPOINTED and checkpoint:
@@ -909,6 +960,9 @@ class SavedRuns:
             settings = run_settings(method)
             if settings is not None:
                 data["settings"] = settings
+            if len(result) > 2:  # stopped once settled (_run_one's stop_settled)
+                data["settled"] = result[2]
+                result = result[:2]
         assert self.origin is not None
         data["from"] = "; then ".join(_with_origin(self._origins(method, seed), self.origin))
         tmp = self._path(method, seed).with_suffix(".tmp")
@@ -956,6 +1010,13 @@ def main(argv: list[str] | None = None) -> int:
         help="keep each (method, seed) run here as it finishes and reuse the runs found there, "
         "so that an interrupted comparison goes on where it stopped (hpo's runs also keep a "
         "checkpoint every 30 real seconds and resume from it)",
+    )
+    ap.add_argument(
+        "--stop-settled",
+        action="store_true",
+        help="on a table, stop each hpo run once it has observed the table's best value and "
+        "store it (its trajectory can no longer change; the file says 'settled'); Syne Tune's "
+        "runs are settled from their checkpoints by benchmarks.unfinished --store-settled",
     )
     ap.add_argument(
         "--saved-only",
@@ -1033,7 +1094,12 @@ def main(argv: list[str] | None = None) -> int:
         with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
             futures = {
                 pool.submit(
-                    _run_one, *spec, *job, checkpoint=saved.checkpoint(*job), origin=saved.origin
+                    _run_one,
+                    *spec,
+                    *job,
+                    checkpoint=saved.checkpoint(*job),
+                    origin=saved.origin,
+                    stop_settled=args.stop_settled,
                 ): job
                 for job in todo
             }
@@ -1044,7 +1110,12 @@ def main(argv: list[str] | None = None) -> int:
             store(
                 job,
                 lambda job=job: _run_one(
-                    *spec, *job, bb=bb, checkpoint=saved.checkpoint(*job), origin=saved.origin
+                    *spec,
+                    *job,
+                    bb=bb,
+                    checkpoint=saved.checkpoint(*job),
+                    origin=saved.origin,
+                    stop_settled=args.stop_settled,
                 ),
             )
     for (m, seed), why in interrupted.items():

@@ -53,6 +53,7 @@ from benchmarks.compare import (
     regret_cell,
     regret_scale,
     run_settings,
+    settled_note,
 )
 
 
@@ -162,12 +163,8 @@ def store_settled(
         if settings is not None:
             out["settings"] = settings
         out["from"] = "; then ".join(data.get("from", []))
-        share = "?" if p.done_s is None else f"{p.done_s / limit_s:.0%}"
-        out["settled"] = (
-            f"stored from its checkpoint at {share} of the budget, where it had observed the "
-            "table's best value: the rest of the run could not change its trajectory "
-            "(benchmarks.unfinished.settled); seconds are those spent until then"
-        )
+        share = None if p.done_s is None else p.done_s / limit_s
+        out["settled"] = settled_note(share).replace("stored at", "stored from its checkpoint at")
         path = saved.dir / f"{method}-seed{seed}.json"
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(out))

@@ -437,3 +437,59 @@ def test_first_seed_runs_and_tabulates_the_later_seeds_only(tmp_path, capsys):
     assert split_row.rsplit("|", 2)[0] == whole_row.rsplit("|", 2)[0]  # real seconds differ
     with pytest.raises(SystemExit):
         main([*base, "--seeds", "2", "--first-seed", "2"])
+
+
+def test_a_table_run_stops_once_it_has_observed_the_tables_best_value(tmp_path, monkeypatch):
+    """``settled_out`` / ``--stop-settled``: the run stops at the first report at the table's
+    best value, and its trajectory is the whole run's up to then, so its regret curve over the
+    budget is the whole run's, point for point."""
+    import json
+
+    from benchmarks import compare
+
+    hours = 0.001
+    limit = hours * 3600
+    bb = compare.make_benchmark("breast_cancer-mlp")
+    whole = run_hpo(bb, "asha", 1, 4, limit)
+    assert len(whole) >= 4
+    # make the third incumbent's value the table's best: a run that sees it has settled
+    monkeypatch.setattr(bb, "optimum", whole[2][1])
+    at: list[float] = []
+    trace: list = []
+    traj = run_hpo(bb, "asha", 1, 4, limit, trace_out=trace, settled_out=at)
+    assert len(at) == 1 and whole[2][0] <= at[0] < whole[3][0] < limit
+    assert traj == [p for p in whole if p[0] <= at[0]] and traj[-1][1] <= bb.optimum
+    assert max(t for t, *_ in trace) == at[0]  # nothing ran past the settling report
+    scale = compare.regret_scale(bb)
+    grid = compare.time_grid(limit)
+    assert compare.regret_curves([traj], grid, bb, scale) == compare.regret_curves(
+        [whole], grid, bb, scale
+    )
+    # through the CLI: the stored run says it was settled, and where
+    monkeypatch.setattr(compare, "make_benchmark", lambda name, noise=0.0: bb)
+    runs = tmp_path / "runs"
+    args = ["--benchmark", "breast_cancer-mlp", "--seeds", "2", "--first-seed", "1"]
+    args += ["--hours", str(hours), "--methods", "hpo-asha", "--runs-dir", str(runs)]
+    assert main([*args, "--stop-settled"]) == 0
+    (path,) = runs.glob("*/hpo-asha-seed1.json")
+    data = json.loads(path.read_text())
+    assert [tuple(p) for p in data["trajectory"]] == traj
+    assert data["settled"].startswith(f"stored at {at[0] / limit:.0%} of the budget")
+    assert not path.with_suffix(".partial").exists()
+    # without the option the same run goes on to the end of the budget
+    path.unlink()
+    assert main(args) == 0
+    data = json.loads(path.read_text())
+    assert "settled" not in data and [tuple(p) for p in data["trajectory"]] == whole
+
+
+def test_a_synthetic_run_is_never_stopped_as_settled():
+    """On a synthetic function the incumbent's true value can still change: ``settled_out``
+    stops nothing, even where every report is below the optimum."""
+    import dataclasses
+
+    bb = mf_branin(max_epochs=9)
+    whole = run_hpo(bb, "asha", 0, 2, 3600.0)
+    above = dataclasses.replace(bb, optimum=1e9)
+    at: list[float] = []
+    assert run_hpo(above, "asha", 0, 2, 3600.0, settled_out=at) == whole and at == []
