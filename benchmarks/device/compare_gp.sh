@@ -11,7 +11,8 @@
 # BENCHES="digits-mlp charlm-gpt" limits the benchmarks (the -best tables run only when named),
 # JOBS the processes per benchmark, METHODS the methods, SEEDS the seeds (default 5; with more,
 # the seeds already in RUNS are reused and only the missing ones run; FIRST_SEED=5 runs seeds 5
-# and up only, to split the seeds between hosts). To give each benchmark its own JOBS, start one
+# and up only, to split the seeds between hosts), EXTRA more arguments for benchmarks.compare
+# (EXTRA=--stop-settled stores each hpo run on a table once it has seen the table's best value). To give each benchmark its own JOBS, start one
 # instance per benchmark in the background on the same RUNS (`nice -n 19` on the longest lets it
 # take only idle cores); leave .legacywheels out of carry then unless synetune-mobster runs, since
 # each instance installs it into the same /tmp/legacy-site.
@@ -64,7 +65,7 @@ for spec in "branin-mf 8 0 0.0021" "hartmann6-mf 8 0.05 0.0021" "digits-mlp 0.03
   else
     timeout "$limit" python3 -m benchmarks.compare --benchmark "$1" --seeds "${SEEDS:-5}" \
       --first-seed "${FIRST_SEED:-0}" --workers 4 --hours "$2" --noise "$3" --jobs "$jobs" \
-      --methods "$methods" --runs-dir "$runs" \
+      --methods "$methods" --runs-dir "$runs" ${EXTRA:-} \
       > "$runs/$1.log" 2>&1 &
   fi
 done
