@@ -12,10 +12,11 @@
 # JOBS the processes per benchmark, METHODS the methods, SEEDS the seeds (default 5; with more,
 # the seeds already in RUNS are reused and only the missing ones run; FIRST_SEED=5 runs seeds 5
 # and up only, to split the seeds between hosts), EXTRA more arguments for benchmarks.compare
-# (EXTRA=--stop-settled stores each hpo run on a table once it has seen the table's best value). To give each benchmark its own JOBS, start one
-# instance per benchmark in the background on the same RUNS (`nice -n 19` on the longest lets it
-# take only idle cores); leave .legacywheels out of carry then unless synetune-mobster runs, since
-# each instance installs it into the same /tmp/legacy-site.
+# (EXTRA=--stop-settled stores each hpo run on a table once it has seen the table's best
+# value). To give each benchmark its own JOBS, start one instance per benchmark in the
+# background on the same RUNS (`nice -n 19` on the longest lets it take only idle cores);
+# leave .legacywheels out of carry then unless synetune-mobster runs, since each instance
+# installs it into the same /tmp/legacy-site.
 # Each run's file records where it ran ("from"): pass the commit the tree was copied from, e.g.
 #   HPO_RUNS_CODE=baf4a37 bash benchmarks/device/compare_gp.sh RUNS 530
 # (the copy on the device host has no git history; the host defaults to "device host (N CPU
