@@ -117,7 +117,7 @@ def _drive(storage: Any, study: Any, sweep: dict[str, Any], ex: Any) -> int:
     from hpo.coordinator import Coordinator
     from hpo.progress import SweepProgress
     from hpo.results import best_trial
-    from hpo.runner import Driver, error_line
+    from hpo.runner import Driver
 
     coord = Coordinator(storage, study, lease_s=sweep.get("lease_s", 60.0))
     try:
@@ -131,9 +131,20 @@ def _drive(storage: Any, study: Any, sweep: dict[str, Any], ex: Any) -> int:
     _print_best(storage, study)
     out.print(f"results: {storage.url} (hpo status {study.name} --storage {storage.url})")
     out.print(f"trial logs and checkpoints: {Path(ex.runs_dir).resolve() / study.name}")
-    failed = summary.failed_errors
     h = storage.history(study.id)
-    has_result = best_trial(h) is not None  # this run's or, on resume, an earlier one's
+    # this run's result or, on resume, an earlier one's
+    _check_outcome(summary, study, best_trial(h) is not None, h.n_trials)
+    return 0
+
+
+def _check_outcome(summary: Any, study: Any, has_result: bool, n_trials: int) -> None:
+    """The rule of ``_drive`` (``hpo sweep``, ``hpo resume``) and ``hpo worker``: raises
+    SweepFailed (exit 1) when the study has no result and this run's trials failed with none
+    ending otherwise, or when the study has trials and none reported the objective; prints a
+    warning for failures beside a result."""
+    from hpo.runner import error_line
+
+    failed = summary.failed_errors
     if failed and not summary.succeeded and not has_result:
         raise SweepFailed(
             f"{len(failed)} trial(s) failed and none completed; first: {error_line(failed[0])}"
@@ -144,13 +155,12 @@ def _drive(storage: Any, study: Any, sweep: dict[str, Any], ex: Any) -> int:
             markup=False,
             highlight=False,
         )
-    if h.n_trials and not has_result:
+    if n_trials and not has_result:
         names = ", ".join(repr(o.name) for o in study.objectives)
         raise SweepFailed(
             f"no trial reported the objective {names}: a trial prints lines like "
             f'{{"hpo": {{"step": 1, "{study.objective.name}": 0.5}}}} or reports with hpo.trial'
         )
-    return 0
 
 
 def _print_best(storage: Any, study: Any) -> None:
@@ -456,6 +466,9 @@ def worker(
         raise typer.Exit(130) from None
     counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.counts.items()))
     out.print(f"study {coord.study.name} is over: {counts}")
+    # the sweep's rule: a worker whose trials all failed, on a study without a result, exits 1
+    has_result = coord.client.best_trial(coord.study) is not None
+    _check_outcome(summary, coord.study, has_result, sum(summary.counts.values()))
 
 
 trial_app = typer.Typer(no_args_is_help=True, help="Hold and resume single trials.")

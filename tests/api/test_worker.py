@@ -136,3 +136,39 @@ def test_remote_run_drives_a_function_study_from_two_clients(server, tmp_path):
     for t in trials:  # resumed runs started from their checkpoints: no epoch ran twice
         assert seen.count(t.number) == int(t.last_step)
     assert c.get_study(s.name).finished
+
+
+def test_a_worker_whose_trials_all_fail_exits_1_with_the_first_error(server, tmp_path):
+    """The sweep's rule: two failures (below fail_fast's three) and no result on the study give
+    exit 1 and the first error on one line, not 'is over' and 0."""
+    cmd = f"{sys.executable} -c \"import sys; sys.exit('no such dataset: {{x}}')\""
+    _study(server.url, "broken", cmd, 2)
+    p = _worker(server.url, "broken", tmp_path / "runs", "-j", "1")
+    out = p.communicate(timeout=120)[0]
+    assert p.returncode == 1, out
+    assert "error: 2 trial(s) failed and none completed; first: trial 0:" in out
+    assert "no such dataset" in out and "Traceback" not in out
+    assert {t.state.value for t in hpo.Client(server.url).trials("broken")} == {"failed"}
+
+
+def test_a_worker_whose_trials_report_no_objective_exits_1(server, tmp_path):
+    cmd = f"{sys.executable} -c \"print('trained {{x}}')\""
+    _study(server.url, "silent", cmd, 2)
+    p = _worker(server.url, "silent", tmp_path / "runs", "-j", "1")
+    out = p.communicate(timeout=120)[0]
+    assert p.returncode == 1, out
+    assert "error: no trial reported the objective 'loss'" in out
+
+
+def test_a_worker_beside_a_result_warns_of_its_failures_and_exits_0(server, tmp_path):
+    """A study with a result (another worker's trial here) turns this worker's failures into a
+    warning."""
+    _study(server.url, "mixed", f"{sys.executable} -c \"import sys; sys.exit('bad {{x}}')\"", 2)
+    c = hpo.Client(server.url)
+    a = c.ask("mixed", worker="elsewhere")
+    c.report("mixed", a.trial_id, 1, loss=0.5)
+    c.tell("mixed", a.trial_id)
+    p = _worker(server.url, "mixed", tmp_path / "runs", "-j", "1")
+    out = p.communicate(timeout=120)[0]
+    assert p.returncode == 0, out
+    assert "warning: 1 trial(s) failed; first: trial 1:" in out and "bad" in out
