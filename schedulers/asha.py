@@ -139,9 +139,11 @@ class ASHA(Scheduler):
             raise InvalidStudy(f"asha variant must be 'promotion' or 'stopping', got {variant!r}")
         self.variant = variant
         if not isinstance(skip_repeats, bool):
-            raise InvalidStudy(f"asha skip_repeats must be true or false, got {skip_repeats!r}")
+            raise InvalidStudy(
+                f"{self.name} skip_repeats must be true or false, got {skip_repeats!r}"
+            )
         if skip_repeats and variant != "promotion":
-            raise InvalidStudy("asha skip_repeats applies to the promotion variant only")
+            raise InvalidStudy(f"{self.name} skip_repeats applies to the promotion variant only")
         self.skip_repeats = skip_repeats
         integral = fidelity_is_integral(study)
         self.rungs: list[list[float]] = []

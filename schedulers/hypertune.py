@@ -324,7 +324,9 @@ class HyperTune(ASHA):
 
     Params: ``eta``, ``min_fidelity``, ``max_fidelity`` as for ``asha``; ``brackets`` (default:
     all that ``eta`` allows between the fidelities); ``delayed`` (D-ASHA promotions, default
-    true); ``n_initial``, ``max_points``, ``cost_aware`` as for ``mobster``;
+    true); ``skip_repeats`` as for ``asha`` (default false: a result whose curve up to a rung
+    repeats an earlier one's exactly is left out of the rung, so it is neither counted, nor
+    ranked, nor promoted); ``n_initial``, ``max_points``, ``cost_aware`` as for ``mobster``;
     ``random_fraction``, ``output_warping``, ``noise_floor``, ``lengthscale_prior``,
     ``best_so_far``, ``initial_design`` and ``noise_prior`` as for ``bo`` (default 0, false,
     1e-4, ``"dim_scaled"``, false, ``"sobol"`` and ``"lognormal"``; Sobol' since the seventeenth
@@ -350,6 +352,7 @@ class HyperTune(ASHA):
         max_fidelity: float | None = None,
         brackets: int | str | None = None,
         delayed: bool = True,
+        skip_repeats: bool = False,
         n_initial: int | None = None,
         max_points: int = 500,
         cost_aware: bool = False,
@@ -383,6 +386,7 @@ class HyperTune(ASHA):
             max_fidelity=max_fidelity,
             variant="promotion",
             brackets=brackets,
+            skip_repeats=skip_repeats,
             seed=seed,
             searcher=searcher,
         )

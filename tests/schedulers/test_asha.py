@@ -361,24 +361,47 @@ def test_skip_repeats_compares_the_curve_up_to_the_rung_only(make_sim) -> None:
     assert asks(plain.run_one_worker(4))[3] == ("resume", 0, 3, 1)
 
 
-def test_a_repeat_of_the_best_is_never_promoted_where_plain_asha_promotes_it(make_sim) -> None:
+# mobster and hypertune take skip_repeats through ASHA's rungs (MOBSTER's feasible-first ones,
+# Hyper-Tune's delayed promotions); random proposals (n_initial above the trials), since the
+# losses here go by trial number
+SKIP_REPEATS = [
+    ("asha", {"eta": 3}),
+    ("mobster", {"eta": 3, "n_initial": 50}),
+    ("hypertune", {"eta": 3, "n_initial": 50, "brackets": 1}),
+]
+
+
+@pytest.mark.parametrize(("scheduler", "params"), SKIP_REPEATS, ids=[s for s, _ in SKIP_REPEATS])
+def test_a_repeat_of_the_best_is_never_promoted_where_plain_asha_promotes_it(
+    make_sim, scheduler, params
+) -> None:
     def losses(n: int, s: float) -> float:  # #1 repeats #0, the best, at every step
         return 0.1 if n < 2 else 0.5 + n / 100
 
-    sim = make_sim("asha", {"eta": 3, "skip_repeats": True}, loss=losses)
+    sim = make_sim(scheduler, {**params, "skip_repeats": True}, loss=losses)
     events = sim.run_one_worker(14)
     assert ("resume", 0, 3, 1) in asks(events)
     assert not [e for e in asks(events) if e[0] == "resume" and e[1] == 1]
-    plain = make_sim("asha", {"eta": 3}, loss=losses, name="plain")
+    assert next(t for t in sim.history().trials() if t.number == 1).last_step == 1
+    plain = make_sim(scheduler, params, loss=losses, name="plain")
     assert [e for e in asks(plain.run_one_worker(14)) if e[0] == "resume" and e[1] == 1]
 
 
 @pytest.mark.parametrize(
-    "params", [{"skip_repeats": 1}, {"variant": "stopping", "skip_repeats": True}]
+    ("scheduler", "params"),
+    [
+        ("asha", {"skip_repeats": 1}),
+        ("asha", {"variant": "stopping", "skip_repeats": True}),
+        ("mobster", {"skip_repeats": "yes"}),
+        ("hypertune", {"skip_repeats": 1}),
+    ],
 )
-def test_skip_repeats_is_refused_where_it_cannot_apply(make_sim, params) -> None:
-    with pytest.raises(InvalidStudy, match="skip_repeats"):
-        make_sim("asha", {"eta": 3, **params})
+def test_skip_repeats_is_refused_where_it_cannot_apply(make_sim, scheduler, params) -> None:
+    with pytest.raises(InvalidStudy, match=f"{scheduler} skip_repeats"):
+        make_sim(scheduler, {"eta": 3, **params})
+        return
+    with pytest.raises(InvalidStudy, match=f"{scheduler} skip_repeats"):
+        make_sim(scheduler, {"eta": 3, **params})
 
 
 # ---- brackets -------------------------------------------------------------------------------
