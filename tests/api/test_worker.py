@@ -138,25 +138,29 @@ def test_remote_run_drives_a_function_study_from_two_clients(server, tmp_path):
     assert c.get_study(s.name).finished
 
 
+def _one_slot_worker(url: str, study: str, runs: Path) -> tuple[int, str]:
+    """Runs ``hpo worker`` with one slot on ``study`` to its end: (exit code, output)."""
+    p = _worker(url, study, runs, "-j", "1")
+    out = p.communicate(timeout=120)[0]
+    return p.returncode, out
+
+
 def test_a_worker_whose_trials_all_fail_exits_1_with_the_first_error(server, tmp_path):
     """The sweep's rule: two failures (below fail_fast's three) and no result on the study give
     exit 1 and the first error on one line, not 'is over' and 0."""
     cmd = f"{sys.executable} -c \"import sys; sys.exit('no such dataset: {{x}}')\""
     _study(server.url, "broken", cmd, 2)
-    p = _worker(server.url, "broken", tmp_path / "runs", "-j", "1")
-    out = p.communicate(timeout=120)[0]
-    assert p.returncode == 1, out
+    rc, out = _one_slot_worker(server.url, "broken", tmp_path / "runs")
+    assert rc == 1, out
     assert "error: 2 trial(s) failed and none completed; first: trial 0:" in out
     assert "no such dataset" in out and "Traceback" not in out
     assert {t.state.value for t in hpo.Client(server.url).trials("broken")} == {"failed"}
 
 
 def test_a_worker_whose_trials_report_no_objective_exits_1(server, tmp_path):
-    cmd = f"{sys.executable} -c \"print('trained {{x}}')\""
-    _study(server.url, "silent", cmd, 2)
-    p = _worker(server.url, "silent", tmp_path / "runs", "-j", "1")
-    out = p.communicate(timeout=120)[0]
-    assert p.returncode == 1, out
+    _study(server.url, "silent", f"{sys.executable} -c \"print('trained {{x}}')\"", 2)
+    rc, out = _one_slot_worker(server.url, "silent", tmp_path / "runs")
+    assert rc == 1, out
     assert "error: no trial reported the objective 'loss'" in out
 
 
@@ -168,7 +172,6 @@ def test_a_worker_beside_a_result_warns_of_its_failures_and_exits_0(server, tmp_
     a = c.ask("mixed", worker="elsewhere")
     c.report("mixed", a.trial_id, 1, loss=0.5)
     c.tell("mixed", a.trial_id)
-    p = _worker(server.url, "mixed", tmp_path / "runs", "-j", "1")
-    out = p.communicate(timeout=120)[0]
-    assert p.returncode == 0, out
+    rc, out = _one_slot_worker(server.url, "mixed", tmp_path / "runs")
+    assert rc == 0, out
     assert "warning: 1 trial(s) failed; first: trial 1:" in out and "bad" in out
