@@ -40,6 +40,11 @@ from hpo.storage.sql import SQLStorage, StudyWriter
 
 log = logging.getLogger(__name__)
 
+
+def _metrics_text(metrics: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v:g}" for k, v in sorted(metrics.items()))
+
+
 DEFAULT_LEASE_S = 60.0
 
 
@@ -306,6 +311,19 @@ class Coordinator:
                 raise TrialNotFound(f"no trial {trial_id} in study {self.study.name!r}")
             seen = h.report_at(trial_id, step)
             if seen is not None:
+                if dict(seen.metrics) != dict(values):
+                    # a retry after a lost response repeats the values; other values mean the
+                    # step ran again (a resume from an older checkpoint, a nondeterministic
+                    # training): the first stays, and the user should know
+                    log.warning(
+                        "trial %d of %r reported step %g again with other values (%s); the "
+                        "first report (%s) is kept",
+                        t.number,
+                        self.study.name,
+                        step,
+                        _metrics_text(values),
+                        _metrics_text(seen.metrics),
+                    )
                 return seen.decision or Decision.CONTINUE
             if t.state is not TrialState.RUNNING or (
                 worker is not None and t.worker is not None and t.worker != worker

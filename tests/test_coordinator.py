@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 import time
 from collections import Counter
@@ -37,7 +38,9 @@ def test_ask_is_idempotent_per_worker(storage_url: str) -> None:
     assert co.ask("w2").trial_id != a1.trial_id
 
 
-def test_retried_report_is_stored_once_and_returns_the_first_decision(storage_url: str) -> None:
+def test_retried_report_is_stored_once_and_returns_the_first_decision(
+    storage_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
     c, co = make(
         storage_url,
         fidelity={"name": "epoch", "min": 1, "max": 9},
@@ -46,10 +49,18 @@ def test_retried_report_is_stored_once_and_returns_the_first_decision(storage_ur
     )
     a = co.ask("w1")
     d1 = co.report(a.trial_id, 1, {"loss": 0.5})
-    d2 = co.report(a.trial_id, 1, {"loss": 0.1})  # a retry after a lost response
+    with caplog.at_level(logging.WARNING, logger="hpo.coordinator"):
+        assert co.report(a.trial_id, 1, {"loss": 0.5}) == d1  # a retry after a lost response
+        assert not caplog.records  # the same values: nothing to say
+        d2 = co.report(a.trial_id, 1, {"loss": 0.1})  # the step ran again, otherwise
     assert d1 == d2
     reports = c.storage.get_reports(a.trial_id)
     assert [(r.step, r.metrics["loss"]) for r in reports] == [(1, 0.5)]
+    (rec,) = caplog.records
+    assert rec.getMessage() == (
+        "trial 0 of 's' reported step 1 again with other values (loss=0.1); the first report "
+        "(loss=0.5) is kept"
+    )
 
 
 def test_reports_with_bad_values_are_rejected_with_a_message(storage_url: str) -> None:
