@@ -387,6 +387,19 @@ def test_a_repeat_of_the_best_is_never_promoted_where_plain_asha_promotes_it(
     assert [e for e in asks(plain.run_one_worker(14)) if e[0] == "resume" and e[1] == 1]
 
 
+@pytest.mark.parametrize(("scheduler", "params"), SKIP_REPEATS, ids=[s for s, _ in SKIP_REPEATS])
+def test_without_repeated_curves_skip_repeats_changes_nothing(make_sim, scheduler, params) -> None:
+    """Where no two results share a curve (a continuous loss of distinct configurations), every
+    decision is the same with and without it: the synthetic benchmarks' case."""
+
+    def distinct(n: int, s: float) -> float:
+        return (n * 0.6180339887) % 1.0 + 0.5 / s
+
+    on = make_sim(scheduler, {**params, "skip_repeats": True}, loss=distinct)
+    off = make_sim(scheduler, params, loss=distinct, name="off")
+    assert asks(on.run_one_worker(40)) == asks(off.run_one_worker(40))
+
+
 @pytest.mark.parametrize(
     ("scheduler", "params"),
     [
