@@ -412,9 +412,6 @@ def test_without_repeated_curves_skip_repeats_changes_nothing(make_sim, schedule
 def test_skip_repeats_is_refused_where_it_cannot_apply(make_sim, scheduler, params) -> None:
     with pytest.raises(InvalidStudy, match=f"{scheduler} skip_repeats"):
         make_sim(scheduler, {"eta": 3, **params})
-        return
-    with pytest.raises(InvalidStudy, match=f"{scheduler} skip_repeats"):
-        make_sim(scheduler, {"eta": 3, **params})
 
 
 # ---- brackets -------------------------------------------------------------------------------
