@@ -515,14 +515,16 @@ class Checkpoint:
         self._last = time.perf_counter()
 
 
-def settled_note(share: float | None) -> str:
+def settled_note(share: float | None, from_checkpoint: bool = False) -> str:
     """What a run's file says when the run was stored once settled, at ``share`` of the budget
-    (None: not known)."""
+    (None: not known); ``from_checkpoint``: stored afterwards from its checkpoint
+    (``benchmarks.unfinished.store_settled``), not by the run itself."""
     where = "?" if share is None else f"{share:.0%}"
+    source = " from its checkpoint" if from_checkpoint else ""
     return (
-        f"stored at {where} of the budget, where it had observed the table's best value: the "
-        "rest of the run could not change its trajectory (benchmarks.unfinished.settled); "
-        "seconds are those spent until then"
+        f"stored{source} at {where} of the budget, where it had observed the table's best "
+        "value: the rest of the run could not change its trajectory "
+        "(benchmarks.unfinished.settled); seconds are those spent until then"
     )
 
 

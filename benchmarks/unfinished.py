@@ -164,7 +164,7 @@ def store_settled(
             out["settings"] = settings
         out["from"] = "; then ".join(data.get("from", []))
         share = None if p.done_s is None else p.done_s / limit_s
-        out["settled"] = settled_note(share).replace("stored at", "stored from its checkpoint at")
+        out["settled"] = settled_note(share, from_checkpoint=True)
         path = saved.dir / f"{method}-seed{seed}.json"
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(out))
