@@ -231,6 +231,7 @@ for _sched, _params in HPO_VARIANTS.values():
         _params.setdefault("promote_by", "score")
         _params.setdefault("auto_min", 8)
         _params.setdefault("auto_z", 0.0)
+        _params.setdefault("skip_repeats", False)
     if _sched in ("mobster", "bo", "hypertune"):
         _params.setdefault("initial_design", "random")
 # variants added from the forty-first session on vary today's defaults (their runs record their
@@ -238,8 +239,13 @@ for _sched, _params in HPO_VARIANTS.values():
 HPO_VARIANTS.update(
     {
         # skip_repeats: a rung leaves out results whose curve up to it repeats an earlier
-        # result's exactly (a table's row read again), so such copies are never promoted
+        # result's exactly (a table's row read again), so such copies are never promoted;
+        # mobster's default ("auto": true in the promotion variant) since the forty-third
+        # session, so hpo-mobster runs what this runs, and its stored runs were copied there
         "hpo-mobster-norep": ("mobster", {"skip_repeats": True}),
+        # mobster's default before the forty-third session (repeated curves kept in the rungs):
+        # the stored hpo-mobster runs made before then are kept under this name
+        "hpo-mobster-rep": ("mobster", {"skip_repeats": False}),
     }
 )
 
@@ -338,6 +344,15 @@ PARAMS_BEFORE: dict[str, Any] = {
 }
 
 
+def _resolved(settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` with mobster's ``skip_repeats: "auto"`` as the value it stands for (true in
+    the promotion variant, false in the stopping one), so that a run made with that value
+    spelled out is the same run."""
+    if settings.get("scheduler") == "mobster" and settings.get("skip_repeats") == "auto":
+        return {**settings, "skip_repeats": settings.get("variant", "promotion") == "promotion"}
+    return settings
+
+
 def check_settings(method: str, stored: Any, where: Path) -> None:
     """Raise ``StaleRun`` where ``stored`` (a run's recorded settings; None: recorded before
     settings were) differs from ``run_settings(method)``, naming the parameters that differ."""
@@ -347,9 +362,10 @@ def check_settings(method: str, stored: Any, where: Path) -> None:
     if now is None:
         return
     stored = {**{k: v for k, v in PARAMS_BEFORE.items() if k in now}, **stored}
-    if stored == now:
+    same_as, same_now = _resolved(stored), _resolved(now)
+    if same_as == same_now:
         return
-    keys = sorted(k for k in stored.keys() | now.keys() if stored.get(k) != now.get(k))
+    keys = sorted(k for k in stored.keys() | now.keys() if same_as.get(k) != same_now.get(k))
     was = ", ".join(f"{k}={stored.get(k)!r}" for k in keys)
     is_ = ", ".join(f"{k}={now.get(k)!r}" for k in keys)
     raise StaleRun(

@@ -190,6 +190,7 @@ def test_a_new_study_stores_the_defaults_that_may_change(tmp_path: Path, monkeyp
         "promote_by": "auto",
         "auto_min": 5,
         "auto_z": 1.0,
+        "skip_repeats": "auto",
     }
     assert s.scheduler.params == pinned
     mine = c.create_study(
@@ -221,9 +222,10 @@ def test_a_new_study_stores_the_defaults_that_may_change(tmp_path: Path, monkeyp
     assert reopened_scheduler("m-score", promote_by="score").promote_by == "score"
     assert reopened_scheduler("m-min8", auto_min=8).model.auto_min == 8
     assert reopened_scheduler("m-z0", auto_z=0).model.auto_z == 0
+    assert reopened_scheduler("m-rep", skip_repeats=False).skip_repeats is False
     now = Coordinator(c.storage, s).scheduler
     assert (now.searcher.acquisition_fidelity, now.promote_by) == ("bohb", "auto")
-    assert (now.model.auto_min, now.model.auto_z) == (5, 1.0)
+    assert (now.model.auto_min, now.model.auto_z, now.skip_repeats) == (5, 1.0, True)
     asha = c.create_study("a", {"x": hpo.Float(0, 1)}, "loss", fidelity=fid, scheduler="asha")
     assert asha.scheduler.params == {}
     # a later release turns the default off: the stored study still warps, a new one does not
@@ -258,6 +260,7 @@ def test_a_new_study_stores_the_defaults_that_may_change(tmp_path: Path, monkeyp
         "promote_by": "auto",
         "auto_min": 5,
         "auto_z": 1.0,
+        "skip_repeats": "auto",
     }
 
 
@@ -311,6 +314,7 @@ def test_a_study_stored_before_a_param_was_pinned_keeps_its_search(tmp_path: Pat
     old = Coordinator(restarted, restarted.get_study("m")).scheduler
     assert (old.promote_by, old.searcher.acquisition_fidelity) == ("score", "max")
     assert (old.searcher.initial_design, old.searcher.lengthscale_prior) == ("random", "dim_scaled")
+    assert old.skip_repeats is False  # repeated curves kept, as before "auto" (session 43)
     # a study stored now keeps today's values, whichever path stored it
     spec = hpo.client.study_spec("n", space, "loss", fidelity=fid, scheduler="mobster")
     assert spec.scheduler.params == {}

@@ -324,10 +324,13 @@ def test_a_stored_run_records_its_settings_and_one_of_other_settings_is_refused(
     assert run_settings("hpo-mobster-np0")["acquisition_fidelity"] == "max"
     assert run_settings("hpo-mobster-gated")["acquisition_fidelity"] == "gated"
     old_variants = [m for m, (s, _) in HPO_VARIANTS.items() if s == "mobster"]
-    old_variants.remove("hpo-mobster-norep")
+    for m in ("hpo-mobster-norep", "hpo-mobster-rep"):
+        old_variants.remove(m)
     assert all("acquisition_fidelity" in HPO_VARIANTS[m][1] for m in old_variants)
     # variants added from the forty-first session on vary today's defaults
+    assert now["skip_repeats"] == "auto"
     assert run_settings("hpo-mobster-norep") == {**now, "skip_repeats": True}
+    assert run_settings("hpo-mobster-rep") == {**now, "skip_repeats": False}
     assert run_settings("hpo-mobster-random-norep")["initial_design"] == "random"
 
     args = ["--benchmark", "branin-mf", "--seeds", "1", "--hours", "1"]
@@ -378,7 +381,13 @@ def test_a_parameter_added_later_is_taken_at_its_old_behaviour_in_older_settings
     method that runs it and are refused by one that does not."""
     from pathlib import Path
 
-    from benchmarks.compare import PARAMS_BEFORE, StaleRun, check_settings, run_settings
+    from benchmarks.compare import (
+        PARAMS_BEFORE,
+        StaleRun,
+        _resolved,
+        check_settings,
+        run_settings,
+    )
 
     now = run_settings("hpo-mobster-scorerank")
     assert now["promote_by"] == PARAMS_BEFORE["promote_by"] == "score"
@@ -393,6 +402,7 @@ def test_a_parameter_added_later_is_taken_at_its_old_behaviour_in_older_settings
         "promote_by": "auto",
         "auto_min": 5,
         "auto_z": 1.0,
+        "skip_repeats": "auto",
     }
     with pytest.raises(
         StaleRun, match="but hpo-mobster now runs auto_min=5, auto_z=1.0, promote_by='auto'"
@@ -405,14 +415,29 @@ def test_a_parameter_added_later_is_taken_at_its_old_behaviour_in_older_settings
     }
     assert PARAMS_BEFORE["auto_min"] == 8 and auto8["promote_by"] == "auto"
     check_settings("hpo-mobster-autorank", auto8, Path("x.json"))  # no error
-    with pytest.raises(StaleRun, match="auto_min=8, auto_z=0.0, but hpo-mobster now runs"):
+    with pytest.raises(StaleRun, match="auto_min=8, auto_z=0.0, skip_repeats=False, but hpo-mob"):
         check_settings("hpo-mobster", auto8, Path("x.json"))
     # the thirty-second session's runs (auto_min 5, before auto_z) are hpo-mobster-auto5's
     auto5 = {k: v for k, v in run_settings("hpo-mobster-auto5").items() if k != "auto_z"}
     assert PARAMS_BEFORE["auto_z"] == 0 and auto5["auto_min"] == 5
     check_settings("hpo-mobster-auto5", auto5, Path("x.json"))  # no error
-    with pytest.raises(StaleRun, match="auto_z=0.0, but hpo-mobster now runs auto_z=1.0"):
+    with pytest.raises(StaleRun, match="auto_z=0.0, skip_repeats=False, but hpo-mobster now r"):
         check_settings("hpo-mobster", auto5, Path("x.json"))
+    # skip_repeats "auto" since the forty-third session: true in the promotion variant, so the
+    # runs made with true spelled out (hpo-mobster-norep) are hpo-mobster's, those made without
+    # it (false, the default before) hpo-mobster-rep's, and the message shows "auto" as spelled
+    norep, rep = run_settings("hpo-mobster-norep"), run_settings("hpo-mobster-rep")
+    check_settings("hpo-mobster", norep, Path("x.json"))  # no error
+    rep_before = {k: v for k, v in rep.items() if k != "skip_repeats"}
+    check_settings("hpo-mobster-rep", rep_before, Path("x.json"))  # no error
+    with pytest.raises(StaleRun, match="skip_repeats=False, but hpo-mobster now runs skip_rep"):
+        check_settings("hpo-mobster", rep_before, Path("x.json"))
+    with pytest.raises(StaleRun, match="now runs skip_repeats='auto'"):
+        check_settings("hpo-mobster", rep, Path("x.json"))
+    # in the stopping variant "auto" is false
+    stopping = {**run_settings("hpo-mobster"), "variant": "stopping"}
+    assert _resolved(stopping) == {**stopping, "skip_repeats": False}
+    assert _resolved(run_settings("hpo-asha")) == run_settings("hpo-asha")  # mobster's only
     # of the parameters added later, asha has only skip_repeats (forty-first session)
     assert run_settings("hpo-asha").keys() & PARAMS_BEFORE.keys() == {"skip_repeats"}
     asha_old = {k: v for k, v in run_settings("hpo-asha").items() if k != "skip_repeats"}

@@ -383,7 +383,7 @@ def test_a_repeat_of_the_best_is_never_promoted_where_plain_asha_promotes_it(
     assert ("resume", 0, 3, 1) in asks(events)
     assert not [e for e in asks(events) if e[0] == "resume" and e[1] == 1]
     assert next(t for t in sim.history().trials() if t.number == 1).last_step == 1
-    plain = make_sim(scheduler, params, loss=losses, name="plain")
+    plain = make_sim(scheduler, {**params, "skip_repeats": False}, loss=losses, name="plain")
     assert [e for e in asks(plain.run_one_worker(14)) if e[0] == "resume" and e[1] == 1]
 
 
@@ -396,8 +396,27 @@ def test_without_repeated_curves_skip_repeats_changes_nothing(make_sim, schedule
         return (n * 0.6180339887) % 1.0 + 0.5 / s
 
     on = make_sim(scheduler, {**params, "skip_repeats": True}, loss=distinct)
-    off = make_sim(scheduler, params, loss=distinct, name="off")
+    off = make_sim(scheduler, {**params, "skip_repeats": False}, loss=distinct, name="off")
     assert asks(on.run_one_worker(40)) == asks(off.run_one_worker(40))
+
+
+def test_mobster_skips_repeats_by_default_in_the_promotion_variant_only(make_sim) -> None:
+    """mobster's skip_repeats is "auto" (the default since the forty-third session): true with
+    the promotion variant, so by default a repeat of the best is never promoted; false with the
+    stopping variant, to which it does not apply, so that variant runs with the default too."""
+
+    def losses(n: int, s: float) -> float:  # #1 repeats #0, the best, at every step
+        return 0.1 if n < 2 else 0.5 + n / 100
+
+    params = {"eta": 3, "n_initial": 50}
+    default = make_sim("mobster", params, loss=losses, name="default")
+    assert default.coord.scheduler.skip_repeats is True
+    on = make_sim("mobster", {**params, "skip_repeats": True}, loss=losses, name="on")
+    assert asks(default.run_one_worker(14)) == asks(on.run_one_worker(14))
+    assert not [e for e in asks(default.events) if e[0] == "resume" and e[1] == 1]
+    stopping = make_sim("mobster", {**params, "variant": "stopping"}, loss=losses, name="stop")
+    assert stopping.coord.scheduler.skip_repeats is False
+    assert len(asks(stopping.run_one_worker(14))) == 14
 
 
 @pytest.mark.parametrize(
@@ -406,6 +425,8 @@ def test_without_repeated_curves_skip_repeats_changes_nothing(make_sim, schedule
         ("asha", {"skip_repeats": 1}),
         ("asha", {"variant": "stopping", "skip_repeats": True}),
         ("mobster", {"skip_repeats": "yes"}),
+        ("mobster", {"variant": "stopping", "skip_repeats": True}),
+        ("hypertune", {"skip_repeats": "auto"}),
         ("hypertune", {"skip_repeats": 1}),
     ],
 )
