@@ -772,10 +772,13 @@ def test_mobster_promotes_by_the_models_prediction_when_asked() -> None:
     """Rung 1 holds 18 results, so its top 6 may go on. By the results at the rung (ASHA) the
     paused trial promoted is the one nearest the low rung's optimum (x = 0.15 or 0.25); by the
     model it is the one nearest the top's (x = 0.75 or 0.85). A proposal at the same results
-    reuses the model's fit only under ``promote_by: model``."""
+    reuses the model's fit only under ``promote_by: model``. (Repeated curves are kept in the
+    rungs: (x - 0.2)^2 is the same float at x = 0.15, 0.25 and the trained 0.25, which
+    ``skip_repeats`` would leave out as copies.)"""
     got = {}
     for by in ("score", "model"):
-        st = study_of(LINE, fidelity=(1, 9), scheduler="mobster", params={"promote_by": by})
+        params = {"promote_by": by, "skip_repeats": False}
+        st = study_of(LINE, fidelity=(1, 9), scheduler="mobster", params=params)
         sched = make_scheduler(st)
         h = reversed_rungs(st)
         t = sched._get_job(h)
