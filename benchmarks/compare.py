@@ -345,12 +345,15 @@ PARAMS_BEFORE: dict[str, Any] = {
 
 
 def _resolved(settings: dict[str, Any]) -> dict[str, Any]:
-    """``settings`` with mobster's ``skip_repeats: "auto"`` as the value it stands for (true in
-    the promotion variant, false in the stopping one), so that a run made with that value
-    spelled out is the same run."""
-    if settings.get("scheduler") == "mobster" and settings.get("skip_repeats") == "auto":
-        return {**settings, "skip_repeats": settings.get("variant", "promotion") == "promotion"}
-    return settings
+    """``settings`` with mobster's ``skip_repeats`` as the value it stands for
+    (``resolved_skip_repeats``: ``"auto"`` is true in the promotion variant), so that a run made
+    with that value spelled out is the same run."""
+    if settings.get("scheduler") != "mobster" or "skip_repeats" not in settings:
+        return settings
+    from hpo.schedulers.bo import resolved_skip_repeats
+
+    variant = settings.get("variant", "promotion")
+    return {**settings, "skip_repeats": resolved_skip_repeats(settings["skip_repeats"], variant)}
 
 
 def check_settings(method: str, stored: Any, where: Path) -> None:

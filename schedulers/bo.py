@@ -1229,6 +1229,12 @@ class BayesianOptimization(RandomSearch):
             self.searcher = gp_searcher
 
 
+def resolved_skip_repeats(value: Any, variant: Any) -> Any:
+    """What mobster's ``skip_repeats`` stands for: ``"auto"`` is true in the promotion variant
+    and false in the stopping one (to which it does not apply); any other value as it is."""
+    return variant == "promotion" if value == "auto" else value
+
+
 class FeasibleFirstRungIndex(RungIndex):
     """A rung whose results sort by (constraints violated, score): infeasible results last.
 
@@ -1371,9 +1377,8 @@ class MOBSTER(ASHA):
         searcher: Searcher | None = None,
     ):
         self.promote_by = _check_choice("promote_by", promote_by, PROMOTE_BY)
-        if skip_repeats == "auto":
-            skip_repeats = variant == "promotion"
-        elif not isinstance(skip_repeats, bool):
+        skip_repeats = resolved_skip_repeats(skip_repeats, variant)
+        if not isinstance(skip_repeats, bool):
             raise InvalidStudy(
                 f"mobster skip_repeats must be true, false or 'auto', got {skip_repeats!r}"
             )
