@@ -178,6 +178,23 @@ def _print_best(storage: Any, study: Any) -> None:
     )
 
 
+SWEEP_LOG_LEVELS = ("debug", "info", "warning", "error")
+LogLevelOpt = typer.Option(
+    "warning",
+    "--log-level",
+    help="What hpo logs on stderr: debug, info (e.g. results a scheduler leaves out of a rung),"
+    " warning or error.",
+)
+
+
+def _set_log_level(level: str) -> None:
+    """Sets the level of hpo's loggers (``hpo.*``; the handler is ``main``'s) from
+    ``--log-level``, or fails with one line naming the choices."""
+    if level.lower() not in SWEEP_LOG_LEVELS:
+        raise HpoError(f"--log-level must be one of {', '.join(SWEEP_LOG_LEVELS)}, got {level!r}")
+    logging.getLogger("hpo").setLevel(level.upper())
+
+
 @app.command()
 def sweep(
     file: Path = typer.Argument(..., help="sweep.yaml"),
@@ -190,11 +207,14 @@ def sweep(
     ray_address: str | None = typer.Option(
         None, "--ray-address", help="Ray cluster for --executor ray: auto, host:port, ray://..."
     ),
+    log_level: str = LogLevelOpt,
 ) -> None:
     """Create a study from a sweep file and run it to the end of its budget."""
     from dataclasses import replace
 
     from hpo.sweepfile import load_sweep
+
+    _set_log_level(log_level)
 
     # Everything is checked (file, options, executor, storage) before the study is created,
     # so that a mistake leaves nothing behind and the same command works once it is fixed.
@@ -217,8 +237,10 @@ def resume(
     storage: str | None = StorageOpt,
     project: str = ProjectOpt,
     parallelism: int | None = typer.Option(None, "--parallelism", "-j", min=1, max=1024),
+    log_level: str = LogLevelOpt,
 ) -> None:
     """Continue a stopped, interrupted or crashed sweep where it left off."""
+    _set_log_level(log_level)
     st = _storage(storage, keeps_results=True)
     s = st.get_study(study, project)
     sweep_meta = s.metadata.get("sweep")

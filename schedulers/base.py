@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import inspect
+import logging
 import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -22,6 +23,8 @@ from hpo.errors import InvalidStudy
 from hpo.history import History
 from hpo.model import Decision, Report, Study, Trial
 from hpo.space import Config
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -276,7 +279,9 @@ class RungIndex:
 
     With ``skip_repeats``, a result whose curve up to this level (:func:`curve_up_to`) repeats
     exactly that of a result already in the rung (earlier in arrival order) is left out of it:
-    it is neither counted nor ranked, so it is never promoted.
+    it is neither counted nor ranked, so it is never promoted. Each one left out is logged
+    (``hpo.schedulers.base``, INFO) with the trial it repeats, once per index: a rebuilt index
+    (a restarted coordinator) logs them again.
     """
 
     __slots__ = (
@@ -307,7 +312,8 @@ class RungIndex:
         self.changes = 0
         self.version: tuple[int, int] = (-1, -1)
         self.skip_repeats = skip_repeats
-        self.curves: set[tuple] = set()  # the curves in the rung, with skip_repeats
+        # with skip_repeats: each curve in the rung -> the number of the trial that brought it
+        self.curves: dict[tuple, int] = {}
 
     def update(self, history: History) -> RungIndex:
         log, changes = history.score_log(self.level)
@@ -321,7 +327,7 @@ class RungIndex:
         )
         if stale:
             self.entries, self.open, self.seen, self.changes = [], [], 0, changes
-            self.curves = set()
+            self.curves = {}
         scores = history.scores_at(self.level)
         for tid in log[self.seen :]:
             t = history.trial(tid)
@@ -329,9 +335,16 @@ class RungIndex:
                 continue
             if self.skip_repeats:
                 curve = curve_up_to(history, tid, self.level)
-                if curve in self.curves:
+                first = self.curves.setdefault(curve, t.number)
+                if first != t.number:
+                    logger.info(
+                        "trial %d left out of the rung at %g: its results up to there repeat"
+                        " trial %d's exactly (skip_repeats), so it is not promoted",
+                        t.number,
+                        self.level,
+                        first,
+                    )
                     continue
-                self.curves.add(curve)
             e = (self.rank_key(history, tid, scores[tid]), t.number, tid)
             bisect.insort(self.entries, e)
             bisect.insort(self.open, e)

@@ -432,3 +432,42 @@ def test_a_server_that_is_not_an_http_url_is_one_line_error_at_once(
     assert one_error_line(r) == (
         f"error: server URL {server!r} must start with http:// or https:// (e.g. http://host:8000)"
     )
+
+
+def test_log_level_info_shows_the_results_a_rung_leaves_out_and_a_bad_one_is_refused(
+    tmp_path: Path,
+) -> None:
+    # both choices run the script with x = 1, so every trial's curve (1/step) repeats trial 0's:
+    # with skip_repeats each later one is left out of rung 1, and --log-level info says so
+    write(
+        tmp_path,
+        f"""
+        name: rep
+        command: python {HERE / "stdout_trial.py"} {{x}}
+        space: {{x: {{type: categorical, choices: ["1", "1.0"]}}}}
+        objective: {{name: loss}}
+        fidelity: {{name: step, min: 1, max: 3}}
+        scheduler: {{name: asha, eta: 3, skip_repeats: true}}
+        budget: {{max_trials: 3}}
+        parallelism: 1
+        """,
+    )
+    db = tmp_path / "db"
+    r = hpo_cli("sweep", "sweep.yaml", "--log-level", "loud", "-s", str(db), cwd=tmp_path)
+    assert r.returncode == 2
+    assert one_error_line(r) == (
+        "error: --log-level must be one of debug, info, warning, error, got 'loud'"
+    )
+    assert not db.exists()
+    r = hpo_cli("sweep", "sweep.yaml", "--log-level", "info", "-s", str(db), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    left_out = [line for line in r.stderr.splitlines() if "left out of the rung" in line]
+    assert left_out == [
+        f"INFO hpo.schedulers.base: trial {n} left out of the rung at 1: its results up to there"
+        " repeat trial 0's exactly (skip_repeats), so it is not promoted"
+        for n in (1, 2)
+    ]
+    # at the default level nothing of it is printed
+    r = hpo_cli("sweep", "sweep.yaml", "--name", "rep2", "-s", str(db), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "left out" not in r.stderr

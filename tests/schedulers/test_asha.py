@@ -13,6 +13,7 @@ checkpoint_step)`` for asks and ``(number, step, decision)`` for reports at rung
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import Counter
 from collections.abc import Callable
@@ -344,11 +345,18 @@ def tied_at_first_step(n: int, s: float) -> float:
     return {0: 0.25 + 0.25 / s, 1: 0.375 + 0.125 / s}.get(n, 0.6 + n / 100)
 
 
-def test_skip_repeats_compares_the_curve_up_to_the_rung_only(make_sim) -> None:
+def test_skip_repeats_compares_the_curve_up_to_the_rung_only(make_sim, caplog) -> None:
     # rung 1 holds step 1 only, where #1 repeats #0: it is left out of rung 1, so after #0-#2
     # the rung has 2 results and nothing is promoted yet; plain ASHA promotes #0 after 3
     sim = make_sim("asha", {"eta": 3, "skip_repeats": True}, loss=tied_at_first_step)
-    events = sim.run_one_worker(5)
+    with caplog.at_level(logging.INFO, logger="hpo.schedulers.base"):
+        events = sim.run_one_worker(5)
+    # the one result left out is logged once, with the trial it repeats
+    left_out = [r.getMessage() for r in caplog.records if "left out of the rung" in r.getMessage()]
+    assert left_out == [
+        "trial 1 left out of the rung at 1: its results up to there repeat trial 0's exactly"
+        " (skip_repeats), so it is not promoted"
+    ]
     assert asks(events) == [
         ("new", 0, 1),
         ("new", 1, 1),
