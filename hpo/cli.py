@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -187,11 +188,17 @@ LogLevelOpt = typer.Option(
 )
 
 
+def _check_log_level(level: str, choices: Collection[str]) -> None:
+    """Fails with one line naming ``choices`` unless ``--log-level`` is one of them (any case):
+    the check of ``sweep``/``resume`` (hpo's loggers) and of ``serve`` (uvicorn's levels)."""
+    if level.lower() not in choices:
+        raise HpoError(f"--log-level must be one of {', '.join(choices)}, got {level!r}")
+
+
 def _set_log_level(level: str) -> None:
     """Sets the level of hpo's loggers (``hpo.*``; the handler is ``main``'s) from
     ``--log-level``, or fails with one line naming the choices."""
-    if level.lower() not in SWEEP_LOG_LEVELS:
-        raise HpoError(f"--log-level must be one of {', '.join(SWEEP_LOG_LEVELS)}, got {level!r}")
+    _check_log_level(level, SWEEP_LOG_LEVELS)
     logging.getLogger("hpo").setLevel(level.upper())
 
 
@@ -419,8 +426,7 @@ def serve(
         raise HpoError(f"hpo serve needs the api extra: pip install 'hpo[api]' ({e})") from e
     from uvicorn.config import LOG_LEVELS
 
-    if log_level.lower() not in LOG_LEVELS:
-        raise HpoError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
+    _check_log_level(log_level, LOG_LEVELS)
     from hpo.storage import resolve_url
 
     url = resolve_url(storage)
