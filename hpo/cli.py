@@ -27,6 +27,26 @@ app = typer.Typer(
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
+
+class _ConsoleLogHandler(logging.Handler):
+    """Prints log records through a rich console (``err``), one plain line each.
+
+    A sweep's progress bar is a rich Live display on that console; a record printed through the
+    console goes above the bar, where one written straight to stderr by a StreamHandler lands
+    in the bar's line on a terminal and leaves stale copies of the bar behind.
+    """
+
+    def __init__(self, console: Console):
+        super().__init__()
+        self.console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+            self.console.print(line, markup=False, highlight=False, soft_wrap=True)
+        except Exception:  # logging's rule: a handler never raises into the code that logged
+            self.handleError(record)
+
 StorageOpt = typer.Option(
     None, "--storage", "-s", help="Database URL (default: $HPO_STORAGE or sqlite:///hpo.db)."
 )
@@ -656,7 +676,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the app, turning expected errors into one line and an exit code."""
     from typer.exceptions import Abort, Exit, TyperException
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    handler = _ConsoleLogHandler(err)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     cmd = typer.main.get_command(app)
     try:
         cmd.main(args=argv, prog_name="hpo", standalone_mode=False)

@@ -471,3 +471,83 @@ def test_log_level_info_shows_the_results_a_rung_leaves_out_and_a_bad_one_is_ref
     r = hpo_cli("sweep", "sweep.yaml", "--name", "rep2", "-s", str(db), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "left out" not in r.stderr
+
+
+def hpo_cli_on_a_terminal(*args: str, cwd: Path, cols: int, rows: int) -> tuple[int, list[str]]:
+    """Runs ``hpo`` on a pseudo-terminal of ``cols`` x ``rows`` and returns its exit code and
+    the lines a terminal (pyte's VT100 emulator) shows at the end, right-stripped, empty ones
+    left out: what a user sees, cursor moves and erasures applied."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+    import time
+
+    import pyte
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    env = {**os.environ, "HPO_STORAGE": "", "TERM": "xterm", "COLUMNS": str(cols)}
+    env.pop("NO_COLOR", None)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "hpo.cli", *args],
+        cwd=cwd,
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env=env,
+        close_fds=True,
+    )
+    os.close(follower)
+    screen = pyte.Screen(cols, rows)
+    stream = pyte.ByteStream(screen)
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline:
+            if select.select([leader], [], [], 0.2)[0]:
+                try:
+                    chunk = os.read(leader, 65536)
+                except OSError:  # the process closed its end
+                    break
+                if not chunk:
+                    break
+                stream.feed(chunk)
+            elif p.poll() is not None:
+                break
+        rc = p.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        os.close(leader)
+        if p.poll() is None:
+            p.kill()
+    return rc, [line.rstrip() for line in screen.display if line.strip()]
+
+
+def test_on_a_terminal_log_lines_print_above_the_progress_bar_not_into_it(tmp_path: Path) -> None:
+    # Before, the logging handler wrote straight to stderr: on a terminal a line went on into the
+    # bar's own line, and each redraw left a stale copy of the bar above the next log line.
+    write(
+        tmp_path,
+        f"""
+        name: tty
+        command: python {HERE / "stdout_trial.py"} {{x}}
+        space: {{x: {{type: categorical, choices: ["1", "1.0"]}}}}
+        objective: {{name: loss}}
+        fidelity: {{name: step, min: 1, max: 3}}
+        scheduler: {{name: asha, eta: 3, skip_repeats: true}}
+        budget: {{max_trials: 6}}
+        parallelism: 2
+        """,
+    )
+    args = ("sweep", "sweep.yaml", "--log-level", "info", "-s", str(tmp_path / "db"))
+    rc, shown = hpo_cli_on_a_terminal(*args, cwd=tmp_path, cols=200, rows=60)
+    assert rc == 0, shown
+    logged = [line for line in shown if "hpo.schedulers.base" in line]
+    assert len(logged) == 5, shown  # trials 1 to 5 repeat trial 0's curve
+    for line in logged:
+        assert line.startswith("INFO hpo.schedulers.base: trial ")
+        assert line.endswith("repeat trial 0's exactly (skip_repeats), so it is not promoted")
+    bars = [line for line in shown if line.startswith("tty ") and "trials" in line]
+    assert len(bars) == 1, shown  # the bar, drawn once, below the log lines
+    assert "6/6 trials" in bars[0]
+    assert shown.index(bars[0]) > shown.index(logged[-1])
