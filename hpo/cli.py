@@ -47,6 +47,7 @@ class _ConsoleLogHandler(logging.Handler):
         except Exception:  # logging's rule: a handler never raises into the code that logged
             self.handleError(record)
 
+
 StorageOpt = typer.Option(
     None, "--storage", "-s", help="Database URL (default: $HPO_STORAGE or sqlite:///hpo.db)."
 )
