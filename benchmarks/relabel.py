@@ -29,15 +29,25 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from benchmarks.compare import StaleRun, check_settings, run_settings
 
 
-def relabel(runs_dir: Path, source: str, target: str, copy: bool = False) -> list[tuple[Path, str]]:
-    """(file, what was done with it) for each stored ``source`` run under ``runs_dir``."""
+class Done(NamedTuple):
+    """What ``relabel`` did with one stored run: ``what`` in words, ``moved`` whether it was
+    moved or copied (False: left where it was)."""
+
+    path: Path
+    what: str
+    moved: bool
+
+
+def relabel(runs_dir: Path, source: str, target: str, copy: bool = False) -> list[Done]:
+    """What was done with each stored ``source`` run under ``runs_dir``."""
     if run_settings(target) is None:
         raise ValueError(f"{target} is not one of hpo's methods: only their runs record settings")
-    out: list[tuple[Path, str]] = []
+    out: list[Done] = []
     for path in sorted(runs_dir.glob(f"*/{source}-seed*.json")):
         seed = path.name[len(source) + len("-seed") : -len(".json")]
         if not seed.isdigit():  # another method whose name starts with source's
@@ -45,15 +55,15 @@ def relabel(runs_dir: Path, source: str, target: str, copy: bool = False) -> lis
         data = json.loads(path.read_text())
         dest = path.with_name(f"{target}-seed{seed}.json")
         if dest.exists():
-            out.append((path, f"left: {dest.name} exists"))
+            out.append(Done(path, f"left: {dest.name} exists", False))
             continue
         if data.get("settings") is None:
-            out.append((path, "left: made before runs recorded their settings"))
+            out.append(Done(path, "left: made before runs recorded their settings", False))
             continue
         try:
             check_settings(target, data["settings"], path)
         except StaleRun as e:
-            out.append((path, f"left: {e}"))
+            out.append(Done(path, f"left: {e}", False))
             continue
         data["relabelled"] = (
             f"stored as {source} until {time.strftime('%Y-%m-%d', time.gmtime())}"
@@ -64,7 +74,7 @@ def relabel(runs_dir: Path, source: str, target: str, copy: bool = False) -> lis
         tmp.replace(dest)
         if not copy:
             path.unlink()
-        out.append((path, f"{'copied' if copy else 'moved'} to {dest.name}"))
+        out.append(Done(path, f"{'copied' if copy else 'moved'} to {dest.name}", True))
     return out
 
 
@@ -83,9 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         done = relabel(args.runs_dir, args.source, args.target, args.copy)
     except ValueError as e:
         ap.error(str(e))
-    for path, what in done:
-        print(f"{path.parent.name}/{path.name}: {what}")
-    if not any(not what.startswith("left") for _, what in done):
+    for d in done:
+        print(f"{d.path.parent.name}/{d.path.name}: {d.what}")
+    if not any(d.moved for d in done):
         print(f"no {args.source} run moved", file=sys.stderr)
         return 1
     return 0

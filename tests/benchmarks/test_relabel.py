@@ -67,5 +67,5 @@ def test_the_old_defaults_runs_move_and_the_new_defaults_runs_are_copied(tmp_pat
     assert "left: hpo-mobster-seed0.json exists" in capsys.readouterr().out
     assert [p.name for p in d.glob("hpo-mobster-norep-x-*")] == ["hpo-mobster-norep-x-seed0.json"]
     assert relabel(tmp_path, "hpo-mobster-rep", "hpo-mobster") == [
-        (d / "hpo-mobster-rep-seed0.json", "left: hpo-mobster-seed0.json exists")
+        (d / "hpo-mobster-rep-seed0.json", "left: hpo-mobster-seed0.json exists", False)
     ]
