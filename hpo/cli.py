@@ -27,27 +27,6 @@ app = typer.Typer(
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
-
-class _ConsoleLogHandler(logging.Handler):
-    """Prints log records through a rich console (``err``), one plain line each.
-
-    A sweep's progress bar is a rich Live display on that console; a record printed through the
-    console goes above the bar, where one written straight to stderr by a StreamHandler lands
-    in the bar's line on a terminal and leaves stale copies of the bar behind.
-    """
-
-    def __init__(self, console: Console):
-        super().__init__()
-        self.console = console
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            line = self.format(record)
-            self.console.print(line, markup=False, highlight=False, soft_wrap=True)
-        except Exception:  # logging's rule: a handler never raises into the code that logged
-            self.handleError(record)
-
-
 StorageOpt = typer.Option(
     None, "--storage", "-s", help="Database URL (default: $HPO_STORAGE or sqlite:///hpo.db)."
 )
@@ -631,10 +610,11 @@ def batch_size_measure(
     from rich.progress import Progress
 
     from hpo.batch_size.measure import load_setup, measure
+    from hpo.progress import logs_above_the_bar
 
     try:
         setup = load_setup(script, factory)
-        with Progress(console=err, transient=True, disable=as_json) as prog:
+        with Progress(console=err, transient=True, disable=as_json) as prog, logs_above_the_bar():
             task = prog.add_task("measuring", total=steps)
             res = measure(
                 setup,
@@ -677,9 +657,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the app, turning expected errors into one line and an exit code."""
     from typer.exceptions import Abort, Exit, TyperException
 
-    handler = _ConsoleLogHandler(err)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     cmd = typer.main.get_command(app)
     try:
         cmd.main(args=argv, prog_name="hpo", standalone_mode=False)

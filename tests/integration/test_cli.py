@@ -13,6 +13,7 @@ import pytest
 
 from hpo.client import Client
 from hpo.model import TrialState as S
+from tests.terminal import run_on_a_terminal
 
 HERE = Path(__file__).parent
 REPO = HERE.parent.parent
@@ -473,59 +474,9 @@ def test_log_level_info_shows_the_results_a_rung_leaves_out_and_a_bad_one_is_ref
     assert "left out" not in r.stderr
 
 
-def hpo_cli_on_a_terminal(*args: str, cwd: Path, cols: int, rows: int) -> tuple[int, list[str]]:
-    """Runs ``hpo`` on a pseudo-terminal of ``cols`` x ``rows`` and returns its exit code and
-    the lines a terminal (pyte's VT100 emulator) shows at the end, right-stripped, empty ones
-    left out: what a user sees, cursor moves and erasures applied."""
-    import fcntl
-    import pty
-    import select
-    import struct
-    import termios
-    import time
-
-    import pyte
-
-    leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-    env = {**os.environ, "HPO_STORAGE": "", "TERM": "xterm", "COLUMNS": str(cols)}
-    env.pop("NO_COLOR", None)
-    p = subprocess.Popen(
-        [sys.executable, "-m", "hpo.cli", *args],
-        cwd=cwd,
-        stdin=follower,
-        stdout=follower,
-        stderr=follower,
-        env=env,
-        close_fds=True,
-    )
-    os.close(follower)
-    screen = pyte.Screen(cols, rows)
-    stream = pyte.ByteStream(screen)
-    deadline = time.monotonic() + 240
-    try:
-        while time.monotonic() < deadline:
-            if select.select([leader], [], [], 0.2)[0]:
-                try:
-                    chunk = os.read(leader, 65536)
-                except OSError:  # the process closed its end
-                    break
-                if not chunk:
-                    break
-                stream.feed(chunk)
-            elif p.poll() is not None:
-                break
-        rc = p.wait(timeout=max(1.0, deadline - time.monotonic()))
-    finally:
-        os.close(leader)
-        if p.poll() is None:
-            p.kill()
-    return rc, [line.rstrip() for line in screen.display if line.strip()]
-
-
 def test_on_a_terminal_log_lines_print_above_the_progress_bar_not_into_it(tmp_path: Path) -> None:
-    # Before, the logging handler wrote straight to stderr: on a terminal a line went on into the
-    # bar's own line, and each redraw left a stale copy of the bar above the next log line.
+    # Before, the logging handler kept writing to the real stderr under the bar: on a terminal a
+    # line went on in the bar's own line, and each redraw left a stale bar above the next one.
     write(
         tmp_path,
         f"""
@@ -540,7 +491,8 @@ def test_on_a_terminal_log_lines_print_above_the_progress_bar_not_into_it(tmp_pa
         """,
     )
     args = ("sweep", "sweep.yaml", "--log-level", "info", "-s", str(tmp_path / "db"))
-    rc, shown = hpo_cli_on_a_terminal(*args, cwd=tmp_path, cols=200, rows=60)
+    cmd = [sys.executable, "-m", "hpo.cli", *args]
+    rc, shown = run_on_a_terminal(cmd, cwd=tmp_path, cols=200, rows=60, env={"HPO_STORAGE": ""})
     assert rc == 0, shown
     logged = [line for line in shown if "hpo.schedulers.base" in line]
     assert len(logged) == 5, shown  # trials 1 to 5 repeat trial 0's curve
