@@ -248,18 +248,14 @@ HPO_VARIANTS.update(
         "hpo-mobster-rep": ("mobster", {"skip_repeats": False}),
         # probes of the forty-fifth session on Hartmann6's local minimum (today's defaults and
         # one change): a fifth of the proposals uniformly at random; asynchronous Hyperband's
-        # brackets; the scores straight to the GP
+        # brackets; the scores straight to the GP. Two more (hpo-mobster-ts, -tsei: the
+        # acquisition's optimizer started by Thompson draws) ran on the code of 18fddb7, which
+        # is not kept (docs/benchmarks.md, session 45)
         "hpo-mobster-rf20d": ("mobster", {"random_fraction": 0.2}),
         "hpo-mobster-hbd": ("mobster", {"brackets": "all"}),
         "hpo-mobster-nowarpd": ("mobster", {"output_warping": False}),
-        # the acquisition's local optimizer started from the best of 250 uniform points by an
-        # independent Thompson draw each, as Syne Tune's GP searchers start theirs
-        "hpo-mobster-ts": ("mobster", {"acquisition_start": "thompson"}),
         # ASHA's stopping variant, as Syne Tune's MOBSTER runs by default (type "stopping")
         "hpo-mobster-stopd": ("mobster", {"variant": "stopping"}),
-        # the Thompson start, then L-BFGS-B on EI itself (not its log): far from the data its
-        # gradient vanishes and the start stays, as with Syne Tune's EI
-        "hpo-mobster-tsei": ("mobster", {"acquisition_start": "thompson_ei"}),
     }
 )
 
@@ -355,7 +351,6 @@ PARAMS_BEFORE: dict[str, Any] = {
     "auto_min": 8,
     "auto_z": 0.0,
     "skip_repeats": False,
-    "acquisition_start": "best",
 }
 
 

@@ -457,7 +457,6 @@ class GPSearcher:
         initial_design: str = "random",
         noise_prior: str = "lognormal",
         acquisition_fidelity: str = "max",
-        acquisition_start: str = "best",
     ):
         check_objectives(study)
         self.constraints = parse_constraints(constraints, study)
@@ -497,11 +496,6 @@ class GPSearcher:
         self.noise_prior = _check_choice("noise_prior", noise_prior, NOISE_PRIORS)
         self.acquisition_fidelity = _check_choice(
             "acquisition_fidelity", acquisition_fidelity, ACQUISITION_FIDELITIES
-        )
-        from hpo.surrogates.gp import ACQUISITION_STARTS
-
-        self.acquisition_start = _check_choice(
-            "acquisition_start", acquisition_start, ACQUISITION_STARTS
         )
         for name, flag in (
             ("cost_aware", cost_aware),
@@ -696,13 +690,7 @@ class GPSearcher:
 
             def acquire(X_pending: np.ndarray, seed: int) -> np.ndarray:
                 return gp.propose_log_ei(
-                    surrogate,
-                    features,
-                    baseline,
-                    X_pending,
-                    seed=seed,
-                    cost_model=cost_model,
-                    start=self.acquisition_start,
+                    surrogate, features, baseline, X_pending, seed=seed, cost_model=cost_model
                 )
 
         return self._propose_with(acquire, features, history, pending, n, fraction)
@@ -1381,7 +1369,6 @@ class MOBSTER(ASHA):
         initial_design: str = "sobol",
         noise_prior: str = "lognormal",
         acquisition_fidelity: str = "bohb",
-        acquisition_start: str = "best",
         promote_by: str = "auto",
         auto_min: int = AUTO_MIN,
         auto_z: float = AUTO_Z,
@@ -1414,7 +1401,6 @@ class MOBSTER(ASHA):
             levels=levels,
             fidelity_range=(self.r_min, self.r_max),
             acquisition_fidelity=acquisition_fidelity,
-            acquisition_start=acquisition_start,
             **_searcher_params(
                 n_initial,
                 max_points,

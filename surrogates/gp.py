@@ -659,93 +659,20 @@ def _lbfgs(
     return x
 
 
-# how the acquisition's local optimizer is started: "best", from the best of Sobol' points and
-# points around the incumbents by the acquisition itself; "thompson", from one point, the best
-# of THOMPSON_CANDIDATES uniform draws by an independent draw from each one's posterior marginal
-# "thompson_ei": that start, then L-BFGS-B on exp(log EI), EI itself, whose gradient vanishes
-# far from the data, so that a start there stays where it is (Syne Tune's EI is not logged)
-ACQUISITION_STARTS = ("best", "thompson", "thompson_ei")
-THOMPSON_CANDIDATES = 250
-
-
-def _thompson_start(model: Any, bounds: Any, fixed: Mapping[int, float] | None, seed: int) -> Any:
-    """One start for L-BFGS-B (``1 x 1 x d``): of ``THOMPSON_CANDIDATES`` points drawn uniformly
-    in ``bounds`` (``fixed`` columns set), the one whose independent draw from its posterior
-    marginal N(mean, variance) is highest (the model is maximized).
-
-    Syne Tune's GP searchers start their local optimization of EI so by default
-    (``initial_scoring="thompson_indep"``): the draw favours points the model is unsure about,
-    so the local optimum of EI that the start leads to is not always the incumbent's basin.
-    Written here: neither BoTorch nor gpytorch scores candidates this way.
-    """
-    torch = _torch()
-    g = torch.Generator().manual_seed(int(seed))
-    lo, hi = bounds[0], bounds[1]
-    cand = lo + (hi - lo) * torch.rand(
-        THOMPSON_CANDIDATES, bounds.shape[-1], generator=g, dtype=bounds.dtype
-    )
-    for j, v in (fixed or {}).items():
-        cand[:, j] = v
-    with torch.no_grad():
-        post = model.posterior(cand)
-        mean = post.mean.reshape(-1)
-        sd = post.variance.clamp_min(0).sqrt().reshape(-1)
-    draw = mean + sd * torch.randn(len(mean), generator=g, dtype=mean.dtype)
-    return cand[int(draw.argmax())].reshape(1, 1, -1)
-
-
-def _exp_of(acq: Any) -> Any:
-    """``exp(acq)`` as a BoTorch acquisition function (EI from log EI)."""
-    from botorch.acquisition import AcquisitionFunction
-
-    class _Exp(AcquisitionFunction):
-        def __init__(self, inner: Any):
-            super().__init__(model=inner.model)
-            self.inner = inner
-
-        def forward(self, X: Any) -> Any:
-            return self.inner(X).exp()
-
-    return _Exp(acq)
-
-
 def _optimize(
-    acq: Any,
-    features: FeatureMap,
-    *,
-    raw_samples: int,
-    num_restarts: int,
-    retry: bool = True,
-    start: str = "best",
-    seed: int = 0,
+    acq: Any, features: FeatureMap, *, raw_samples: int, num_restarts: int, retry: bool = True
 ) -> np.ndarray:
     """The row maximizing ``acq`` (q = 1) with the fidelity input fixed at ``target_z``.
 
     ``retry=False``: keep L-BFGS-B's best point when it stops abnormally (as it often does on
     the steep feasibility-weighted surfaces) instead of BoTorch's restart from new initial
-    conditions, which doubles the cost for a point that is rarely better. ``start``: one of
-    ``ACQUISITION_STARTS`` ("thompson": ``_thompson_start``, on spaces of floats only).
+    conditions, which doubles the cost for a point that is rarely better.
     """
     from botorch.optim.optimize_mixed import optimize_acqf_mixed_alternating
 
     bounds = _tensor(features.bounds())
     fixed = None if features.fidelity_dim is None else {features.fidelity_dim: features.target_z}
     int_dims, cat_dims = features.int_dims, features.cat_dims
-    if start in ("thompson", "thompson_ei") and not int_dims and not cat_dims:
-        from botorch.optim import optimize_acqf
-
-        x0 = _thompson_start(acq.model, bounds, fixed, seed)
-        x, _ = optimize_acqf(
-            _exp_of(acq) if start == "thompson_ei" else acq,
-            bounds=bounds,
-            q=1,
-            num_restarts=1,
-            batch_initial_conditions=x0,
-            fixed_features=fixed,
-            retry_on_optimization_warning=retry,
-            options={"maxiter": 25},
-        )
-        return x.detach().reshape(-1).numpy()
     if int_dims and not cat_dims:
         return _optimize_relaxed(
             acq, bounds, fixed, int_dims, raw_samples=raw_samples, num_restarts=num_restarts
@@ -840,10 +767,9 @@ def propose_log_ei(
     raw_samples: int = 128,
     num_restarts: int = 2,
     mc_samples: int = 32,
-    start: str = "best",
 ) -> np.ndarray:
     """The input row maximizing qLogNEI (q = 1) at ``features.target_z`` (the maximum
-    fidelity unless a searcher picks a lower rung), shape ``dim``; ``start`` as ``_optimize``'s.
+    fidelity unless a searcher picks a lower rung), shape ``dim``.
 
     ``X_baseline`` (configurations already evaluated, fidelity column at ``target_z``) defines the
     incumbent; ``X_pending`` are the trials in flight, whose outcomes are fantasized. With a
@@ -865,14 +791,7 @@ def propose_log_ei(
         )
         if cost_model is not None:
             acq = _cost_weighted_class()(acq, cost_model.model, range(len(features.space)))
-        return _optimize(
-            acq,
-            features,
-            raw_samples=raw_samples,
-            num_restarts=num_restarts,
-            start=start,
-            seed=seed,
-        )
+        return _optimize(acq, features, raw_samples=raw_samples, num_restarts=num_restarts)
 
 
 def propose_model_list(

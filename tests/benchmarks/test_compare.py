@@ -324,13 +324,21 @@ def test_a_stored_run_records_its_settings_and_one_of_other_settings_is_refused(
     assert run_settings("hpo-mobster-np0")["acquisition_fidelity"] == "max"
     assert run_settings("hpo-mobster-gated")["acquisition_fidelity"] == "gated"
     old_variants = [m for m, (s, _) in HPO_VARIANTS.items() if s == "mobster"]
-    for m in ("hpo-mobster-norep", "hpo-mobster-rep"):
+    new_variants = {
+        "hpo-mobster-norep": {"skip_repeats": True},
+        "hpo-mobster-rep": {"skip_repeats": False},
+        "hpo-mobster-rf20d": {"random_fraction": 0.2},
+        "hpo-mobster-hbd": {"brackets": "all"},
+        "hpo-mobster-nowarpd": {"output_warping": False},
+        "hpo-mobster-stopd": {"variant": "stopping"},
+    }
+    for m in new_variants:
         old_variants.remove(m)
     assert all("acquisition_fidelity" in HPO_VARIANTS[m][1] for m in old_variants)
     # variants added from the forty-first session on vary today's defaults
     assert now["skip_repeats"] == "auto"
-    assert run_settings("hpo-mobster-norep") == {**now, "skip_repeats": True}
-    assert run_settings("hpo-mobster-rep") == {**now, "skip_repeats": False}
+    for m, change in new_variants.items():
+        assert run_settings(m) == {**now, **change}
     assert run_settings("hpo-mobster-random-norep")["initial_design"] == "random"
 
     args = ["--benchmark", "branin-mf", "--seeds", "1", "--hours", "1"]
