@@ -18,6 +18,24 @@ proposal from the model, prints what the model believes where the search is not:
 It wraps ``hpo.surrogates.gp.propose_log_ei`` to look, and changes no proposal.
 
     python -m benchmarks.basin_probe --seed 9 --hours 3 [--every 5] [--noise 0.05]
+
+``--designs N`` runs nothing: for seeds 0..N-1 it prints where MOBSTER's initial design (the
+default's first ``n_initial`` Sobol' points, ``SobolSearcher``) lies against the two minima: its
+point nearest the global minimum, and its best point (Hartmann6 at the top fidelity, no noise)
+with that point's distance from each minimum. The seeds that end in a local basin are those whose
+best initial point lies far from the global minimum (docs/benchmarks.md, session 45):
+
+    python -m benchmarks.basin_probe --designs 20
+
+``--where`` runs the seed for ``--hours`` without looking into the acquisition and prints how
+close MOBSTER's proposals come to each minimum: the initial design's (every proposal made before
+``n_initial`` trials have results: with 4 workers a few more than ``n_initial``), then the
+model's in windows of its proposals (within 0.3 of each minimum, and the least distance from the
+global one). Its benchmark is ``benchmarks.compare``'s (noise drawn with seed 0 whatever the run's
+seed), so the run is the stored one's; the acquisition probe above draws the noise with
+``--seed`` too, as it did when its tables were made:
+
+    python -m benchmarks.basin_probe --seed 10 --hours 8 --where
 """
 
 from __future__ import annotations
@@ -40,16 +58,140 @@ def local_minimum() -> np.ndarray:
     return minimize(hartmann6, start, bounds=[(0.0, 1.0)] * 6).x
 
 
+def design_row(points: np.ndarray) -> dict[str, float]:
+    """Of the unit-cube ``points`` (``n x 6``): the least distance from Hartmann6's global
+    minimum, the best point's value (the true function) and its distances from the global and
+    the local minimum."""
+    from benchmarks.synthetic import HARTMANN6_ARGMIN, hartmann6
+
+    glob, loc = np.asarray(HARTMANN6_ARGMIN), local_minimum()
+    values = [hartmann6(p) for p in points]
+    best = points[int(np.argmin(values))]
+    return {
+        "nearest_global": float(np.linalg.norm(points - glob, axis=1).min()),
+        "best_value": float(min(values)),
+        "best_to_global": float(np.linalg.norm(best - glob)),
+        "best_to_local": float(np.linalg.norm(best - loc)),
+    }
+
+
+def initial_design(seed: int) -> np.ndarray:
+    """The first ``n_initial`` proposals of MOBSTER's default initial design on hartmann6-mf
+    (``SobolSearcher`` with the study's seed), as unit-cube rows."""
+    from hpo.schedulers.base import SobolSearcher
+    from hpo.schedulers.bo import default_n_initial
+
+    from benchmarks.synthetic import mf_hartmann6
+    from hpo.history import History
+    from hpo.model import Fidelity, Objective, SchedulerSpec, Study
+    from hpo.space import SearchSpace
+
+    study = Study(
+        name="design",
+        space=SearchSpace.from_dict(mf_hartmann6().space),
+        objectives=(Objective("loss"),),
+        fidelity=Fidelity("epoch", 1, 27),
+        scheduler=SchedulerSpec("mobster", {}),
+        id=1,
+    )
+    configs = SobolSearcher(study, seed=seed).propose(History(study), [], default_n_initial(6))
+    return np.array([[c[f"x{i}"] for i in range(1, 7)] for c in configs])
+
+
+WINDOWS = ((0, 20), (20, 50), (50, 100), (100, 200), (200, 400), (400, None))
+
+
+def where(seed: int, hours: float, noise: float, workers: int) -> float:
+    """Runs MOBSTER's default on hartmann6-mf and prints, per window of its model's proposals,
+    how many lie within 0.3 of the global and of the local minimum and the least distance from
+    the global one; returns the final normalized regret. Wraps ``GPSearcher.propose`` to look
+    and changes no proposal."""
+    from hpo.schedulers import bo
+
+    from benchmarks import compare
+    from benchmarks.synthetic import HARTMANN6_ARGMIN
+
+    loc, glob = local_minimum(), np.asarray(HARTMANN6_ARGMIN)
+    seen: list[tuple[bool, float, float]] = []  # (from the model, to the local, to the global)
+    original = bo.GPSearcher.propose
+
+    def propose(self: Any, history: Any, pending: Any, n: int = 1) -> Any:
+        out = original(self, history, pending, n)
+        model = len({o.trial for o in self.observations(history)}) >= self.n_initial
+        for c in out:
+            x = np.array([c[f"x{i}"] for i in range(1, 7)])
+            seen.append((model, float(np.linalg.norm(x - loc)), float(np.linalg.norm(x - glob))))
+        return out
+
+    bo.GPSearcher.propose = propose
+    try:
+        bb = compare.make_benchmark("hartmann6-mf", noise)  # as benchmarks.compare's runs
+        traj = compare.run_hpo(
+            bb, compare.hpo_scheduler("hpo-mobster"), seed, workers, hours * 3600
+        )
+    finally:
+        bo.GPSearcher.propose = original
+    final = compare.regret_at(traj, hours * 3600, bb, compare.regret_scale(bb))
+    first = [s for s in seen if not s[0]]
+    model = [s for s in seen if s[0]]
+    print(f"seed {seed}: {len(seen)} proposals, normalized regret at {hours:g} h {final:.4f}")
+    if first:
+        print(
+            f"initial design ({len(first)}): least distance from the global min "
+            f"{min(s[2] for s in first):.2f}, from the local min {min(s[1] for s in first):.2f}"
+        )
+    for lo, hi in WINDOWS:
+        part = model[lo:hi]
+        if not part:
+            break
+        print(
+            f"model proposals {lo + 1}-{lo + len(part)}: within 0.3 of the global min "
+            f"{sum(s[2] < 0.3 for s in part)}, of the local min {sum(s[1] < 0.3 for s in part)}; "
+            f"least distance from the global min {min(s[2] for s in part):.2f}"
+        )
+    return final
+
+
+def designs(n: int) -> None:
+    print(
+        "| seed | initial point nearest the global min: distance | best initial point: value "
+        "| its distance from the global min | from the local min |"
+    )
+    print("|---:|---:|---:|---:|---:|")
+    for seed in range(n):
+        r = design_row(initial_design(seed))
+        print(
+            f"| {seed} | {r['nearest_global']:.2f} | {r['best_value']:.2f} | "
+            f"{r['best_to_global']:.2f} | {r['best_to_local']:.2f} |"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seed", type=int, required=True)
+    ap.add_argument("--seed", type=int)
+    ap.add_argument(
+        "--designs", type=int, help="print where the initial designs of seeds 0..N-1 lie, only"
+    )
+    ap.add_argument(
+        "--where", action="store_true", help="print where the proposals go, not the acquisition"
+    )
     ap.add_argument("--hours", type=float, default=3.0, help="simulated hours to run")
     ap.add_argument("--every", type=int, default=5, help="look at every N-th model proposal")
     ap.add_argument("--noise", type=float, default=0.05)
     ap.add_argument("--workers", type=int, default=4)
     args = ap.parse_args(argv)
+    if args.designs is not None:
+        if args.designs < 1:
+            ap.error("--designs must be >= 1")
+        designs(args.designs)
+        return 0
+    if args.seed is None:
+        ap.error("give --seed (or --designs)")
     if args.hours <= 0 or args.every < 1:
         ap.error("--hours must be > 0 and --every >= 1")
+    if args.where:
+        where(args.seed, args.hours, args.noise, args.workers)
+        return 0
 
     import torch
     from botorch.acquisition.analytic import LogExpectedImprovement
