@@ -435,24 +435,30 @@ def test_a_server_that_is_not_an_http_url_is_one_line_error_at_once(
     )
 
 
-def test_log_level_info_shows_the_results_a_rung_leaves_out_and_a_bad_one_is_refused(
-    tmp_path: Path,
-) -> None:
-    # both choices run the script with x = 1, so every trial's curve (1/step) repeats trial 0's:
-    # with skip_repeats each later one is left out of rung 1, and --log-level info says so
-    write(
-        tmp_path,
+def write_repeats_sweep(tmp: Path, name: str, max_trials: int, parallelism: int) -> Path:
+    """A sweep whose two choices both run the script with x = 1, so that every trial's curve
+    (1/step) repeats trial 0's: with skip_repeats, ASHA leaves each later one out of rung 1."""
+    return write(
+        tmp,
         f"""
-        name: rep
+        name: {name}
         command: python {HERE / "stdout_trial.py"} {{x}}
         space: {{x: {{type: categorical, choices: ["1", "1.0"]}}}}
         objective: {{name: loss}}
         fidelity: {{name: step, min: 1, max: 3}}
         scheduler: {{name: asha, eta: 3, skip_repeats: true}}
-        budget: {{max_trials: 3}}
-        parallelism: 1
+        budget: {{max_trials: {max_trials}}}
+        parallelism: {parallelism}
         """,
     )
+
+
+def test_log_level_info_shows_the_results_a_rung_leaves_out_and_a_bad_one_is_refused(
+    tmp_path: Path,
+) -> None:
+    # with skip_repeats each trial after the first is left out of rung 1, and --log-level info
+    # says so
+    write_repeats_sweep(tmp_path, "rep", max_trials=3, parallelism=1)
     db = tmp_path / "db"
     r = hpo_cli("sweep", "sweep.yaml", "--log-level", "loud", "-s", str(db), cwd=tmp_path)
     assert r.returncode == 2
@@ -477,19 +483,7 @@ def test_log_level_info_shows_the_results_a_rung_leaves_out_and_a_bad_one_is_ref
 def test_on_a_terminal_log_lines_print_above_the_progress_bar_not_into_it(tmp_path: Path) -> None:
     # Before, the logging handler kept writing to the real stderr under the bar: on a terminal a
     # line went on in the bar's own line, and each redraw left a stale bar above the next one.
-    write(
-        tmp_path,
-        f"""
-        name: tty
-        command: python {HERE / "stdout_trial.py"} {{x}}
-        space: {{x: {{type: categorical, choices: ["1", "1.0"]}}}}
-        objective: {{name: loss}}
-        fidelity: {{name: step, min: 1, max: 3}}
-        scheduler: {{name: asha, eta: 3, skip_repeats: true}}
-        budget: {{max_trials: 6}}
-        parallelism: 2
-        """,
-    )
+    write_repeats_sweep(tmp_path, "tty", max_trials=6, parallelism=2)
     args = ("sweep", "sweep.yaml", "--log-level", "info", "-s", str(tmp_path / "db"))
     cmd = [sys.executable, "-m", "hpo.cli", *args]
     rc, shown = run_on_a_terminal(cmd, cwd=tmp_path, cols=200, rows=60, env={"HPO_STORAGE": ""})
