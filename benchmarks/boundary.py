@@ -16,7 +16,6 @@ every parameter at one (corners), and the parameter most often at a bound.
 from __future__ import annotations
 
 import argparse
-import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -55,8 +54,6 @@ def summary(
 
 
 def main(argv: list[str] | None = None) -> int:
-    import logging
-
     from benchmarks import compare
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -67,41 +64,42 @@ def main(argv: list[str] | None = None) -> int:
     methods, seeds = compare.hpo_methods_and_seeds(ap, args.methods, args.seeds)
     if args.hours <= 0 or args.skip < 0 or args.noise < 0:
         ap.error("--hours must be positive, --skip and --noise not negative")
-    logging.disable(logging.WARNING)
-    warnings.simplefilter("ignore")  # BoTorch's and linear_operator's numerical warnings
-    bb = compare.make_benchmark(args.benchmark, args.noise)
-    synthetic = args.benchmark in compare.SYNTHETIC
-    scale = compare.regret_scale(bb) if synthetic else 1.0
-    head = "| method | seed | final true regret | trials | at a bound | at a corner | most on one |"
-    print(
-        f"{args.benchmark}, noise {args.noise:g}, {args.workers} workers, {args.hours:g} h; "
-        f"counts after the first {args.skip} trials\n\n{head}\n|---|---:|---:|---:|---:|---:|---|"
-    )
-    for m in methods:
-        for seed in seeds:
-            trials: list[tuple[int, dict[str, Any], float]] = []
-            traj = compare.run_hpo(
-                bb,
-                compare.hpo_scheduler(m),
-                seed,
-                args.workers,
-                args.hours * 3600,
-                trials_out=trials,
-            )
-            later = [c for _, c, _ in sorted(trials, key=lambda t: t[0])[args.skip :]]
-            s = summary(later, bb.space)
-            final = (
-                ""
-                if not synthetic or not traj
-                else compare.regret_cell((traj[-1][1] - bb.optimum) / scale)
-            )
-            top = s["by_param"].most_common(1)
-            most = f"{top[0][0]} ({top[0][1]})" if top else "none"
-            print(
-                f"| {m} | {seed} | {final} | {len(trials)} | {s['any']} of {s['n']} | "
-                f"{s['corner']} | {most} |"
-            )
-    return 0
+    with compare.quiet():  # no warnings or log records below ERROR while it runs
+        bb = compare.make_benchmark(args.benchmark, args.noise)
+        synthetic = args.benchmark in compare.SYNTHETIC
+        scale = compare.regret_scale(bb) if synthetic else 1.0
+        head = "| method | seed | final true regret | trials | at a bound | at a corner |"
+        head += " most on one |"
+        rule = "|---|---:|---:|---:|---:|---:|---|"
+        print(
+            f"{args.benchmark}, noise {args.noise:g}, {args.workers} workers, {args.hours:g} h; "
+            f"counts after the first {args.skip} trials\n\n{head}\n{rule}"
+        )
+        for m in methods:
+            for seed in seeds:
+                trials: list[tuple[int, dict[str, Any], float]] = []
+                traj = compare.run_hpo(
+                    bb,
+                    compare.hpo_scheduler(m),
+                    seed,
+                    args.workers,
+                    args.hours * 3600,
+                    trials_out=trials,
+                )
+                later = [c for _, c, _ in sorted(trials, key=lambda t: t[0])[args.skip :]]
+                s = summary(later, bb.space)
+                final = (
+                    ""
+                    if not synthetic or not traj
+                    else compare.regret_cell((traj[-1][1] - bb.optimum) / scale)
+                )
+                top = s["by_param"].most_common(1)
+                most = f"{top[0][0]} ({top[0][1]})" if top else "none"
+                print(
+                    f"| {m} | {seed} | {final} | {len(trials)} | {s['any']} of {s['n']} | "
+                    f"{s['corner']} | {most} |"
+                )
+        return 0
 
 
 if __name__ == "__main__":

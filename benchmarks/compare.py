@@ -32,6 +32,7 @@ host and the code are read from the machine and ``git``, or from ``HPO_RUNS_HOST
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import heapq
 import json
@@ -44,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -315,6 +317,24 @@ def hpo_methods_and_seeds(
     if not names or not numbers:
         ap.error("--methods and --seeds must not be empty")
     return names, numbers
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Inside: log records below ERROR and every warning (BoTorch's and linear_operator's
+    numerical ones) are dropped; on leaving, both are as before, so that a script's ``main``
+    called in-process (the tests) leaves logging and warnings to whatever runs next."""
+    import logging
+    import warnings
+
+    before = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.disable(before)
 
 
 def hpo_scheduler(method: str) -> tuple[str, dict[str, Any]]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -125,8 +124,6 @@ def windows(
 
 
 def main(argv: list[str] | None = None) -> int:
-    import logging
-
     from hpo.schedulers.base import rung_levels
 
     from benchmarks.compare import (
@@ -135,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         hpo_methods_and_seeds,
         hpo_scheduler,
         make_benchmark,
+        quiet,
         regret_scale,
         run_hpo,
     )
@@ -147,60 +145,64 @@ def main(argv: list[str] | None = None) -> int:
     methods, seeds = hpo_methods_and_seeds(ap, args.methods, args.seeds)
     if args.hours <= 0 or args.windows < 1 or args.noise < 0:
         ap.error("--hours and --windows must be positive, --noise not negative")
-    logging.disable(logging.WARNING)
-    warnings.simplefilter("ignore")  # BoTorch's and linear_operator's numerical warnings
-    bb = make_benchmark(args.benchmark, args.noise)
-    levels = [int(x) for x in rung_levels(1, bb.max_epochs, 3, True)]
-    regret = None
-    if args.benchmark in SYNTHETIC:
-        scale = regret_scale(bb)
+    with quiet():  # no warnings or log records below ERROR while it runs
+        bb = make_benchmark(args.benchmark, args.noise)
+        levels = [int(x) for x in rung_levels(1, bb.max_epochs, 3, True)]
+        regret = None
+        if args.benchmark in SYNTHETIC:
+            scale = regret_scale(bb)
 
-        def regret(config: dict[str, Any]) -> float:
-            return max(bb.true_value(config) - bb.optimum, 0.0) / scale
+            def regret(config: dict[str, Any]) -> float:
+                return max(bb.true_value(config) - bb.optimum, 0.0) / scale
 
-    print(
-        f"{args.benchmark}, {args.workers} workers, {args.hours:g} h, noise {args.noise:g};"
-        f" rungs {levels}"
-    )
-    head = ["window (h)", "trials started", *[f"reach {r}" for r in levels[1:]], "results at top"]
-    head += [f"tau {r}" for r in levels[:-1]]
-    head += ["pooled tau (trials)", "bohb level", "gated level"]
-    if regret is not None:
-        head.append("best true regret at top")
-    for m in methods:
-        for seed in seeds:
-            trace: list[tuple[float, int, int, float]] = []
-            trials: list[tuple[int, dict[str, Any], float]] = []
-            run_hpo(
-                bb,
-                hpo_scheduler(m),
-                seed,
-                args.workers,
-                args.hours * 3600,
-                trials_out=trials,
-                trace_out=trace,
-            )
-            configs = {n: c for n, c, _ in trials}
-            rows = windows(
-                trace, args.hours * 3600, args.windows, levels, regret, configs, len(bb.space)
-            )
-            print(f"\n{m}, seed {seed}\n\n| " + " | ".join(head) + " |")
-            print("|" + "---|" * len(head))
-            for r in rows:
-                cells = [f"{r['window_h'][0]:.2f}-{r['window_h'][1]:.2f}", str(r["started"])]
-                cells += [
-                    "—" if r["reach"][x] is None else f"{r['reach'][x]:.0%}" for x in levels[1:]
-                ]
-                cells.append(str(r["top_results"]))
-                agree = [r["agreement"][x] for x in levels[:-1]]
-                cells += ["—" if v is None else f"{v:+.2f}" for v in agree]
-                tau, n, start, gated = r["gate"]
-                cells += ["—" if tau is None else f"{tau:+.2f} ({n})", str(start), str(gated)]
-                if regret is not None:
-                    b = r["best_top_regret"]
-                    cells.append("—" if b is None else f"{b:.1e}")
-                print("| " + " | ".join(cells) + " |")
-    return 0
+        print(
+            f"{args.benchmark}, {args.workers} workers, {args.hours:g} h, noise {args.noise:g};"
+            f" rungs {levels}"
+        )
+        head = [
+            "window (h)",
+            "trials started",
+            *[f"reach {r}" for r in levels[1:]],
+            "results at top",
+        ]
+        head += [f"tau {r}" for r in levels[:-1]]
+        head += ["pooled tau (trials)", "bohb level", "gated level"]
+        if regret is not None:
+            head.append("best true regret at top")
+        for m in methods:
+            for seed in seeds:
+                trace: list[tuple[float, int, int, float]] = []
+                trials: list[tuple[int, dict[str, Any], float]] = []
+                run_hpo(
+                    bb,
+                    hpo_scheduler(m),
+                    seed,
+                    args.workers,
+                    args.hours * 3600,
+                    trials_out=trials,
+                    trace_out=trace,
+                )
+                configs = {n: c for n, c, _ in trials}
+                rows = windows(
+                    trace, args.hours * 3600, args.windows, levels, regret, configs, len(bb.space)
+                )
+                print(f"\n{m}, seed {seed}\n\n| " + " | ".join(head) + " |")
+                print("|" + "---|" * len(head))
+                for r in rows:
+                    cells = [f"{r['window_h'][0]:.2f}-{r['window_h'][1]:.2f}", str(r["started"])]
+                    cells += [
+                        "—" if r["reach"][x] is None else f"{r['reach'][x]:.0%}" for x in levels[1:]
+                    ]
+                    cells.append(str(r["top_results"]))
+                    agree = [r["agreement"][x] for x in levels[:-1]]
+                    cells += ["—" if v is None else f"{v:+.2f}" for v in agree]
+                    tau, n, start, gated = r["gate"]
+                    cells += ["—" if tau is None else f"{tau:+.2f} ({n})", str(start), str(gated)]
+                    if regret is not None:
+                        b = r["best_top_regret"]
+                        cells.append("—" if b is None else f"{b:.1e}")
+                    print("| " + " | ".join(cells) + " |")
+        return 0
 
 
 if __name__ == "__main__":

@@ -27,8 +27,14 @@ def test_at_bounds_and_the_summary_by_hand() -> None:
 
 
 def test_random_search_puts_nothing_on_the_bounds(capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+    import warnings
+
     argv = ["--benchmark", "branin-mf", "--hours", "2", "--methods", "hpo-random"]
+    disabled, filters = logging.root.manager.disable, list(warnings.filters)
     assert main([*argv, "--seeds", "0", "--skip", "0"]) == 0
+    # it silenced logging and warnings while it ran, and not for what runs after it in-process
+    assert logging.root.manager.disable == disabled and warnings.filters == filters
     row = next(r for r in capsys.readouterr().out.splitlines() if r.startswith("| hpo-random"))
     cells = [c.strip() for c in row.strip("|").split("|")]
     trials = int(cells[3])

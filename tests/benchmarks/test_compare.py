@@ -526,3 +526,17 @@ def test_a_synthetic_run_is_never_stopped_as_settled():
     above = dataclasses.replace(bb, optimum=1e9)
     at: list[float] = []
     assert run_hpo(above, "asha", 0, 2, 3600.0, settled_out=at) == whole and at == []
+
+
+def test_quiet_silences_logs_and_warnings_inside_and_restores_both() -> None:
+    import logging
+    import warnings
+
+    from benchmarks.compare import quiet
+
+    disabled, filters = logging.root.manager.disable, list(warnings.filters)
+    lg = logging.getLogger("tests.compare.quiet")
+    with quiet():
+        assert not lg.isEnabledFor(logging.WARNING) and lg.isEnabledFor(logging.ERROR)
+        assert warnings.filters[0][:3] == ("ignore", None, Warning)
+    assert logging.root.manager.disable == disabled and warnings.filters == filters
