@@ -41,6 +41,7 @@ seed), so the run is the stored one's; the acquisition probe above draws the noi
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import sys
 from typing import Any
@@ -48,14 +49,40 @@ from typing import Any
 import numpy as np
 
 
+@functools.cache
 def local_minimum() -> np.ndarray:
-    """Hartmann6's local minimum near (0.40, 0.88, 0.85, 0.57, 0.14, 0.04), by L-BFGS-B."""
+    """Hartmann6's local minimum near (0.40, 0.88, 0.85, 0.57, 0.14, 0.04), by L-BFGS-B (found
+    once per process; read-only, as every caller shares it)."""
     from scipy.optimize import minimize
 
     from benchmarks.synthetic import hartmann6
 
     start = [0.40, 0.88, 0.85, 0.57, 0.14, 0.04]
-    return minimize(hartmann6, start, bounds=[(0.0, 1.0)] * 6).x
+    x = minimize(hartmann6, start, bounds=[(0.0, 1.0)] * 6).x
+    x.setflags(write=False)
+    return x
+
+
+def unit_row(config: dict[str, Any]) -> np.ndarray:
+    """A hartmann6-mf configuration as its point in the unit cube (x1..x6)."""
+    return np.array([config[f"x{i}"] for i in range(1, 7)], dtype=float)
+
+
+def hartmann_study(params: dict[str, Any] | None = None) -> Any:
+    """A hartmann6-mf study (epochs 1-27) for MOBSTER with ``params``: what a comparison run
+    builds, to ask its scheduler for proposals outside a run."""
+    from benchmarks.synthetic import mf_hartmann6
+    from hpo.model import Fidelity, Objective, SchedulerSpec, Study
+    from hpo.space import SearchSpace
+
+    return Study(
+        name="hartmann6-mf",
+        space=SearchSpace.from_dict(mf_hartmann6().space),
+        objectives=(Objective("loss"),),
+        fidelity=Fidelity("epoch", 1, 27),
+        scheduler=SchedulerSpec("mobster", params or {}),
+        id=1,
+    )
 
 
 def design_row(points: np.ndarray) -> dict[str, float]:
@@ -81,21 +108,11 @@ def initial_design(seed: int) -> np.ndarray:
     from hpo.schedulers.base import SobolSearcher
     from hpo.schedulers.bo import default_n_initial
 
-    from benchmarks.synthetic import mf_hartmann6
     from hpo.history import History
-    from hpo.model import Fidelity, Objective, SchedulerSpec, Study
-    from hpo.space import SearchSpace
 
-    study = Study(
-        name="design",
-        space=SearchSpace.from_dict(mf_hartmann6().space),
-        objectives=(Objective("loss"),),
-        fidelity=Fidelity("epoch", 1, 27),
-        scheduler=SchedulerSpec("mobster", {}),
-        id=1,
-    )
+    study = hartmann_study()
     configs = SobolSearcher(study, seed=seed).propose(History(study), [], default_n_initial(6))
-    return np.array([[c[f"x{i}"] for i in range(1, 7)] for c in configs])
+    return np.array([unit_row(c) for c in configs])
 
 
 WINDOWS = ((0, 20), (20, 50), (50, 100), (100, 200), (200, 400), (400, None))
@@ -119,7 +136,7 @@ def where(seed: int, hours: float, noise: float, workers: int) -> float:
         out = original(self, history, pending, n)
         model = len({o.trial for o in self.observations(history)}) >= self.n_initial
         for c in out:
-            x = np.array([c[f"x{i}"] for i in range(1, 7)])
+            x = unit_row(c)
             seen.append((model, float(np.linalg.norm(x - loc)), float(np.linalg.norm(x - glob))))
         return out
 

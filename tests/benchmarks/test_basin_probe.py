@@ -67,19 +67,10 @@ def test_the_initial_design_is_what_mobster_proposes_first():
     assert not np.allclose(design, basin_probe.initial_design(11))
     # the default MOBSTER on a hartmann6-mf study proposes these, in order, for its first trials
     from hpo.history import History
-    from hpo.model import Fidelity, Objective, SchedulerSpec, Study
-    from hpo.space import SearchSpace
 
-    study = Study(
-        name="d",
-        space=SearchSpace.from_dict(mf_hartmann6().space),
-        objectives=(Objective("loss"),),
-        fidelity=Fidelity("epoch", 1, 27),
-        scheduler=SchedulerSpec("mobster", {"seed": 10}),
-        id=1,
-    )
+    study = basin_probe.hartmann_study({"seed": 10})
     got = make_scheduler(study).searcher.propose(History(study), [], 10)
-    assert np.allclose(design, [[c[f"x{i}"] for i in range(1, 7)] for c in got])
+    assert np.allclose(design, [basin_probe.unit_row(c) for c in got])
 
 
 def test_designs_prints_one_row_per_seed(capsys):
