@@ -258,8 +258,6 @@ HPO_VARIANTS.update(
         "hpo-mobster-nowarpd": ("mobster", {"output_warping": False}),
         # ASHA's stopping variant, as Syne Tune's MOBSTER runs by default (type "stopping")
         "hpo-mobster-stopd": ("mobster", {"variant": "stopping"}),
-        # probe of the forty-sixth session: the centre of the space first (Syne Tune's default)
-        "hpo-mobster-midd": ("mobster", {"initial_design": "center_sobol"}),
     }
 )
 

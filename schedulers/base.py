@@ -85,9 +85,6 @@ class SobolSearcher:
         self.seed = seed
 
     def propose(self, history: History, pending: Sequence[Trial], n: int = 1) -> list[Config]:
-        return self._points(history.n_trials, n)
-
-    def _points(self, start: int, n: int) -> list[Config]:
         import warnings
 
         from scipy.stats import qmc
@@ -99,30 +96,15 @@ class SobolSearcher:
             engine = qmc.Sobol(len(self.space), scramble=True, seed=rng)
         with warnings.catch_warnings():  # "balance properties" of n not a power of 2: expected
             warnings.simplefilter("ignore", UserWarning)
-            if start:  # scipy's fast_forward(0) fails
-                engine.fast_forward(start)
+            if history.n_trials:  # scipy's fast_forward(0) fails
+                engine.fast_forward(history.n_trials)
             points = engine.random(n)
         return [self.space.decode(u) for u in points]
-
-
-class CenterSobolSearcher(SobolSearcher):
-    """PROBE: trial 0 is the centre of the unit cube, trial k >= 1 Sobol' point k - 1."""
-
-    def propose(self, history: History, pending: Sequence[Trial], n: int = 1) -> list[Config]:
-        out: list[Config] = []
-        if history.n_trials == 0:
-            out.append(self.space.decode(np.full(len(self.space), 0.5)))
-        k = max(history.n_trials - 1, 0)
-        rest = n - len(out)
-        if rest:
-            out += SobolSearcher._points(self, k, rest)
-        return out
 
 
 INITIAL_DESIGNS: dict[str, type[RandomSearcher] | type[SobolSearcher]] = {
     "random": RandomSearcher,
     "sobol": SobolSearcher,
-    "center_sobol": CenterSobolSearcher,
 }
 
 

@@ -687,13 +687,8 @@ class GPSearcher:
                 features, factory, obs, train, surrogate, cost_model, level
             )
         else:
-            import os
-
-            ts_p = float(os.environ.get("HPO_PROBE_TS", "0"))
 
             def acquire(X_pending: np.ndarray, seed: int) -> np.ndarray:
-                if ts_p and np.random.default_rng([seed, 7]).random() < ts_p:
-                    return gp.propose_thompson(surrogate, features, seed=seed)
                 return gp.propose_log_ei(
                     surrogate, features, baseline, X_pending, seed=seed, cost_model=cost_model
                 )

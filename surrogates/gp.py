@@ -794,26 +794,6 @@ def propose_log_ei(
         return _optimize(acq, features, raw_samples=raw_samples, num_restarts=num_restarts)
 
 
-def propose_thompson(
-    surrogate: GPSurrogate, features: FeatureMap, *, seed: int, n_candidates: int = 2048
-) -> np.ndarray:
-    """PROBE: argmax of one joint posterior draw over Sobol' candidates at target_z."""
-    torch = _torch()
-    from scipy.stats import qmc
-
-    from botorch.generation.sampling import MaxPosteriorSampling
-
-    u = qmc.Sobol(len(features.space), scramble=True, seed=seed).random(n_candidates)
-    X = np.full((n_candidates, features.dim), features.target_z)
-    X[:, : len(features.space)] = u
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        ts = MaxPosteriorSampling(surrogate.model, replacement=False)
-        with torch.no_grad():
-            x = ts(_tensor(X), num_samples=1)
-    return x.reshape(-1).numpy()
-
-
 def propose_model_list(
     surrogates: Sequence[GPSurrogate],
     features: FeatureMap,
