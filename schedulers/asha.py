@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -131,8 +131,9 @@ class ASHA(Scheduler):
         skip_repeats: bool = False,
         seed: int = 0,
         searcher: Searcher | None = None,
+        points_to_evaluate: Sequence[Mapping[str, Any]] | None = None,
     ):
-        super().__init__(study, seed=seed, searcher=searcher)
+        super().__init__(study, seed=seed, searcher=searcher, points_to_evaluate=points_to_evaluate)
         self.eta = check_eta(eta)
         self.r_min, self.r_max = fidelity_range(study, min_fidelity, max_fidelity)
         if variant not in ("promotion", "stopping"):

@@ -19,10 +19,10 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from hpo.errors import InvalidStudy
+from hpo.errors import InvalidConfig, InvalidStudy
 from hpo.history import History
 from hpo.model import Decision, Report, Study, Trial
-from hpo.space import Config
+from hpo.space import Categorical, Config, SearchSpace
 
 logger = logging.getLogger(__name__)
 
@@ -108,11 +108,63 @@ INITIAL_DESIGNS: dict[str, type[RandomSearcher] | type[SobolSearcher]] = {
 }
 
 
+MAX_POINTS_TO_EVALUATE = 1000  # a study's stored params hold them; more is a mistake
+
+
+def default_config(space: SearchSpace) -> Config:
+    """The configuration a partial ``points_to_evaluate`` entry is completed with: each number at
+    the middle of its range in the space's own scale (the geometric mean of the bounds for a log
+    scale; an integer's middle value), each categorical at its first choice. Syne Tune completes
+    its ``points_to_evaluate`` by the same midpoint rule."""
+    return {
+        name: dom.choices[0] if isinstance(dom, Categorical) else dom.decode(0.5)
+        for name, dom in space.params.items()
+    }
+
+
+def parse_points(spec: Any, space: SearchSpace) -> tuple[Config, ...]:
+    """A scheduler's ``points_to_evaluate``: a list of configurations, each a mapping of some or
+    all of the space's parameters (the rest from ``default_config``), checked against the space.
+    Anything else raises InvalidStudy saying which entry and why."""
+    if spec is None:
+        return ()
+    if isinstance(spec, (str, bytes, Mapping)) or not isinstance(spec, Sequence):
+        raise InvalidStudy(
+            "scheduler parameter points_to_evaluate must be a list of configurations (mappings "
+            f"of parameter name to value), got {type(spec).__name__}"
+        )
+    if len(spec) > MAX_POINTS_TO_EVALUATE:
+        raise InvalidStudy(
+            f"scheduler parameter points_to_evaluate has {len(spec)} configurations; at most "
+            f"{MAX_POINTS_TO_EVALUATE} are taken"
+        )
+    fill = default_config(space)
+    out = []
+    for i, item in enumerate(spec):
+        if not isinstance(item, Mapping):
+            raise InvalidStudy(
+                f"scheduler parameter points_to_evaluate[{i}] must be a mapping of parameter "
+                f"name to value, got {item!r}"
+            )
+        try:
+            out.append(space.validate_config({**fill, **item}))
+        except InvalidConfig as e:
+            raise InvalidStudy(f"scheduler parameter points_to_evaluate[{i}]: {e}") from None
+    return tuple(out)
+
+
 class Scheduler:
     """Base class. Subclasses set ``name`` and implement ``suggest`` and ``on_report``.
 
     Constructor keyword arguments are the scheduler's parameters (from sweep.yaml or the SDK);
     unknown or invalid ones raise InvalidStudy with the parameter's name.
+
+    ``points_to_evaluate`` (every scheduler): configurations the study's first new trials get,
+    in order, before its searcher proposes any (``parse_points``): trial ``k`` of the study gets
+    entry ``k``. They are what Optuna's ``enqueue_trial`` and Syne Tune's and Ray Tune's
+    ``points_to_evaluate`` give: known good settings to start from. A model-based searcher
+    counts them among its initial design (its own design continues after them), and a scheduler
+    treats them as any other trial (an ASHA rung may stop them).
     """
 
     name: ClassVar[str] = ""
@@ -127,9 +179,17 @@ class Scheduler:
     # coordinator (``with_stored_defaults``). Every pinned parameter has one.
     legacy: ClassVar[Mapping[str, Any]] = {}
 
-    def __init__(self, study: Study, *, seed: int = 0, searcher: Searcher | None = None):
+    def __init__(
+        self,
+        study: Study,
+        *,
+        seed: int = 0,
+        searcher: Searcher | None = None,
+        points_to_evaluate: Sequence[Mapping[str, Any]] | None = None,
+    ):
         self.study = study
         self.seed = check_seed(seed)
+        self.points_to_evaluate = parse_points(points_to_evaluate, study.space)
         self.searcher: Searcher = searcher or RandomSearcher(study, seed=self.seed)
         # False when the study's trial budget is spent: ``suggest`` may still resume a paused
         # trial but proposes no new one (a model-based proposal that would be thrown away costs
@@ -161,7 +221,10 @@ class Scheduler:
     def _new(self, history: History, until: float, bracket: int | None = None) -> Suggestion | None:
         if not self.starts_allowed:
             return None
-        (config,) = self.searcher.propose(history, history.pending, 1)
+        if history.n_trials < len(self.points_to_evaluate):
+            config = dict(self.points_to_evaluate[history.n_trials])
+        else:
+            (config,) = self.searcher.propose(history, history.pending, 1)
         return Suggestion.new(config, until, bracket)
 
 

@@ -1205,8 +1205,9 @@ class BayesianOptimization(RandomSearch):
         noise_prior: str = "lognormal",
         seed: int = 0,
         searcher: Searcher | None = None,
+        points_to_evaluate: Sequence[Mapping[str, Any]] | None = None,
     ):
-        super().__init__(study, seed=seed, searcher=searcher)
+        super().__init__(study, seed=seed, searcher=searcher, points_to_evaluate=points_to_evaluate)
         gp_searcher = GPSearcher(
             study,
             seed=self.seed,
@@ -1375,6 +1376,7 @@ class MOBSTER(ASHA):
         skip_repeats: bool | str = "auto",
         seed: int = 0,
         searcher: Searcher | None = None,
+        points_to_evaluate: Sequence[Mapping[str, Any]] | None = None,
     ):
         self.promote_by = _check_choice("promote_by", promote_by, PROMOTE_BY)
         skip_repeats = resolved_skip_repeats(skip_repeats, variant)
@@ -1392,6 +1394,7 @@ class MOBSTER(ASHA):
             skip_repeats=skip_repeats,
             seed=seed,
             searcher=searcher,
+            points_to_evaluate=points_to_evaluate,
         )
         levels = sorted({x for rungs in self.rungs for x in rungs})
         gp_searcher = GPSearcher(

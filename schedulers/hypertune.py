@@ -41,7 +41,7 @@ code and scheduler.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -367,6 +367,7 @@ class HyperTune(ASHA):
         model: str = "ensemble",
         seed: int = 0,
         searcher: Searcher | None = None,
+        points_to_evaluate: Sequence[Mapping[str, Any]] | None = None,
     ):
         _check_choice("model", model, MODELS)
         if brackets == "adaptive":
@@ -389,6 +390,7 @@ class HyperTune(ASHA):
             skip_repeats=skip_repeats,
             seed=seed,
             searcher=searcher,
+            points_to_evaluate=points_to_evaluate,
         )
         self.delayed = delayed
         self.model = model

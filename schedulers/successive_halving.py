@@ -17,7 +17,9 @@ With integral fidelities the rung levels are rounded to whole steps.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from hpo.schedulers.base import (
     Scheduler,
@@ -76,8 +78,9 @@ class SuccessiveHalving(Scheduler):
         max_brackets: int | None = None,
         seed: int = 0,
         searcher: Searcher | None = None,
+        points_to_evaluate: Sequence[Mapping[str, Any]] | None = None,
     ):
-        super().__init__(study, seed=seed, searcher=searcher)
+        super().__init__(study, seed=seed, searcher=searcher, points_to_evaluate=points_to_evaluate)
         self.eta = check_eta(eta)
         self.r_min, self.r_max = fidelity_range(study, min_fidelity, max_fidelity)
         plan = hyperband_brackets(self.r_min, self.r_max, self.eta, fidelity_is_integral(study))

@@ -138,6 +138,16 @@ def test_errors_map_to_4xx_with_one_line_messages(server):
             422,
             "eta",
         ),
+        (
+            "post",
+            "/v1/studies",
+            {
+                **STUDY,
+                "scheduler": {"name": "asha", "params": {"points_to_evaluate": [{"x": 5.0}]}},
+            },
+            422,
+            "points_to_evaluate[0]: parameter 'x': 5.0 is outside",
+        ),
         ("post", "/v1/studies/missing/ask", {"worker": "w"}, 404, "missing"),
         ("post", "/v1/studies/s/ask", {}, 422, "worker"),
         (
@@ -541,3 +551,24 @@ def test_starlettes_own_errors_come_in_the_same_body_as_ours(server):
     )
     assert r.status_code == 422
     assert r.json()["error"].startswith("malformed JSON at character 13"), r.text
+
+
+def test_a_study_created_with_points_to_evaluate_hands_them_out_first(server):
+    body = {
+        **STUDY,
+        "name": "points",
+        "scheduler": {
+            "name": "mobster",
+            "params": {"points_to_evaluate": [{"x": 1.5, "k": 7}, {"x": -0.25}]},
+        },
+    }
+    assert httpx.post(f"{server.url}/v1/studies", json=body).status_code in (200, 201)
+    got = [
+        httpx.post(f"{server.url}/v1/studies/points/ask", json={"worker": f"w{i}"}).json()[
+            "assignment"
+        ]
+        for i in range(3)
+    ]
+    assert got[0]["config"] == {"x": 1.5, "k": 7}
+    assert got[1]["config"] == {"x": -0.25, "k": 4}  # k completed at the middle of 1..8
+    assert got[2]["config"] not in (got[0]["config"], got[1]["config"])

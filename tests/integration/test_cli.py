@@ -148,6 +148,12 @@ def test_stdout_json_lines_are_reports(tmp_path: Path) -> None:
             "objective: {name: l}\nbudget: {max_trials: 2}\n",
             "command: must be one string, or a list of strings",
         ),
+        (
+            "name: a\ncommand: echo\nspace: {x: {type: float, low: 0, high: 1}}\n"
+            "objective: {name: l}\nscheduler: {name: random, points_to_evaluate: {x: 0.5}}\n"
+            "budget: {max_trials: 2}\n",
+            "points_to_evaluate must be a list of configurations",
+        ),
         (b"name: \xff\xfe\ncommand: echo\n", "not UTF-8 text"),
     ],
 )
@@ -342,6 +348,28 @@ def small_sweep(tmp_path: Path, name: str = "small") -> Path:
         budget: {{max_trials: 1}}
         """,
     )
+
+
+def test_a_sweep_runs_its_points_to_evaluate_first(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        f"""
+        name: seeded
+        command: python {HERE / "stdout_trial.py"} {{x}}
+        space: {{x: {{type: float, low: 0, high: 2}}}}
+        objective: {{name: loss}}
+        scheduler: {{name: random, seed: 3, points_to_evaluate: [{{x: 0.25}}, {{}}]}}
+        budget: {{max_trials: 3}}
+        """,
+    )
+    db = tmp_path / "db"
+    r = hpo_cli("sweep", "sweep.yaml", "--storage", str(db), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = hpo_cli("export", "seeded", "--format", "json", "--storage", str(db), cwd=tmp_path)
+    trials = sorted(json.loads(r.stdout)["trials"], key=lambda t: t["number"])
+    assert [t["config"]["x"] for t in trials[:2]] == [0.25, 1.0]  # {} is the range's middle
+    assert trials[2]["config"]["x"] not in (0.25, 1.0)
+    assert all(t["state"] == "completed" for t in trials)
 
 
 def test_a_bad_option_leaves_no_study_behind(tmp_path: Path) -> None:

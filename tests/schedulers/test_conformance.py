@@ -42,6 +42,8 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("asha", {"eta": 2, "brackets": 3}),
     ("asha", {"eta": 3, "brackets": "adaptive"}),
     ("asha", {"eta": 3, "skip_repeats": True}),
+    # the first two new trials get these (completed at the middle / first choice), then ASHA's
+    ("asha", {"eta": 3, "points_to_evaluate": [{"lr": 0.01}, {"x": 0.5, "act": "gelu"}]}),
     # model-based: random until 18 of the 24 trials have results, so that the GP's proposals
     # (and their replay, which refits from the stored history) stay a few seconds
     ("bo", {"n_initial": 18}),
@@ -57,7 +59,10 @@ SEEDS = (0, 1)
 
 def case_id(case: tuple[tuple[str, dict[str, Any]], int]) -> str:
     (name, params), seed = case
-    return "-".join([name, *(f"{k}={v}" for k, v in params.items()), f"seed{seed}"])
+    return "-".join(
+        [name, *(f"{k}={v if not isinstance(v, list) else len(v)}" for k, v in params.items())]
+        + [f"seed{seed}"]
+    )
 
 
 def loss(number: int, step: float) -> float:
