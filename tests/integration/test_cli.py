@@ -337,7 +337,9 @@ def test_a_sweep_in_which_no_trial_reports_exits_1(tmp_path: Path) -> None:
     assert "no trial reported the objective 'loss'" in one_error_line(r)
 
 
-def small_sweep(tmp_path: Path, name: str = "small") -> Path:
+def small_sweep(
+    tmp_path: Path, name: str = "small", max_trials: int = 1, scheduler: str = "{name: random}"
+) -> Path:
     return write(
         tmp_path,
         f"""
@@ -345,23 +347,15 @@ def small_sweep(tmp_path: Path, name: str = "small") -> Path:
         command: python {HERE / "stdout_trial.py"} {{x}}
         space: {{x: {{type: float, low: 0, high: 2}}}}
         objective: {{name: loss}}
-        budget: {{max_trials: 1}}
+        scheduler: {scheduler}
+        budget: {{max_trials: {max_trials}}}
         """,
     )
 
 
 def test_a_sweep_runs_its_points_to_evaluate_first(tmp_path: Path) -> None:
-    write(
-        tmp_path,
-        f"""
-        name: seeded
-        command: python {HERE / "stdout_trial.py"} {{x}}
-        space: {{x: {{type: float, low: 0, high: 2}}}}
-        objective: {{name: loss}}
-        scheduler: {{name: random, seed: 3, points_to_evaluate: [{{x: 0.25}}, {{}}]}}
-        budget: {{max_trials: 3}}
-        """,
-    )
+    points = "{name: random, seed: 3, points_to_evaluate: [{x: 0.25}, {}]}"
+    small_sweep(tmp_path, "seeded", max_trials=3, scheduler=points)
     db = tmp_path / "db"
     r = hpo_cli("sweep", "sweep.yaml", "--storage", str(db), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
