@@ -371,6 +371,7 @@ PARAMS_BEFORE: dict[str, Any] = {
     "auto_min": 8,
     "auto_z": 0.0,
     "skip_repeats": False,
+    "points_to_evaluate": None,  # every scheduler's since the forty-sixth session
 }
 
 
@@ -398,9 +399,12 @@ def check_settings(method: str, stored: Any, where: Path) -> None:
     same_as, same_now = _resolved(stored), _resolved(now)
     if same_as == same_now:
         return
-    keys = sorted(k for k in stored.keys() | now.keys() if same_as.get(k) != same_now.get(k))
-    was = ", ".join(f"{k}={stored.get(k)!r}" for k in keys)
-    is_ = ", ".join(f"{k}={now.get(k)!r}" for k in keys)
+    absent = "(absent)"  # a key one side lacks is named too, even where the other holds None
+    keys = sorted(
+        k for k in stored.keys() | now.keys() if same_as.get(k, absent) != same_now.get(k, absent)
+    )
+    was = ", ".join(f"{k}={stored.get(k, absent)!r}" for k in keys)
+    is_ = ", ".join(f"{k}={now.get(k, absent)!r}" for k in keys)
     raise StaleRun(
         f"{where} was made with {was}, but {method} now runs {is_}: move the file away, or "
         "give the old settings a variant of their own in benchmarks/compare.py"

@@ -446,8 +446,19 @@ def test_a_parameter_added_later_is_taken_at_its_old_behaviour_in_older_settings
     stopping = {**run_settings("hpo-mobster"), "variant": "stopping"}
     assert _resolved(stopping) == {**stopping, "skip_repeats": False}
     assert _resolved(run_settings("hpo-asha")) == run_settings("hpo-asha")  # mobster's only
-    # of the parameters added later, asha has only skip_repeats (forty-first session)
-    assert run_settings("hpo-asha").keys() & PARAMS_BEFORE.keys() == {"skip_repeats"}
+    # of the parameters added later, asha has skip_repeats (forty-first session) and, as every
+    # scheduler, points_to_evaluate (forty-sixth)
+    assert run_settings("hpo-asha").keys() & PARAMS_BEFORE.keys() == {
+        "skip_repeats",
+        "points_to_evaluate",
+    }
+    for method in ("hpo-asha", "hpo-mobster", "hpo-bo", "hpo-hypertune", "hpo-random"):
+        before = {k: v for k, v in run_settings(method).items() if k != "points_to_evaluate"}
+        check_settings(method, before, Path("x.json"))  # no error: made before it existed
+    # a parameter the stored settings lack is named even where the method's value is None
+    no_n_initial = {k: v for k, v in run_settings("hpo-mobster").items() if k != "n_initial"}
+    with pytest.raises(StaleRun, match=r"n_initial='\(absent\)', but hpo-mobster now runs n_ini"):
+        check_settings("hpo-mobster", no_n_initial, Path("x.json"))
     asha_old = {k: v for k, v in run_settings("hpo-asha").items() if k != "skip_repeats"}
     check_settings("hpo-asha", asha_old, Path("x.json"))  # no error: made without it
     with pytest.raises(StaleRun, match="skip_repeats=False, but hpo-asha-norep now runs"):
