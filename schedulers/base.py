@@ -161,10 +161,10 @@ class Scheduler:
 
     ``points_to_evaluate`` (every scheduler): configurations the study's first new trials get,
     in order, before its searcher proposes any (``parse_points``): trial ``k`` of the study gets
-    entry ``k``. They are what Optuna's ``enqueue_trial`` and Syne Tune's and Ray Tune's
-    ``points_to_evaluate`` give: known good settings to start from. A model-based searcher
-    counts them among its initial design (its own design continues after them), and a scheduler
-    treats them as any other trial (an ASHA rung may stop them).
+    entry ``k``. They are what Syne Tune's and Ray Tune's ``points_to_evaluate`` give (and
+    Optuna's ``enqueue_trial`` before the first trial): known good settings to start from. A
+    model-based searcher counts them among its initial design (its own design continues after
+    them), and a scheduler treats them as any other trial (an ASHA rung may stop them).
     """
 
     name: ClassVar[str] = ""
