@@ -46,23 +46,34 @@ def test_a_seed_in_range_is_kept_and_the_scheduler_proposes(seed: int) -> None:
         fidelity={"name": "epoch", "min": 1, "max": 9},
         scheduler={"name": "asha", "params": {"seed": seed}},
     )
-    study = Study(**{f.name: getattr(st, f.name) for f in dataclasses.fields(st)})
+    study = as_study(st)
     sched = make_scheduler(study)
     assert sched.seed == seed
     assert sched.suggest(History(study)) is not None
 
 
-def test_a_sweep_file_with_a_negative_seed_fails_with_one_line(tmp_path) -> None:
+def as_study(spec: Any) -> Study:
+    """The Study a created ``StudySpec`` stands for (what ``make_scheduler`` takes)."""
+    return Study(**{f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)})
+
+
+def load_sweep_with(tmp_path: Any, scheduler: str) -> Any:
+    """``load_sweep`` of a one-float sweep file (x in [0, 1], epochs 1-9) whose scheduler line is
+    ``scheduler`` (YAML flow mapping)."""
     from hpo.sweepfile import load_sweep
 
     p = tmp_path / "sweep.yaml"
     p.write_text(
         "name: s\ncommand: echo {x}\nspace: {x: {type: float, low: 0, high: 1}}\n"
         "objective: {name: loss}\nfidelity: {name: epoch, min: 1, max: 9}\n"
-        "budget: {max_trials: 3}\nscheduler: {name: asha, seed: -1}\n"
+        f"budget: {{max_trials: 3}}\nscheduler: {scheduler}\n"
     )
+    return load_sweep(p)
+
+
+def test_a_sweep_file_with_a_negative_seed_fails_with_one_line(tmp_path) -> None:
     with pytest.raises(InvalidSweepFile, match=r"seed must be an integer from 0 to \d+, got -1$"):
-        load_sweep(p)
+        load_sweep_with(tmp_path, "{name: asha, seed: -1}")
 
 
 # ---- points_to_evaluate -----------------------------------------------------------------------
@@ -83,7 +94,7 @@ def points_study(scheduler: str, points: Any, **params: Any) -> Study:
         fidelity={"name": "epoch", "min": 1, "max": 9},
         scheduler={"name": scheduler, "params": {"points_to_evaluate": points, **params}},
     )
-    return Study(**{f.name: getattr(st, f.name) for f in dataclasses.fields(st)})
+    return as_study(st)
 
 
 def new_trials(study: Study, n: int) -> list[dict[str, Any]]:
@@ -150,14 +161,5 @@ def test_bad_points_to_evaluate_are_refused_at_creation_naming_the_entry(points,
 
 
 def test_a_sweep_file_with_a_bad_point_fails_with_one_line(tmp_path) -> None:
-    from hpo.sweepfile import load_sweep
-
-    p = tmp_path / "sweep.yaml"
-    p.write_text(
-        "name: s\ncommand: echo {x}\nspace: {x: {type: float, low: 0, high: 1}}\n"
-        "objective: {name: loss}\nfidelity: {name: epoch, min: 1, max: 9}\n"
-        "budget: {max_trials: 3}\n"
-        "scheduler: {name: asha, points_to_evaluate: [{x: 0.5}, {x: 2}]}\n"
-    )
     with pytest.raises(InvalidSweepFile, match=r"points_to_evaluate\[1\]: parameter 'x': 2"):
-        load_sweep(p)
+        load_sweep_with(tmp_path, "{name: asha, points_to_evaluate: [{x: 0.5}, {x: 2}]}")
